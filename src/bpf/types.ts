@@ -1,0 +1,53 @@
+// The contract between the fault engine (src/bpf) and its users: `kernelchaos run`, the node
+// companion and the bpfki gRPC service.
+import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
+
+/** How the chain frames and the site are hooked. `auto` picks per kernel at run time. */
+export type AttachMode = 'auto' | 'trampoline' | 'kprobe';
+
+export interface FaultCounters {
+  /** Calls of the injection site seen in a target cgroup (before chain/probability checks). */
+  calls: bigint;
+  /** Faults injected (the site was made to fail). */
+  faults: bigint;
+}
+
+export interface ArmOptions {
+  attachMode?: AttachMode;
+  /** Directory for compiled objects and vmlinux.h, keyed by content hash. */
+  cacheDir?: string;
+}
+
+/** A program set attached to the kernel. Owned by this process: if it dies, the kernel drops it. */
+export interface ArmedFault {
+  readonly id: string;
+  /** The attach mode actually chosen. */
+  readonly mode: Exclude<AttachMode, 'auto'>;
+  counters(): FaultCounters;
+  /** Cgroup v2 ids (inode numbers of the cgroup directories) whose tasks, and their descendants', may fail. */
+  setTargetCgroups(ids: readonly bigint[]): void;
+  /** Detaches every program and frees the maps. Idempotent. */
+  disarm(): void;
+}
+
+export interface FaultEngine {
+  arm(request: ParsedFailKernRequest, targetCgroupIds: readonly bigint[], options?: ArmOptions): Promise<ArmedFault>;
+}
+
+/** Why the kernel or the toolchain refused; `message` is what a user should read. */
+export class EngineError extends Error {
+  constructor(
+    readonly reason:
+      | 'missing-capability'
+      | 'missing-symbol'
+      | 'verifier-rejected'
+      | 'compile-failed'
+      | 'unsupported-kernel'
+      | 'libbpf-missing',
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
