@@ -3,14 +3,14 @@
 // manifests/crds/ are generated from these schemas (scripts/gen-crds.ts; a test checks they agree).
 // Field names and JSON shapes follow Chaos Mesh's chaos-mesh.org/v1alpha1 Go types so that
 // manifests written for Chaos Mesh work unchanged.
-import { Type, type TSchema, type TObject, type TProperties } from '@sinclair/typebox';
+import { Type, type TObject, type TProperties, type TRecord, type TString } from '@sinclair/typebox';
 
 /** Objects in our schemas reject unknown fields in the validator; the CRD relies on pruning instead. */
 function Strict<T extends TProperties>(properties: T, description: string): TObject<T> {
   return Type.Object(properties, { additionalProperties: false, description });
 }
 
-const StringMap = (description: string): TSchema =>
+const StringMap = (description: string): TRecord<TString, TString> =>
   Type.Record(Type.String(), Type.String(), { description });
 
 export const SelectorModes = ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'] as const;

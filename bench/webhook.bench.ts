@@ -1,0 +1,183 @@
+// Webhook throughput and tail latency against a minimal express HTTPS endpoint, in the same run.
+//
+// Both servers run in this process with the same self-signed certificate and TLS settings; the
+// baseline parses the JSON body (express.json) and returns a fixed AdmissionReview, i.e. what any
+// AdmissionReview endpoint must at least do. wrk drives each with keep-alive TLS load, 32
+// connections, in alternating rounds so that noise from other load on the machine hits both alike;
+// the median round of each is reported. Target: webhook >= 0.85 x baseline req/s, p99 < 10 ms.
+//
+//   npm run bench -- webhook            (env: BENCH_SECONDS per round, default 5; BENCH_ROUNDS, default 3)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import pino from 'pino';
+import { InMemoryStore } from '../src/kube/memory.js';
+import { createSelfSigned } from '../src/tls/certs.js';
+import { startWebhook } from '../src/webhook/start.js';
+import { KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS } from '../src/webhook/server.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = 32;
+
+/** The review the apiserver sends for `kubectl apply` of the seed example. */
+const REVIEW = {
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  request: {
+    uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+    kind: { group: 'chaos-mesh.org', version: 'v1alpha1', kind: 'KernelChaos' },
+    resource: { group: 'chaos-mesh.org', version: 'v1alpha1', resource: 'kernelchaos' },
+    requestKind: { group: 'chaos-mesh.org', version: 'v1alpha1', kind: 'KernelChaos' },
+    requestResource: { group: 'chaos-mesh.org', version: 'v1alpha1', resource: 'kernelchaos' },
+    name: 'kernel-chaos-example',
+    namespace: 'chaos-testing',
+    operation: 'CREATE',
+    userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
+    object: {
+      apiVersion: 'chaos-mesh.org/v1alpha1',
+      kind: 'KernelChaos',
+      metadata: {
+        name: 'kernel-chaos-example',
+        namespace: 'chaos-testing',
+        annotations: {
+          'kubectl.kubernetes.io/last-applied-configuration':
+            '{"apiVersion":"chaos-mesh.org/v1alpha1","kind":"KernelChaos","metadata":{"annotations":{},"name":"kernel-chaos-example","namespace":"chaos-testing"},"spec":{"failKernRequest":{"callchain":[{"funcname":"__x64_sys_mount"}],"failtype":0},"mode":"one","selector":{"namespaces":["chaos-mount"]}}}\n',
+        },
+      },
+      spec: {
+        mode: 'one',
+        selector: { namespaces: ['chaos-mount'] },
+        failKernRequest: { callchain: [{ funcname: '__x64_sys_mount' }], failtype: 0 },
+      },
+    },
+    oldObject: null,
+    dryRun: false,
+    options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions', fieldManager: 'kubectl-client-side-apply' },
+  },
+};
+
+interface RoundResult {
+  rps: number;
+  p99ms: number;
+  errors: number;
+}
+
+function parseLatencyMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function runWrk(url: string, script: string, seconds: number): Promise<RoundResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url]);
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', reject);
+    p.on('exit', () => {
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      const p99 = /^\s*99%\s+(\S+)/m.exec(out)?.[1];
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+      if (!Number.isFinite(rps) || p99 === undefined) reject(new Error(`cannot parse wrk output:\n${out}`));
+      else resolve({ rps, p99ms: parseLatencyMs(p99), errors });
+    });
+  });
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+async function startBaseline(tls: { cert: string; key: string }): Promise<Server> {
+  const answer = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: REVIEW.request.uid, allowed: true } };
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.post('/validate-kernelchaos', express.json({ limit: '3mb' }), (_req, res) => {
+    res.json(answer);
+  });
+  const server = createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+async function main(): Promise<number> {
+  if (spawnSync('wrk', ['--version']).error) {
+    console.error('webhook bench: wrk is not installed (apt-get install wrk)');
+    return 1;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'kc-bench-'));
+  const script = join(dir, 'post.lua');
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${JSON.stringify(REVIEW)}]==]\n`,
+  );
+  const { serving } = createSelfSigned();
+  const store = new InMemoryStore();
+  await store.start();
+  // Production logging: info level (nothing per allowed request), to a sink.
+  const logger = pino({ level: 'info' }, pino.destination('/dev/null'));
+  const webhook = await startWebhook({ store, tls: { kind: 'material', material: serving }, port: 0, host: '127.0.0.1', logger });
+  const baseline = await startBaseline(serving);
+  const targets = {
+    baseline: `https://127.0.0.1:${(baseline.address() as AddressInfo).port}/validate-kernelchaos`,
+    webhook: `https://127.0.0.1:${webhook.port}/validate-kernelchaos`,
+  };
+  const results: Record<keyof typeof targets, RoundResult[]> = { baseline: [], webhook: [] };
+  try {
+    // Warm-up: JIT and TLS session setup for both.
+    await runWrk(targets.baseline, script, 1);
+    await runWrk(targets.webhook, script, 1);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of round % 2 === 0 ? (['baseline', 'webhook'] as const) : (['webhook', 'baseline'] as const)) {
+        results[name].push(await runWrk(targets[name], script, SECONDS));
+      }
+    }
+  } finally {
+    await webhook.close(0);
+    baseline.close();
+    baseline.closeAllConnections();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const summary = Object.fromEntries(
+    (Object.keys(results) as (keyof typeof results)[]).map((k) => [
+      k,
+      { rps: median(results[k].map((r) => r.rps)), p99ms: median(results[k].map((r) => r.p99ms)), errors: results[k].reduce((a, r) => a + r.errors, 0) },
+    ]),
+  ) as Record<keyof typeof results, RoundResult>;
+  const ratio = summary.webhook.rps / summary.baseline.rps;
+  console.log(`POST /validate-kernelchaos (seed example), keep-alive TLS, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS}s rounds (median)`);
+  console.log('endpoint                req/s      p99 ms   errors');
+  for (const [name, r] of Object.entries(summary)) {
+    console.log(`${name.padEnd(20)} ${r.rps.toFixed(0).padStart(8)} ${r.p99ms.toFixed(2).padStart(10)} ${String(r.errors).padStart(8)}`);
+  }
+  const okRatio = ratio >= 0.85;
+  const okP99 = summary.webhook.p99ms < 10;
+  console.log(`ratio webhook/baseline: ${ratio.toFixed(3)} (target >= 0.85: ${okRatio ? 'met' : 'NOT met'}); webhook p99 ${summary.webhook.p99ms.toFixed(2)} ms (target < 10: ${okP99 ? 'met' : 'NOT met'})`);
+  console.log(JSON.stringify({ bench: 'webhook', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, ...summary, ratio }));
+  // Errors mean the webhook failed requests under load: that fails the bench; missed speed targets are reported.
+  return summary.webhook.errors === 0 && summary.baseline.errors === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`webhook bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

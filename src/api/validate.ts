@@ -1,0 +1,91 @@
+// Validation of KernelChaos and KernelChaosPolicy documents: the same verdict offline (the CLI),
+// in the admission webhook and in the companion. Every error at once, each with the JSON path the
+// user wrote and what would be valid; never throws, whatever the input.
+import type { FieldError, KernelChaos, KernelChaosPolicy } from './types.js';
+import type { ParsedFailKernRequest } from './predicate/ast.js';
+import { KernelChaosPolicySchema, KernelChaosSchema } from './schema.js';
+import { applyKernelChaosDefaults } from './defaults.js';
+import { parseFailKernRequest } from './predicate/index.js';
+import { structuralErrors } from './validation/structural.js';
+import { kernelChaosRules } from './validation/kernelchaos-rules.js';
+import { policyRules } from './validation/policy-rules.js';
+import { describeValue, isRecord } from './validation/paths.js';
+
+export type KernelChaosVerdict =
+  | { valid: true; chaos: KernelChaos; parsed: ParsedFailKernRequest; warnings: string[] }
+  | { valid: false; errors: FieldError[]; warnings: string[] };
+
+export type KernelChaosPolicyVerdict =
+  | { valid: true; policy: KernelChaosPolicy; warnings: string[] }
+  | { valid: false; errors: FieldError[]; warnings: string[] };
+
+export { MAX_CALLCHAIN_FRAMES, MAX_WARNING_LENGTH, headerProblem } from './validation/kernelchaos-rules.js';
+
+/** Objects nested deeper than this are refused before any schema walk (no manifest nests past ~10). */
+const MAX_NESTING = 64;
+
+export function validateKernelChaos(input: unknown): KernelChaosVerdict {
+  try {
+    const guard = topLevelProblem(input, 'KernelChaos', 'chaos-mesh.org/v1alpha1');
+    if (guard) return { valid: false, errors: [guard], warnings: [] };
+    const object = input as Record<string, unknown>;
+    const rules = kernelChaosRules(object);
+    const errors = sortErrors([...structuralErrors(KernelChaosSchema, object), ...rules.errors]);
+    if (errors.length > 0) return { valid: false, errors, warnings: rules.warnings };
+    const chaos = applyKernelChaosDefaults(object as unknown as KernelChaos);
+    return { valid: true, chaos, parsed: parseFailKernRequest(chaos.spec.failKernRequest), warnings: rules.warnings };
+  } catch (e) {
+    return { valid: false, errors: [internalError(e)], warnings: [] };
+  }
+}
+
+export function validateKernelChaosPolicy(input: unknown): KernelChaosPolicyVerdict {
+  try {
+    const guard = topLevelProblem(input, 'KernelChaosPolicy', 'kernelchaos.dev/v1alpha1');
+    if (guard) return { valid: false, errors: [guard], warnings: [] };
+    const object = input as Record<string, unknown>;
+    const errors = sortErrors([...structuralErrors(KernelChaosPolicySchema, object), ...policyRules(object)]);
+    if (errors.length > 0) return { valid: false, errors, warnings: [] };
+    return { valid: true, policy: object as unknown as KernelChaosPolicy, warnings: [] };
+  } catch (e) {
+    return { valid: false, errors: [internalError(e)], warnings: [] };
+  }
+}
+
+/** What must hold before a schema walk: an object, not absurdly nested. */
+function topLevelProblem(input: unknown, kind: string, apiVersion: string): FieldError | null {
+  if (!isRecord(input)) {
+    return { path: '', message: `expected a ${kind} object (apiVersion: ${apiVersion}, kind, metadata, spec), got ${describeValue(input)}` };
+  }
+  const deep = tooDeep(input, MAX_NESTING);
+  if (deep !== null) return { path: deep, message: `nests deeper than ${MAX_NESTING} levels` };
+  return null;
+}
+
+/** The path of the first value nested deeper than `limit`, or null. Iterative: no stack overflow. */
+function tooDeep(root: unknown, limit: number): string | null {
+  const stack: { value: unknown; depth: number; path: string }[] = [{ value: root, depth: 0, path: '' }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { value, depth, path } = stack.pop() as { value: unknown; depth: number; path: string };
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > limit) return path;
+    // A cycle (possible only for programmatic input) or an enormous object is cut off, not walked forever.
+    if (++visited > 1_000_000) return path;
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: depth + 1, path: Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k });
+    }
+  }
+  return null;
+}
+
+/** Stable order: by path as written (document order is lost in maps), then message. */
+function sortErrors(errors: FieldError[]): FieldError[] {
+  return errors.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
+}
+
+function internalError(e: unknown): FieldError {
+  // Reached only through a bug or an exotic object (a throwing getter); still an answer, not a crash.
+  const why = e instanceof Error ? e.message : String(e);
+  return { path: '', message: `could not be validated: ${why.slice(0, 200)}` };
+}

@@ -1,0 +1,104 @@
+// C source -> BPF object with clang, cached by content: sha256(source, kernel BTF, clang version,
+// flags). The same spec on the same kernel compiles once (the companion re-arms from cache).
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { EngineError } from './types.js';
+import { ensureVmlinuxHeader, KERNEL_BTF } from './vmlinux.js';
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * -mcpu=v3: atomic fetch-and-add with a result (the exact `times` cap) needs BPF v3 (Linux 5.12+).
+ * -g: BTF for CO-RE relocations and for the verifier's log.
+ */
+export const CLANG_FLAGS = ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-D__TARGET_ARCH_x86'] as const;
+
+/** $KERNELCHAOS_CACHE, else /var/cache/kernelchaos when writable, else ~/.cache/kernelchaos. */
+export function defaultCacheDir(): string {
+  const env = process.env.KERNELCHAOS_CACHE;
+  if (env) return env;
+  const system = '/var/cache/kernelchaos';
+  try {
+    mkdirSync(system, { recursive: true });
+    accessSync(system, constants.W_OK);
+    return system;
+  } catch {
+    return join(homedir(), '.cache', 'kernelchaos');
+  }
+}
+
+let clangVersionMemo: Promise<string> | undefined;
+
+export function clangVersion(): Promise<string> {
+  clangVersionMemo ??= execFileAsync('clang', ['--version'])
+    .then(({ stdout }) => stdout.split('\n')[0]?.trim() ?? 'unknown')
+    .catch((err: NodeJS.ErrnoException) => {
+      clangVersionMemo = undefined;
+      if (err.code === 'ENOENT') {
+        throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev): it compiles the fault program');
+      }
+      throw new EngineError('compile-failed', `clang --version failed: ${err.message}`);
+    });
+  return clangVersionMemo;
+}
+
+export interface CompileOptions {
+  cacheDir?: string;
+  /** The kernel BTF to compile against (default: the running kernel's). */
+  btfPath?: string;
+}
+
+export interface CompiledObject {
+  /** The .o to hand to libbpf. */
+  objectPath: string;
+  /** True when it came from the cache. */
+  cached: boolean;
+  /** The content hash naming it. */
+  key: string;
+}
+
+/** Keeps clang's diagnostics that matter: errors with their source lines, not the include noise. */
+export function trimCompilerOutput(stderr: string, maxLines = 30): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '' && !/^In file included from/.test(l));
+  const firstError = lines.findIndex((l) => /error:/.test(l));
+  const from = firstError >= 0 ? firstError : 0;
+  return lines.slice(from, from + maxLines).join('\n');
+}
+
+export async function compileProgram(source: string, options: CompileOptions = {}): Promise<CompiledObject> {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const vmlinux = await ensureVmlinuxHeader(cacheDir, options.btfPath ?? KERNEL_BTF);
+  const clang = await clangVersion();
+  const defines = vmlinux.gfpNofail === null ? [] : [`-DKC_GFP_NOFAIL=${vmlinux.gfpNofail}U`];
+  const key = createHash('sha256')
+    .update([source, vmlinux.btfHash, clang, ...CLANG_FLAGS, ...defines].join('\0'))
+    .digest('hex');
+  const objectsDir = join(cacheDir, 'objects');
+  const objectPath = join(objectsDir, `${key}.o`);
+  if (existsSync(objectPath)) return { objectPath, cached: true, key };
+
+  mkdirSync(objectsDir, { recursive: true });
+  const sourcePath = join(objectsDir, `${key}.c`);
+  writeFileSync(sourcePath, source);
+  const tmp = `${objectPath}.${process.pid}.tmp`;
+  try {
+    await execFileAsync('clang', [...CLANG_FLAGS, ...defines, '-I', vmlinux.includeDir, '-c', sourcePath, '-o', tmp], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev)');
+    const detail = trimCompilerOutput(e.stderr ?? e.message);
+    throw new EngineError(
+      'compile-failed',
+      `clang could not compile the fault program (${sourcePath}); the predicate may name a member this kernel does not have`,
+      detail,
+    );
+  }
+  renameSync(tmp, objectPath);
+  return { objectPath, cached: false, key };
+}

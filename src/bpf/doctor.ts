@@ -1,0 +1,262 @@
+// `kernelchaos doctor`'s judgement: from the observed KernelFacts (kernel-facts.ts), which failtypes
+// can be injected here, through which hook, and if not, exactly why and what to change. Pure.
+import { SITES, type FailType } from './sites.js';
+import type { KernelFacts, SiteName } from './kernel-facts.js';
+import type { ProbeOutcome } from './kernel-facts-probe.js';
+
+export type Verdict = 'works' | 'kprobe-only' | 'fails';
+export type Hook = 'fmod_ret' | 'kprobe';
+
+export interface FailtypeDiagnosis {
+  failtype: FailType;
+  site: SiteName;
+  verdict: Verdict;
+  /** The hook the engine will use (auto mode), null when none works. */
+  via: Hook | null;
+  /** Why it cannot work (empty when it works). */
+  problems: string[];
+  /** What to change, one line each, matching the problems. */
+  remedies: string[];
+  /** Caveats that do not stop injection. */
+  warnings: string[];
+}
+
+export interface Diagnosis {
+  failtypes: [FailtypeDiagnosis, FailtypeDiagnosis, FailtypeDiagnosis];
+  overall: { verdict: 'all-work' | 'some-work' | 'none-work'; usable: FailType[]; summary: string };
+}
+
+/** A reason a hook cannot be used, with the remedy that removes it. */
+interface Blocker { problem: string; remedy: string }
+
+const MIN_FMOD_RET: [number, number] = [5, 7];
+const MIN_BPF_CAPS: [number, number] = [5, 8];
+
+function atLeast(v: [number, number] | null, min: [number, number]): boolean | null {
+  if (v === null) return null;
+  return v[0] > min[0] || (v[0] === min[0] && v[1] >= min[1]);
+}
+
+/** A config option's state: true/false when the config is known, null when not. */
+function configHas(facts: KernelFacts, key: Parameters<typeof configValue>[1]): boolean | null {
+  const v = configValue(facts, key);
+  return v === null ? null : v === 'y' || v === 'm';
+}
+function configValue(facts: KernelFacts, key: keyof Extract<KernelFacts['config'], { known: true }>['options']): string | null {
+  if (!facts.config.known) return null;
+  return facts.config.options[key] ?? 'n';
+}
+
+const SITE_CONFIG: Record<SiteName, 'CONFIG_FAILSLAB' | 'CONFIG_FAIL_PAGE_ALLOC' | 'CONFIG_FAIL_MAKE_REQUEST'> = {
+  should_failslab: 'CONFIG_FAILSLAB',
+  should_fail_alloc_page: 'CONFIG_FAIL_PAGE_ALLOC',
+  should_fail_bio: 'CONFIG_FAIL_MAKE_REQUEST',
+};
+
+/** Blockers shared by every failtype and hook: no BPF, no privilege, no cgroup v2, no toolchain. */
+function commonBlockers(facts: KernelFacts): Blocker[] {
+  const out: Blocker[] = [];
+  if (configHas(facts, 'CONFIG_BPF_SYSCALL') === false) {
+    out.push({ problem: 'kernel built without CONFIG_BPF_SYSCALL: no BPF at all', remedy: 'use a kernel built with CONFIG_BPF_SYSCALL=y' });
+  }
+  const caps = facts.capabilities;
+  if (caps !== null) {
+    const split = atLeast(facts.version, MIN_BPF_CAPS) !== false;
+    const enough = caps.sysAdmin || (split && caps.bpf && caps.perfmon);
+    if (!enough) {
+      const missing = split ? ['CAP_BPF', 'CAP_PERFMON'].filter((c) => (c === 'CAP_BPF' ? !caps.bpf : !caps.perfmon)) : ['CAP_SYS_ADMIN'];
+      out.push({
+        problem: `this process lacks ${missing.join(' and ')} (CapEff ${caps.effectiveHex}): the kernel refuses to load tracing programs`,
+        remedy: split
+          ? 'run as root, or grant CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); in Kubernetes the companion DaemonSet must be privileged'
+          : `run as root or with CAP_SYS_ADMIN (kernel ${facts.release ?? '?'} predates CAP_BPF/CAP_PERFMON)`,
+      });
+    }
+  }
+  if (facts.cgroup.layout === 'legacy' || facts.cgroup.layout === 'none') {
+    out.push({
+      problem: facts.cgroup.layout === 'legacy'
+        ? 'only cgroup v1 is mounted: targets are chosen by cgroup v2 id, so no task can be targeted'
+        : 'no cgroup hierarchy is mounted: targets are chosen by cgroup v2 id',
+      remedy: 'boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2), or mount -t cgroup2 none /sys/fs/cgroup',
+    });
+  }
+  const { clang, bpftool, libbpf } = facts.toolchain;
+  if (!clang.found && clang.reason !== 'not checked') {
+    out.push({ problem: `clang is missing (${clang.reason}): the fault program cannot be compiled`, remedy: 'install clang and llvm (apt-get install clang llvm)' });
+  }
+  if (!bpftool.found && bpftool.reason !== 'not checked') {
+    out.push({ problem: `bpftool is missing (${bpftool.reason}): vmlinux.h cannot be made from the kernel BTF`, remedy: 'install bpftool (apt-get install bpftool)' });
+  }
+  if (!libbpf.found && libbpf.reason !== 'not checked') {
+    out.push({ problem: `libbpf is missing (${libbpf.reason}): programs cannot be loaded`, remedy: 'install libbpf 1.x (apt-get install libbpf1)' });
+  }
+  return out;
+}
+
+/** Whether the site exists as a probe-able symbol; clones are reported because probes on the name miss them. */
+function siteSymbolBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
+  if (!facts.kallsyms.readable) return [];
+  const sym = facts.kallsyms.sites[site];
+  const option = SITE_CONFIG[site];
+  if (sym.plain) return [];
+  const v = facts.version;
+  if (sym.clones.length > 0) {
+    return [{
+      problem: `${site} exists only as the compiler clone${sym.clones.length > 1 ? 's' : ''} ${sym.clones.join(', ')}: a hook on ${site} never sees the calls, and clones are not on the error-injection list`,
+      remedy: `use a kernel build where ${site} is not cloned (\`grep ${site} /proc/kallsyms\` shows the plain name), e.g. a distribution LTS kernel or one built with ${option}=y`,
+    }];
+  }
+  const gatedSince611 = site !== 'should_fail_bio' && atLeast(v, [6, 11]) === true;
+  return [{
+    problem: gatedSince611
+      ? `${site} is not in this kernel: from 6.11 it is only built with ${option}=y${configHas(facts, option) === false ? `, which this kernel (${facts.release ?? '?'}) lacks` : ''}`
+      : `${site} is not in /proc/kallsyms`,
+    remedy: gatedSince611 ? `use a kernel built with CONFIG_FAULT_INJECTION=y and ${option}=y` : `use a kernel that has ${site}`,
+  }];
+}
+
+/** Whether the site is on the error-injection list (both hooks need it). */
+function errorInjectionBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
+  const remedy = 'use a kernel built with CONFIG_FUNCTION_ERROR_INJECTION=y';
+  if (facts.errorInjection.readable) {
+    if (facts.errorInjection.listed[site] !== undefined) return [];
+    return [{ problem: `${site} is not on the error-injection list (/sys/kernel/debug/error_injection/list)`, remedy }];
+  }
+  if (configHas(facts, 'CONFIG_FUNCTION_ERROR_INJECTION') === false) {
+    return [{ problem: 'kernel built without CONFIG_FUNCTION_ERROR_INJECTION: no function may have its result overridden', remedy }];
+  }
+  return [];
+}
+
+function probeBlocker(hook: Hook, site: SiteName, outcome: ProbeOutcome | undefined, facts: KernelFacts): Blocker | 'attached' | null {
+  if (outcome === undefined || outcome.status === 'not-run') return null;
+  if (outcome.status === 'attached') return 'attached';
+  const what = hook === 'fmod_ret' ? 'an fmod_ret test program' : 'a kprobe test program calling bpf_override_return';
+  const log = outcome.verifierLog ? ` (verifier: ${outcome.verifierLog.split('\n').find((l) => /cannot|unknown|invalid|not /i.test(l)) ?? outcome.verifierLog.split('\n')[0]})` : '';
+  const problem = `the kernel refused to ${outcome.step} ${what} on ${site}: ${outcome.errno} (${outcome.message})${log}`;
+  let remedy: string;
+  if (outcome.errno === 'EPERM') {
+    const lock = facts.lockdown.mode !== null && facts.lockdown.mode !== 'none' ? `kernel lockdown is '${facts.lockdown.mode}'; ` : '';
+    remedy = `${lock}the kernel or a security module (lockdown, a BPF LSM, a seccomp profile) denies it despite the capabilities: boot with lockdown=none / run outside the sandbox that forbids bpf()`;
+  } else if (hook === 'kprobe' && outcome.step === 'load') {
+    remedy = 'use a kernel built with CONFIG_BPF_KPROBE_OVERRIDE=y';
+  } else if (outcome.errno === 'ENOENT') {
+    remedy = `use a kernel that has ${site}`;
+  } else {
+    remedy = 'use a kernel built with CONFIG_FUNCTION_ERROR_INJECTION=y whose error-injection list includes the site';
+  }
+  return { problem, remedy };
+}
+
+function fmodRetBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
+  const probe = probeBlocker('fmod_ret', site, facts.probes?.fmodRet[site], facts);
+  if (probe === 'attached') return [];
+  const out: Blocker[] = [];
+  if (atLeast(facts.version, MIN_FMOD_RET) === false) {
+    out.push({ problem: `kernel ${facts.release ?? '?'} predates fmod_ret (5.7)`, remedy: 'use a kernel >= 5.7 for BPF trampolines (or rely on kprobes)' });
+  }
+  if (!facts.btf.vmlinux) {
+    out.push({ problem: `no kernel BTF (${facts.btf.reason})`, remedy: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y' });
+  } else if (facts.btf.functions[site] === undefined) {
+    out.push({ problem: `${site} is not a function in the kernel BTF, so no trampoline can attach to it`, remedy: `use a kernel whose BTF describes ${site}` });
+  }
+  if (configHas(facts, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') === false) {
+    out.push({ problem: 'kernel built without CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS: no BPF trampolines', remedy: 'use a kernel with BPF trampolines (x86_64, or arm64 >= 6.0)' });
+  }
+  if (probe !== null) out.push(probe);
+  return out;
+}
+
+function kprobeBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
+  const probe = probeBlocker('kprobe', site, facts.probes?.kprobeOverride[site], facts);
+  if (probe === 'attached') return [];
+  const out: Blocker[] = [];
+  const kprobesConfig = configHas(facts, 'CONFIG_KPROBES');
+  if (kprobesConfig === false) {
+    out.push({ problem: `kernel built without CONFIG_KPROBES: no kprobes at all (no kprobe PMU, no kprobe_events)`, remedy: 'use a kernel built with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y' });
+  } else if (facts.kprobes.pmuType === null && kprobesConfig === null) {
+    out.push({ problem: 'no kprobe PMU in /sys/bus/event_source/devices: the kernel offers no kprobes', remedy: 'use a kernel built with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y' });
+  } else if (facts.kprobes.pmuType === null && configHas(facts, 'CONFIG_KPROBE_EVENTS') === false) {
+    out.push({ problem: 'kernel built without CONFIG_KPROBE_EVENTS: BPF cannot attach to kprobes', remedy: 'use a kernel built with CONFIG_KPROBE_EVENTS=y' });
+  }
+  if (configHas(facts, 'CONFIG_BPF_KPROBE_OVERRIDE') === false) {
+    out.push({ problem: 'kernel built without CONFIG_BPF_KPROBE_OVERRIDE: kprobe programs cannot call bpf_override_return', remedy: 'use a kernel built with CONFIG_BPF_KPROBE_OVERRIDE=y' });
+  }
+  if (facts.lockdown.mode === 'integrity' || facts.lockdown.mode === 'confidentiality') {
+    out.push({
+      problem: `kernel lockdown is '${facts.lockdown.mode}' (from ${facts.lockdown.source}): kprobes are forbidden`,
+      remedy: 'boot with lockdown=none (or disable Secure Boot enforcement of lockdown)',
+    });
+  }
+  if (probe !== null) out.push(probe);
+  return out;
+}
+
+function dedupe(items: string[]): string[] {
+  return [...new Set(items)];
+}
+
+function diagnoseFailtype(facts: KernelFacts, failtype: FailType, common: Blocker[]): FailtypeDiagnosis {
+  const site = SITES[failtype].funcname;
+  const shared = [...siteSymbolBlockers(facts, site), ...errorInjectionBlockers(facts, site)];
+  const fmod = fmodRetBlockers(facts, site);
+  const kprobe = kprobeBlockers(facts, site);
+  // A successful live probe outranks anything inferred from files.
+  const fmodLive = facts.probes?.fmodRet[site]?.status === 'attached';
+  const kprobeLive = facts.probes?.kprobeOverride[site]?.status === 'attached';
+  const fmodOk = common.length === 0 && fmod.length === 0 && (fmodLive || shared.length === 0);
+  const kprobeOk = common.length === 0 && kprobe.length === 0 && (kprobeLive || shared.length === 0);
+
+  const warnings: string[] = [];
+  if (facts.cgroup.layout === 'hybrid') {
+    warnings.push(`cgroup v2 is only mounted beside v1 (at ${facts.cgroup.v2Mount ?? '?'}); container runtimes in v1 mode do not give pods their own v2 cgroup`);
+  }
+  if (facts.lockdown.mode === 'confidentiality') {
+    warnings.push("lockdown 'confidentiality' forbids bpf_probe_read_kernel: predicates that read kernel memory (member access, STRCMP) are refused by the verifier");
+  }
+  if (facts.lockdown.mode === null) warnings.push(`lockdown mode unknown: ${facts.lockdown.reason}`);
+  if (facts.kallsyms.readable && facts.kallsyms.sites[site].plain && facts.kallsyms.sites[site].clones.length > 0) {
+    warnings.push(`${site} also has the clone${facts.kallsyms.sites[site].clones.length > 1 ? 's' : ''} ${facts.kallsyms.sites[site].clones.join(', ')}: calls that reach a clone are not faulted`);
+  }
+  if (!facts.errorInjection.readable && (fmodOk || kprobeOk) && !(fmodLive || kprobeLive)) {
+    warnings.push(`could not read the error-injection list (${facts.errorInjection.reason}); assuming ${site} is on it`);
+  }
+
+  if (fmodOk) {
+    if (!kprobeOk) warnings.push('kprobes are unavailable: every call-chain frame must be a function in the kernel BTF (fentry/fexit)');
+    return { failtype, site, verdict: 'works', via: 'fmod_ret', problems: [], remedies: [], warnings };
+  }
+  if (kprobeOk) {
+    return { failtype, site, verdict: 'kprobe-only', via: 'kprobe', problems: fmod.map((b) => `fmod_ret: ${b.problem}`), remedies: dedupe(fmod.map((b) => b.remedy)), warnings };
+  }
+  const all = [...common, ...shared];
+  const problems = [
+    ...all.map((b) => b.problem),
+    ...fmod.map((b) => `fmod_ret: ${b.problem}`),
+    ...kprobe.map((b) => `kprobe: ${b.problem}`),
+  ];
+  return {
+    failtype, site, verdict: 'fails', via: null,
+    problems: dedupe(problems),
+    remedies: dedupe([...all, ...fmod, ...kprobe].map((b) => b.remedy)),
+    warnings,
+  };
+}
+
+export function diagnose(facts: KernelFacts): Diagnosis {
+  const common = commonBlockers(facts);
+  const failtypes: Diagnosis['failtypes'] = [
+    diagnoseFailtype(facts, 0, common),
+    diagnoseFailtype(facts, 1, common),
+    diagnoseFailtype(facts, 2, common),
+  ];
+  const usable = failtypes.filter((f) => f.verdict !== 'fails').map((f) => f.failtype);
+  const verdict = usable.length === 3 ? 'all-work' : usable.length > 0 ? 'some-work' : 'none-work';
+  const summary = verdict === 'all-work'
+    ? 'all three failtypes can be injected on this kernel'
+    : verdict === 'some-work'
+      ? `only failtype ${usable.join(', ')} can be injected on this kernel`
+      : 'no failtype can be injected on this kernel';
+  return { failtypes, overall: { verdict, usable, summary } };
+}

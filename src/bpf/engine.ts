@@ -1,0 +1,201 @@
+// The fault engine: parsed failKernRequest -> generated C -> compiled object -> loaded and attached
+// programs that fail the site for the target cgroups only. Implements FaultEngine (types.ts).
+import { randomUUID } from 'node:crypto';
+import { errorInjectionList, kernelBtfFunctions } from './btf.js';
+import { compileProgram, defaultCacheDir } from './compile.js';
+import { generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
+import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
+import { siteFor } from './sites.js';
+import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
+import { EngineError, type ArmedFault, type ArmOptions, type FaultCounters, type FaultEngine } from './types.js';
+
+/** Most target cgroups one armed fault can hold (kc_targets max_entries). */
+export const MAX_TARGET_CGROUPS = 1024;
+
+export interface AttachModePlan {
+  mode: ProgramMode;
+  /** Why this mode: shown by `run` and `doctor`. */
+  reason: string;
+}
+
+export interface KernelFacts {
+  /** FUNC names in the kernel BTF, or null without BTF. */
+  btfFunctions: Set<string> | null;
+  /** The error-injection list, or null when debugfs is not readable. */
+  errorInjection: Set<string> | null;
+}
+
+export function readKernelFacts(): KernelFacts {
+  return { btfFunctions: kernelBtfFunctions(), errorInjection: errorInjectionList() };
+}
+
+/**
+ * Trampolines when the kernel has BTF for the site and every frame (fentry/fexit/fmod_ret attach by
+ * BTF id) and the site is on the error-injection list (fmod_ret needs it); kprobes otherwise.
+ */
+export function planAttachMode(req: ParsedFailKernRequest, facts: KernelFacts): AttachModePlan {
+  const site = siteFor(req.failtype).funcname;
+  if (!facts.btfFunctions) return { mode: 'kprobe', reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
+  const missing = [site, ...req.callchain.map((f) => f.funcname)].filter((fn) => !facts.btfFunctions?.has(fn));
+  if (missing.length > 0) return { mode: 'kprobe', reason: `no BTF entry for ${missing.join(', ')} (inlined or static)` };
+  if (facts.errorInjection && !facts.errorInjection.has(site)) {
+    return { mode: 'kprobe', reason: `${site} is not on the error-injection list, fmod_ret cannot change it` };
+  }
+  return { mode: 'trampoline', reason: 'BTF covers the site and every frame' };
+}
+
+function u64Key(value: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, value));
+  return b;
+}
+
+const ZERO_KEY = Buffer.alloc(4);
+
+/** Extra facts about an armed fault, for the CLI summary and the benchmark. */
+export interface ArmedDetails {
+  program: GeneratedProgram;
+  objectPath: string;
+  /** The object came from the compile cache. */
+  cached: boolean;
+  /** Why this attach mode. */
+  modeReason: string;
+  /** Milliseconds from arm() to armed (generate + compile + load + attach). */
+  armMs: number;
+}
+
+class ArmedBpfFault implements ArmedFault {
+  readonly id = randomUUID();
+  private state: { kind: 'armed'; links: BpfLink[] } | { kind: 'disarmed'; last: FaultCounters } = { kind: 'armed', links: [] };
+  private targets = new Set<bigint>();
+  private generation = 0;
+  private readonly counterMap: BpfMap;
+  private readonly targetMap: BpfMap;
+  private readonly configMap: BpfMap;
+  private readonly cpus = possibleCpus();
+
+  constructor(
+    private readonly object: BpfObject,
+    readonly mode: ProgramMode,
+    readonly details: ArmedDetails,
+  ) {
+    this.counterMap = object.map(MAP_NAMES.counters);
+    this.targetMap = object.map(MAP_NAMES.targets);
+    this.configMap = object.map(MAP_NAMES.config);
+  }
+
+  /** Attaches frames first and the site last, so the site never runs without its chain tracking. */
+  attachAll(): void {
+    if (this.state.kind !== 'armed') return;
+    const order = [...this.details.program.hooks.filter((h) => h.role !== 'site'), ...this.details.program.hooks.filter((h) => h.role === 'site')];
+    for (const hook of order) this.state.links.push(this.object.attach(hook.program));
+  }
+
+  counters(): FaultCounters {
+    if (this.state.kind === 'disarmed') return this.state.last;
+    const stride = Math.ceil(MAP_LAYOUT.counters.size / 8) * 8;
+    const value = this.counterMap.lookup(ZERO_KEY, stride * this.cpus);
+    let calls = 0n;
+    let faults = 0n;
+    for (let cpu = 0; value && cpu < this.cpus; cpu++) {
+      calls += value.readBigUInt64LE(cpu * stride + MAP_LAYOUT.counters.calls);
+      faults += value.readBigUInt64LE(cpu * stride + MAP_LAYOUT.counters.faults);
+    }
+    return { calls, faults };
+  }
+
+  setTargetCgroups(ids: readonly bigint[]): void {
+    if (this.state.kind !== 'armed') throw new EngineError('unsupported-kernel', 'this fault is disarmed; arm a new one');
+    const next = new Set(ids);
+    if (next.size > MAX_TARGET_CGROUPS) {
+      throw new EngineError('unsupported-kernel', `${next.size} target cgroups; one fault holds at most ${MAX_TARGET_CGROUPS}`);
+    }
+    for (const id of next) if (!this.targets.has(id)) this.targetMap.update(u64Key(id), Buffer.from([1]));
+    for (const id of this.targets) if (!next.has(id)) this.targetMap.delete(u64Key(id));
+    this.targets = next;
+    // A new generation invalidates every cached per-cgroup verdict; written after the targets so a
+    // program that sees the new generation also sees the new targets.
+    this.generation = (this.generation + 1) >>> 0 || 1;
+    const config = Buffer.alloc(MAP_LAYOUT.config.size);
+    config.writeUInt32LE(this.generation, MAP_LAYOUT.config.generation);
+    config.writeUInt32LE(next.size, MAP_LAYOUT.config.targetCount);
+    this.configMap.update(ZERO_KEY, config);
+  }
+
+  disarm(): void {
+    if (this.state.kind === 'disarmed') return;
+    let last: FaultCounters = { calls: 0n, faults: 0n };
+    try {
+      last = this.counters();
+    } catch {
+      // keep zeros: the maps are going away anyway
+    }
+    const links = this.state.links;
+    this.state = { kind: 'disarmed', last };
+    // The site goes first: from here on nothing fails, whatever the frames' state.
+    for (const link of [...links].reverse()) link.destroy();
+    this.object.close();
+  }
+}
+
+export interface EngineOptions {
+  /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
+  btfPath?: string;
+  /** Facts about the kernel for `auto` (default: read from this kernel). */
+  facts?: () => KernelFacts;
+}
+
+export class BpfFaultEngine implements FaultEngine {
+  constructor(private readonly options: EngineOptions = {}) {}
+
+  async arm(request: ParsedFailKernRequest, targetCgroupIds: readonly bigint[], options: ArmOptions = {}): Promise<ArmedFault & { details: ArmedDetails }> {
+    const started = performance.now();
+    const requested = options.attachMode ?? 'auto';
+    if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started);
+    const plan = planAttachMode(request, (this.options.facts ?? readKernelFacts)());
+    try {
+      return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started);
+    } catch (err) {
+      // A kernel that advertises BTF may still refuse a trampoline (no ftrace direct calls, a
+      // lockdown); kprobes are the fallback. Compile errors would fail the same way again.
+      if (plan.mode !== 'trampoline' || !(err instanceof EngineError) || err.reason === 'compile-failed') throw err;
+      try {
+        return await this.armIn('kprobe', `trampolines failed (${err.message}); fell back to kprobes`, request, targetCgroupIds, options, started);
+      } catch (second) {
+        if (second instanceof EngineError) {
+          throw new EngineError(second.reason, `${second.message} (trampolines failed first: ${err.message})`, [err.detail, second.detail].filter(Boolean).join('\n---\n'));
+        }
+        throw second;
+      }
+    }
+  }
+
+  private async armIn(
+    mode: ProgramMode,
+    modeReason: string,
+    request: ParsedFailKernRequest,
+    targets: readonly bigint[],
+    options: ArmOptions,
+    started: number,
+  ): Promise<ArmedBpfFault> {
+    const program = generateProgram(request, mode);
+    const compiled = await compileProgram(program.source, {
+      cacheDir: options.cacheDir ?? defaultCacheDir(),
+      ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),
+    });
+    const object = BpfObject.load(compiled.objectPath);
+    let fault: ArmedBpfFault | undefined;
+    try {
+      fault = new ArmedBpfFault(object, mode, { program, objectPath: compiled.objectPath, cached: compiled.cached, modeReason, armMs: 0 });
+      // Targets before attach: the programs are live for exactly these cgroups from the first call.
+      fault.setTargetCgroups(targets);
+      fault.attachAll();
+      fault.details.armMs = performance.now() - started;
+      return fault;
+    } catch (err) {
+      if (fault) fault.disarm();
+      else object.close();
+      throw err;
+    }
+  }
+}

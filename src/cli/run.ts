@@ -1,0 +1,142 @@
+// `kernelchaos run -f SPEC [--attach-mode M] [--] CMD...`: one command under one KernelChaos on this
+// host, no cluster. The fault is armed for a fresh cgroup before the command starts (a tiny shell
+// wrapper joins the cgroup, then execs the command, so every process of CMD is a target from its
+// first instruction); it is disarmed when `duration` ends, the command exits, or run is
+// interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors.
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { BpfFaultEngine, type ArmedDetails } from '../bpf/engine.js';
+import { createRunCgroup, removeCgroup, type RunCgroup } from '../bpf/cgroup.js';
+import { GenerateError } from '../bpf/generate.js';
+import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
+import { EngineError, type ArmedFault, type AttachMode } from '../bpf/types.js';
+
+const PREFIX = 'kernelchaos run:';
+/** Exit status when run itself fails before the command could start (as timeout(1) and env(1)). */
+const RUN_FAILED = 125;
+
+/** sh joins the cgroup given as $1 and execs the rest: no process of CMD ever runs outside it. */
+const WRAPPER = 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"';
+
+function say(line: string): void {
+  process.stderr.write(`${PREFIX} ${line}\n`);
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)}s` : `${Math.round(ms)}ms`;
+}
+
+interface Parsed {
+  file: string;
+  attachMode: AttachMode;
+  cacheDir?: string;
+  command: string[];
+}
+
+function parseArgs(argv: string[]): Parsed | number {
+  const command = new Command('kernelchaos run')
+    .description('Run one command under a KernelChaos fault on this host (no cluster needed).')
+    .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
+    .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
+    .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
+    .argument('<command...>', 'the command to run (put it after --)')
+    .passThroughOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  try {
+    command.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  const opts = command.opts<{ file: string; attachMode: AttachMode; cacheDir?: string }>();
+  return { ...opts, command: command.args };
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof EngineError) return `${err.message}${err.detail ? `\n${err.detail}` : ''}`;
+  if (err instanceof GenerateError || err instanceof SpecFileError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === 'number') return args;
+
+  let spec: LocalSpec;
+  try {
+    spec = loadSpecFile(args.file);
+  } catch (err) {
+    if (err instanceof SpecFileError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (spec.clusterOnly.length > 0) {
+    say(`${spec.clusterOnly.map((k) => `spec.${k}`).join(', ')} ${spec.clusterOnly.length === 1 ? 'does' : 'do'} not apply locally: the fault targets this command and its children only.`);
+  }
+
+  let cgroup: RunCgroup;
+  try {
+    cgroup = createRunCgroup();
+  } catch (err) {
+    say(describeError(err));
+    return RUN_FAILED;
+  }
+
+  let armed: (ArmedFault & { details: ArmedDetails }) | undefined;
+  try {
+    armed = await new BpfFaultEngine().arm(spec.request, [cgroup.id], {
+      attachMode: args.attachMode,
+      ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
+    });
+  } catch (err) {
+    removeCgroup(cgroup.path);
+    say(`could not arm the fault: ${describeError(err)}`);
+    return RUN_FAILED;
+  }
+  const fault = armed;
+  say(`armed ${spec.name} in ${fault.mode} mode (${fault.details.modeReason}) for cgroup ${cgroup.path} in ${formatMs(fault.details.armMs)}${fault.details.cached ? ' (cached object)' : ''}`);
+
+  let disarmedBy: string | null = null;
+  const disarm = (why: string): void => {
+    if (disarmedBy !== null) return;
+    disarmedBy = why;
+    fault.disarm();
+  };
+  const timer = spec.durationMs !== null ? setTimeout(() => disarm(`duration ${formatMs(spec.durationMs ?? 0)} ended`), spec.durationMs) : null;
+
+  const [file, ...rest] = args.command;
+  const child = spawn('/bin/sh', ['-c', WRAPPER, 'kernelchaos-run', cgroup.path, file ?? 'true', ...rest], { stdio: 'inherit' });
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    disarm(`${signal} received`);
+    child.kill(signal);
+  };
+  for (const s of forwarded) process.on(s, onSignal);
+
+  const status = await new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      say(`could not start the command: ${err.message}`);
+      resolve(RUN_FAILED);
+    });
+    child.on('close', (code, signal) => {
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
+
+  if (timer) clearTimeout(timer);
+  for (const s of forwarded) process.off(s, onSignal);
+  disarm('the command exited');
+  const counters = fault.counters();
+  const removed = removeCgroup(cgroup.path);
+  const site = fault.details.program.site;
+  say(
+    `${counters.calls} calls of ${site.funcname} seen, ${counters.faults} faults injected (failtype ${site.failtype}: ${site.effect}; ${fault.mode} mode); ` +
+      `disarmed: ${disarmedBy ?? 'the command exited'}; exit status ${status}`,
+  );
+  if (!removed) say(`could not remove ${cgroup.path}; remove it with rmdir once its processes end`);
+  return status;
+}

@@ -1,0 +1,152 @@
+// `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
+import { writeFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import pino, { type Logger } from 'pino';
+import { parseGoDuration } from '../api/duration.js';
+import type { ClusterStore } from '../kube/store.js';
+import { createSelfSigned } from '../tls/certs.js';
+import { readKeyMaterialSync } from '../tls/reloader.js';
+import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+import { InMemoryStore } from '../kube/memory.js';
+import { startWebhook, type TlsSource } from '../webhook/start.js';
+
+class UsageError extends Error {}
+
+interface WebhookCliOptions {
+  port: number;
+  host?: string;
+  cert?: string;
+  key?: string;
+  selfSigned?: boolean;
+  selfSignedCaOut?: string;
+  manifests?: string;
+  kubeconfig?: string;
+  namespace: string;
+  drainDelay: number;
+  certPollInterval: number;
+  logLevel: string;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: must be 0..65535, got '${value}'`);
+  return n;
+}
+
+function duration(flag: string) {
+  return (value: string): number => {
+    const ms = parseGoDuration(value);
+    if (ms === null || ms < 0) throw new UsageError(`${flag}: must be a Go duration such as 5s or 1m30s, got '${value}'`);
+    return ms;
+  };
+}
+
+function program(): Command {
+  return new Command('kernelchaos webhook')
+    .description(
+      'Serve the admission webhook over HTTPS: POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, ' +
+        '/validate-kernelchaospolicy; GET /healthz, /readyz, /metrics. SIGTERM drains: /readyz fails, in-flight requests finish, then exit.',
+    )
+    .option('--port <n>', 'HTTPS port (0: any free port)', port, 8443)
+    .option('--host <addr>', 'address to listen on (default: every address)')
+    .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
+    .option('--key <file>', 'private key PEM of --cert')
+    .option('--self-signed', 'generate a throwaway CA and a certificate for localhost/127.0.0.1 in memory')
+    .option('--self-signed-ca-out <file>', 'with --self-signed: write the CA certificate here so clients can trust it')
+    .option('--manifests <dir>', 'read KernelChaos, KernelChaosPolicy, Namespace and Pod objects from YAML files in this directory')
+    .option('--kubeconfig <file>', 'watch a cluster through this kubeconfig (default in a pod: the service account)')
+    .addOption(
+      new Option('--namespace <ns>', "the webhook's own namespace; its pods are never injected")
+        .env('POD_NAMESPACE')
+        .default(DEFAULT_NAMESPACE),
+    )
+    .option('--drain-delay <duration>', 'after SIGTERM, keep answering this long while readiness fails', duration('--drain-delay'), 3000)
+    .option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often', duration('--cert-poll-interval'), 10_000)
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+}
+
+function tlsSource(o: WebhookCliOptions): { tls: TlsSource; note: string } {
+  if (o.selfSigned) {
+    if (o.cert || o.key) throw new UsageError('--self-signed and --cert/--key exclude each other');
+    const { ca, serving } = createSelfSigned();
+    if (o.selfSignedCaOut) writeFileSync(o.selfSignedCaOut, ca.cert);
+    return { tls: { kind: 'material', material: serving }, note: 'self-signed certificate for localhost, 127.0.0.1 and ::1' };
+  }
+  if (!o.cert || !o.key) {
+    throw new UsageError('give --cert FILE and --key FILE (e.g. from `kernelchaos certs serve`), or --self-signed for local use');
+  }
+  // Fail now, with the file names, rather than at the first handshake.
+  readKeyMaterialSync({ certFile: o.cert, keyFile: o.key });
+  return { tls: { kind: 'files', certFile: o.cert, keyFile: o.key, pollIntervalMs: o.certPollInterval }, note: `${o.cert} (reloaded on change)` };
+}
+
+async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<ClusterStore> {
+  if (o.manifests && o.kubeconfig) throw new UsageError('--manifests and --kubeconfig exclude each other');
+  if (o.manifests) {
+    const { ManifestDirStore } = await import('../kube/manifestDir.js');
+    logger.info({ dir: o.manifests }, 'cluster state from manifests');
+    return new ManifestDirStore(o.manifests, { log: logger });
+  }
+  if (o.kubeconfig || process.env.KUBERNETES_SERVICE_HOST) {
+    const [{ KubeConfig }, { InformerStore }] = await Promise.all([import('@kubernetes/client-node'), import('../kube/informer.js')]);
+    const kubeConfig = new KubeConfig();
+    if (o.kubeconfig) kubeConfig.loadFromFile(o.kubeconfig);
+    else kubeConfig.loadFromCluster();
+    logger.info({ kubeconfig: o.kubeconfig ?? 'in-cluster' }, 'cluster state from the Kubernetes API');
+    // No Pods and no Nodes: the injector judges the pod in the request, and a pod being created has
+    // no node yet, so watching them would cost memory for nothing.
+    return new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace'], log: logger });
+  }
+  logger.warn('no cluster and no --manifests: using an empty store (validation works; no policies, the injector labels nothing)');
+  return new InMemoryStore();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: WebhookCliOptions;
+  try {
+    o = program().parse(argv, { from: 'user' }).opts<WebhookCliOptions>();
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' ? 0 : 2;
+    if (err instanceof UsageError) {
+      console.error(`kernelchaos webhook: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = pino({ level: o.logLevel, base: { component: 'webhook' } });
+  let store: ClusterStore;
+  let tls: { tls: TlsSource; note: string };
+  try {
+    tls = tlsSource(o);
+    store = await clusterStore(o, logger);
+  } catch (err) {
+    console.error(`kernelchaos webhook: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+
+  let running;
+  try {
+    running = await startWebhook({ store, tls: tls.tls, port: o.port, host: o.host, ownNamespace: o.namespace, logger, processMetrics: true });
+  } catch (err) {
+    console.error(`kernelchaos webhook: cannot listen on port ${o.port}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  logger.info({ port: running.port, tls: tls.note, namespace: o.namespace }, 'listening');
+  // Serve at once (liveness); readiness waits for the store's initial lists.
+  store.start().then(
+    () => logger.info('cluster state synced'),
+    (err: unknown) => logger.error({ err }, 'cluster state failed to sync; readiness stays false'),
+  );
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down');
+  await running.close(o.drainDelay);
+  store.stop();
+  logger.flush();
+  return 0;
+}

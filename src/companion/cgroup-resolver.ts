@@ -1,0 +1,288 @@
+// Container -> cgroup v2 directory and id. The id is the directory's inode number, which is what
+// bpf_get_current_cgroup_id() returns for tasks inside it (kernfs node id == inode on 64-bit).
+//
+// Kubelet lays pods out by cgroup driver and QoS class; the container runtime names the leaf:
+//   systemd : kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid with _>.slice/<prefix>-<id>.scope
+//   cgroupfs: kubepods/<qos>/pod<uid>/<id>
+// Guaranteed pods have no QoS level. Layouts we do not know are found through /proc/<pid>/cgroup.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+
+export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker';
+export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
+
+export interface ContainerRef {
+  runtime: ContainerRuntime;
+  /** The runtime's container id (64 hex characters for the three runtimes). */
+  id: string;
+}
+
+export type ParsedContainerId = { ok: true; ref: ContainerRef } | { ok: false; reason: string };
+
+const RUNTIME_SCHEMES: Readonly<Record<string, ContainerRuntime>> = {
+  'containerd://': 'containerd',
+  'cri-o://': 'cri-o',
+  'docker://': 'docker',
+};
+
+/** Parses `status.containerStatuses[].containerID`. */
+export function parseContainerId(containerId: string): ParsedContainerId {
+  for (const [scheme, runtime] of Object.entries(RUNTIME_SCHEMES)) {
+    if (containerId.startsWith(scheme)) {
+      const id = containerId.slice(scheme.length);
+      // The id becomes part of a path: accept only what runtimes produce, never `/` or `..`.
+      if (!/^[0-9a-f]{12,128}$/.test(id)) {
+        return { ok: false, reason: `container id ${JSON.stringify(id)} is not the hex id ${runtime} assigns` };
+      }
+      return { ok: true, ref: { runtime, id } };
+    }
+  }
+  return {
+    ok: false,
+    reason: `unknown container runtime in ${JSON.stringify(containerId)}: expected containerd://, cri-o:// or docker://`,
+  };
+}
+
+export type CgroupDriver = 'systemd' | 'cgroupfs';
+
+export type Resolution =
+  | { kind: 'resolved'; path: string; cgroupId: bigint; via: CgroupDriver | 'proc' }
+  | { kind: 'not-found'; reason: string; tried: string[] }
+  | { kind: 'unsupported'; reason: string };
+
+export const CGROUP_V1_UNSUPPORTED =
+  'cgroup v1: faults need cgroup v2 (systemd.unified_cgroup_hierarchy=1); this node can still validate and render, but not inject';
+
+export type CgroupVersion = { version: 2 } | { version: 1; hybrid: boolean } | { version: 'missing'; reason: string };
+
+/** Which cgroup hierarchy is mounted at `cgroupRoot`. */
+export async function detectCgroupVersion(cgroupRoot: string): Promise<CgroupVersion> {
+  if (await exists(join(cgroupRoot, 'cgroup.controllers'))) return { version: 2 };
+  if (await exists(join(cgroupRoot, 'unified', 'cgroup.controllers'))) return { version: 1, hybrid: true };
+  for (const controller of ['memory', 'cpu,cpuacct', 'cpu', 'pids']) {
+    if (await exists(join(cgroupRoot, controller))) return { version: 1, hybrid: false };
+  }
+  return { version: 'missing', reason: `no cgroup hierarchy at ${cgroupRoot} (is /sys/fs/cgroup mounted, and --cgroup-root right?)` };
+}
+
+/** Where kubelet may root its pods: the default, and the `/kubelet` cgroup root that kind and others use. */
+const KUBEPODS_ROOTS: ReadonlyArray<{ systemd: string; slicePrefix: string; cgroupfs: string }> = [
+  { systemd: 'kubepods.slice', slicePrefix: 'kubepods', cgroupfs: 'kubepods' },
+  { systemd: 'kubelet.slice/kubelet-kubepods.slice', slicePrefix: 'kubelet-kubepods', cgroupfs: 'kubelet/kubepods' },
+];
+
+const SCOPE_PREFIX: Readonly<Record<ContainerRuntime, string>> = {
+  containerd: 'cri-containerd',
+  'cri-o': 'crio',
+  docker: 'docker',
+};
+
+/** Candidate directories (relative to the cgroup root) in the order kubelet is most likely to use them. */
+export function candidatePaths(
+  podUid: string,
+  qos: QosClass | null,
+  ref: ContainerRef,
+): Array<{ driver: CgroupDriver; path: string }> {
+  // Unknown QoS (a hand-written manifest without status.qosClass): try every class.
+  if (qos === null) {
+    return (['Burstable', 'BestEffort', 'Guaranteed'] as const).flatMap((q) => candidatePaths(podUid, q, ref));
+  }
+  const out: Array<{ driver: CgroupDriver; path: string }> = [];
+  const level = qos === 'Guaranteed' ? null : qos.toLowerCase();
+  const systemdUid = podUid.replace(/-/g, '_');
+  for (const root of KUBEPODS_ROOTS) {
+    const qosSlice = level === null ? root.slicePrefix : `${root.slicePrefix}-${level}`;
+    const podSlice = `${qosSlice}-pod${systemdUid}.slice`;
+    const parts = [root.systemd, ...(level === null ? [] : [`${qosSlice}.slice`]), podSlice, `${SCOPE_PREFIX[ref.runtime]}-${ref.id}.scope`];
+    out.push({ driver: 'systemd', path: parts.join('/') });
+  }
+  for (const root of KUBEPODS_ROOTS) {
+    const podDir = [root.cgroupfs, ...(level === null ? [] : [level]), `pod${podUid}`].join('/');
+    out.push({ driver: 'cgroupfs', path: `${podDir}/${ref.id}` });
+    // CRI-O and Docker keep their prefix under the cgroupfs driver in some versions.
+    if (ref.runtime !== 'containerd') out.push({ driver: 'cgroupfs', path: `${podDir}/${SCOPE_PREFIX[ref.runtime]}-${ref.id}` });
+  }
+  return out;
+}
+
+export interface ResolverOptions {
+  /** Where the host's cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a pod). */
+  cgroupRoot: string;
+  /** The host's /proc (the DaemonSet runs with hostPID, or mounts it at /host/proc). */
+  procRoot: string;
+}
+
+export interface ContainerToResolve {
+  podUid: string;
+  /** null when the pod's status does not say. */
+  qosClass: QosClass | null;
+  ref: ContainerRef;
+}
+
+export class CgroupResolver {
+  private versionCache: Promise<CgroupVersion> | undefined;
+
+  constructor(private readonly opts: ResolverOptions) {}
+
+  cgroupVersion(): Promise<CgroupVersion> {
+    this.versionCache ??= detectCgroupVersion(this.opts.cgroupRoot);
+    return this.versionCache;
+  }
+
+  async resolve(container: ContainerToResolve): Promise<Resolution> {
+    const unsupported = await this.unsupported();
+    if (unsupported) return unsupported;
+    const tried: string[] = [];
+    for (const candidate of candidatePaths(container.podUid, container.qosClass, container.ref)) {
+      const full = join(this.opts.cgroupRoot, candidate.path);
+      tried.push(full);
+      const id = await directoryInode(full);
+      if (id !== null) return { kind: 'resolved', path: full, cgroupId: id, via: candidate.driver };
+    }
+    const viaProc = await this.findThroughProc((cgroupPath) => cgroupPath.includes(container.ref.id));
+    if (viaProc) return viaProc;
+    tried.push(`${this.opts.procRoot}/*/cgroup (no process in a cgroup naming ${container.ref.id.slice(0, 12)})`);
+    return {
+      kind: 'not-found',
+      reason: `no cgroup for ${container.ref.runtime} container ${container.ref.id.slice(0, 12)} (is it running on this node?)`,
+      tried,
+    };
+  }
+
+  /** The cgroup of a host process (bpfki requests are keyed by pid). */
+  async resolvePid(pid: number): Promise<Resolution> {
+    const unsupported = await this.unsupported();
+    if (unsupported) return unsupported;
+    if (!Number.isInteger(pid) || pid <= 0) return { kind: 'not-found', reason: `pid must be a positive integer, got ${pid}`, tried: [] };
+    const file = join(this.opts.procRoot, String(pid), 'cgroup');
+    const cgroupPath = await readUnifiedCgroupPath(file);
+    if (cgroupPath === null) return { kind: 'not-found', reason: `no process ${pid} on this node (read ${file})`, tried: [file] };
+    return (
+      (await this.fromCgroupPath(cgroupPath)) ?? {
+        kind: 'not-found',
+        reason: `process ${pid} is in cgroup ${cgroupPath}, which is not under ${this.opts.cgroupRoot}`,
+        tried: [file],
+      }
+    );
+  }
+
+  private async unsupported(): Promise<Resolution | null> {
+    const v = await this.cgroupVersion();
+    if (v.version === 2) return null;
+    if (v.version === 1) return { kind: 'unsupported', reason: CGROUP_V1_UNSUPPORTED };
+    return { kind: 'unsupported', reason: v.reason };
+  }
+
+  private async findThroughProc(match: (cgroupPath: string) => boolean): Promise<Resolution | null> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.opts.procRoot);
+    } catch {
+      return null;
+    }
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cgroupPath = await readUnifiedCgroupPath(join(this.opts.procRoot, entry, 'cgroup'));
+      if (cgroupPath === null || !match(cgroupPath)) continue;
+      const found = await this.fromCgroupPath(cgroupPath);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  /** A path from /proc/<pid>/cgroup -> the directory under our cgroup root. */
+  private async fromCgroupPath(cgroupPath: string): Promise<Resolution | null> {
+    // Inside a cgroup namespace, paths outside it start with `/..`; the host root we mount still
+    // holds them below the same names, so drop the climbing part.
+    const relative = cgroupPath.split('/').filter((p) => p !== '' && p !== '..' && p !== '.').join('/');
+    const root = resolve(this.opts.cgroupRoot);
+    const full = resolve(root, relative);
+    if (full !== root && !full.startsWith(root + sep)) return null;
+    const id = await directoryInode(full);
+    return id === null ? null : { kind: 'resolved', path: full, cgroupId: id, via: 'proc' };
+  }
+}
+
+/** The `0::/path` line of a /proc/<pid>/cgroup file (cgroup v2), or null. */
+async function readUnifiedCgroupPath(file: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    if (line.startsWith('0::')) return line.slice(3).trim();
+  }
+  return null;
+}
+
+async function directoryInode(path: string): Promise<bigint | null> {
+  try {
+    const s = await stat(path, { bigint: true });
+    return s.isDirectory() ? s.ino : null;
+  } catch {
+    return null;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- which containers of a pod an experiment means
+
+export type ContainerKind = 'container' | 'init' | 'ephemeral';
+
+export type PodContainer =
+  | { name: string; kind: ContainerKind; state: 'running'; containerId: string; restartCount: number }
+  | { name: string; kind: ContainerKind; state: 'not-running'; reason: string };
+
+/**
+ * The containers of `pod` that `containerNames` selects, with their runtime state. An empty list
+ * means every regular container; init and ephemeral containers only when named (they are usually
+ * gone, or debugging shells a user did not mean to fault).
+ */
+export function selectContainers(pod: V1Pod, containerNames: readonly string[] | undefined): PodContainer[] {
+  const named = new Set(containerNames ?? []);
+  const undeclared = new Set(named);
+  const statuses: Array<{ kind: ContainerKind; list: NonNullable<V1Pod['status']>['containerStatuses'] }> = [
+    { kind: 'container', list: pod.status?.containerStatuses },
+    { kind: 'init', list: pod.status?.initContainerStatuses },
+    { kind: 'ephemeral', list: pod.status?.ephemeralContainerStatuses },
+  ];
+  const declared: Array<{ name: string; kind: ContainerKind }> = [
+    ...(pod.spec?.containers ?? []).map((c) => ({ name: c.name, kind: 'container' as const })),
+    ...(pod.spec?.initContainers ?? []).map((c) => ({ name: c.name, kind: 'init' as const })),
+    ...(pod.spec?.ephemeralContainers ?? []).map((c) => ({ name: c.name, kind: 'ephemeral' as const })),
+  ];
+  const out: PodContainer[] = [];
+  for (const { name, kind } of declared) {
+    if (named.size > 0 ? !named.has(name) : kind !== 'container') continue;
+    undeclared.delete(name);
+    const status = statuses.find((s) => s.kind === kind)?.list?.find((s) => s.name === name);
+    if (!status) {
+      out.push({ name, kind, state: 'not-running', reason: 'no container status yet' });
+    } else if (status.state?.running && status.containerID) {
+      out.push({ name, kind, state: 'running', containerId: status.containerID, restartCount: status.restartCount ?? 0 });
+    } else {
+      const why = status.state?.waiting?.reason ?? status.state?.terminated?.reason ?? 'not running';
+      out.push({ name, kind, state: 'not-running', reason: why });
+    }
+  }
+  // Names the pod does not declare: say so rather than silently fault nothing.
+  for (const name of undeclared) out.push({ name, kind: 'container', state: 'not-running', reason: `the pod has no container named ${name}` });
+  return out;
+}
+
+/** The pod's QoS class; kubelet always sets it, but a hand-written manifest may not (null). */
+export function qosClassOf(pod: V1Pod): QosClass | null {
+  const q = pod.status?.qosClass;
+  return q === 'Guaranteed' || q === 'Burstable' || q === 'BestEffort' ? q : null;
+}

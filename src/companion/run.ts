@@ -1,0 +1,158 @@
+// Wires the companion together: store -> lifecycle -> engine, the reporting sink, and the gRPC
+// servers. Separate from the CLI so tests and the benchmark can run it with another engine.
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { TARGET_LABEL_SELECTOR } from '../api/labels.js';
+import type { ArmOptions, FaultEngine } from '../bpf/types.js';
+import { InformerStore } from '../kube/informer.js';
+import type { Log } from '../kube/log.js';
+import { ManifestDirStore } from '../kube/manifestDir.js';
+import type { ClusterStore } from '../kube/store.js';
+import { parseCron } from '../schedule/cron.js';
+import { BpfkiInjector } from './bpfki.js';
+import { CgroupResolver, CGROUP_V1_UNSUPPORTED } from './cgroup-resolver.js';
+import { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, type MtlsMaterial, type RunningServer } from './grpc.js';
+import { KubeStatusSink, clientNodeStatusApi } from './kube-sink.js';
+import { Companion } from './lifecycle.js';
+import type { Validate } from './model.js';
+import { LogSink } from './sink.js';
+
+export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export interface CompanionConfig {
+  node: string;
+  source: ClusterSource;
+  cgroupRoot: string;
+  procRoot: string;
+  /** gRPC (mutual TLS) for kernelchaos.v1.Companion; off when absent. */
+  grpc?: { host: string; port: number; tls: TlsFiles };
+  /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
+  bpfkiPort?: number;
+  armOptions?: ArmOptions;
+}
+
+export interface CompanionDeps {
+  engine: FaultEngine;
+  validate: Validate;
+  log: Log;
+  /** Defaults to one made from `config.source`. */
+  store?: ClusterStore;
+}
+
+export interface RunningCompanion {
+  companion: Companion;
+  bpfki: BpfkiInjector | undefined;
+  grpcPort: number | undefined;
+  bpfkiPort: number | undefined;
+  /** Detaches everything (recording `reason`), closes the servers and the store. */
+  stop(reason: string): Promise<void>;
+}
+
+export async function readTls(files: TlsFiles): Promise<MtlsMaterial> {
+  const read = async (path: string, flag: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new Error(`${flag} ${path}: cannot read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  };
+  return { cert: await read(files.certFile, '--tls-cert'), key: await read(files.keyFile, '--tls-key'), ca: await read(files.caFile, '--tls-ca') };
+}
+
+function makeStore(config: CompanionConfig, log: Log): ClusterStore {
+  if (config.source.kind === 'manifests') {
+    return new ManifestDirStore(config.source.dir, { log, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
+  }
+  const kc = new KubeConfig();
+  if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
+  else kc.loadFromDefault();
+  // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
+  return new InformerStore(kc, {
+    kinds: ['Pod', 'KernelChaos'],
+    podLabelSelector: TARGET_LABEL_SELECTOR,
+    podFieldSelector: `spec.nodeName=${config.node}`,
+    log,
+  });
+}
+
+export async function runCompanion(config: CompanionConfig, deps: CompanionDeps): Promise<RunningCompanion> {
+  const { log } = deps;
+  const resolver = new CgroupResolver({ cgroupRoot: config.cgroupRoot, procRoot: config.procRoot });
+  const version = await resolver.cgroupVersion();
+  if (version.version === 1) log.warn({ cgroupRoot: config.cgroupRoot }, CGROUP_V1_UNSUPPORTED);
+  else if (version.version === 'missing') log.warn({ cgroupRoot: config.cgroupRoot }, version.reason);
+
+  // Read TLS material before anything is attached, so a bad path fails fast with nothing to undo.
+  const tls = config.grpc ? await readTls(config.grpc.tls) : undefined;
+  const store = deps.store ?? makeStore(config, log);
+  let sink;
+  if (config.source.kind === 'kubernetes') {
+    const kc = new KubeConfig();
+    if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
+    else kc.loadFromDefault();
+    sink = new KubeStatusSink({ api: clientNodeStatusApi(kc), node: config.node, log });
+  } else {
+    sink = new LogSink(log);
+  }
+  const companion = new Companion({
+    node: config.node,
+    store,
+    engine: deps.engine,
+    resolver,
+    validate: deps.validate,
+    parseCron,
+    sink,
+    log,
+    ...(config.armOptions ? { armOptions: config.armOptions } : {}),
+  });
+  const bpfki =
+    config.bpfkiPort !== undefined
+      ? new BpfkiInjector({ resolver, engine: deps.engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
+      : undefined;
+
+  const servers: RunningServer[] = [];
+  let grpcPort: number | undefined;
+  let bpfkiPort: number | undefined;
+  try {
+    await store.start();
+    await companion.start();
+    if (config.grpc && tls) {
+      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, tls });
+      servers.push(s);
+      grpcPort = s.port;
+      log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
+      if (bpfki && config.bpfkiPort !== undefined) {
+        const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), { host: config.grpc.host, port: config.bpfkiPort, tls });
+        servers.push(b);
+        bpfkiPort = b.port;
+        log.warn({ port: b.port }, 'bpfki.BPFKIService listening (mutual TLS): any holder of a client certificate can fault any process on this node');
+      }
+    }
+  } catch (err) {
+    await companion.stop('companion failed to start');
+    await Promise.all(servers.map((s) => s.stop()));
+    store.stop();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    companion,
+    bpfki,
+    grpcPort,
+    bpfkiPort,
+    stop: (reason) =>
+      (stopping ??= (async () => {
+        bpfki?.stopAll(reason);
+        await companion.stop(reason);
+        store.stop();
+        await Promise.all(servers.map((s) => s.stop()));
+      })()),
+  };
+}

@@ -1,0 +1,178 @@
+// The controller's decisions, pure: cluster state and the clock in, actions out. The I/O layer
+// (executor.ts) carries them out; a later reconcile over the changed state finds nothing to do,
+// so every action is safe to repeat after a crash or on another replica.
+import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
+import { FINALIZER, experimentRef } from '../api/labels.js';
+import { parseGoDuration } from '../api/duration.js';
+import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
+import { checkPolicies, formatViolation } from '../policy/check.js';
+import { podKey, selectTargets } from '../selection/index.js';
+import { podCarries, podHasOwnKeys, podLabelPatch } from './podLabels.js';
+import { computeStatus, statusUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
+
+export interface ControllerState {
+  experiments: readonly KernelChaos[];
+  pods: readonly V1Pod[];
+  namespaces: readonly V1Namespace[];
+  nodes: readonly V1Node[];
+  policies: readonly KernelChaosPolicy[];
+  now: Date;
+  /** Where kernelchaos runs; its pods are never targeted. */
+  webhookNamespace: string;
+}
+
+export interface ObjectRef {
+  namespace: string;
+  name: string;
+}
+
+export interface EventAction {
+  type: 'event';
+  regarding: ObjectRef & { kind: 'KernelChaos' | 'Pod'; apiVersion: string; uid?: string };
+  eventType: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export type Action =
+  | ({ type: 'addFinalizer' } & ObjectRef)
+  | ({ type: 'removeFinalizer' } & ObjectRef)
+  /** Make the pod carry exactly `experiments` (namespace/name refs, sorted). */
+  | ({ type: 'labelPod'; experiments: string[] } & ObjectRef)
+  | ({ type: 'updateStatus'; status: ComputedStatus } & ObjectRef)
+  | EventAction;
+
+export interface ReconcileResult {
+  actions: Action[];
+  /** Per experiment ref, what was decided (for logs and tests). */
+  plans: Map<string, ExperimentPlan>;
+  /** The next moment the decisions change by themselves (a duration ends), if any. */
+  nextWakeAt?: Date;
+}
+
+function refOf(chaos: KernelChaos): ObjectRef & { ref: string } {
+  const namespace = chaos.metadata.namespace ?? 'default';
+  const name = chaos.metadata.name ?? '';
+  return { namespace, name, ref: experimentRef(namespace, name) };
+}
+
+/** When a run with a duration and no scheduler ends (creation + duration); undefined when it never does. */
+export function experimentEnd(chaos: KernelChaos): Date | undefined {
+  if (chaos.spec.scheduler || chaos.spec.duration === undefined) return undefined;
+  const ms = parseGoDuration(chaos.spec.duration);
+  const created = chaos.metadata.creationTimestamp ? Date.parse(chaos.metadata.creationTimestamp) : NaN;
+  if (ms === null || Number.isNaN(created)) return undefined;
+  return new Date(created + ms);
+}
+
+function isTerminating(pod: V1Pod): boolean {
+  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+}
+
+function planFor(chaos: KernelChaos, state: ControllerState, livePods: readonly V1Pod[]): ExperimentPlan {
+  if (chaos.metadata.deletionTimestamp) return { kind: 'deleting' };
+  // Spec changes are refused on UPDATE, so only the creation window matters, and admission checked it.
+  const violations = checkPolicies(chaos, state.policies, state.now, { checkCreationWindow: false });
+  if (violations.length > 0) return { kind: 'denied', reasons: violations.map(formatViolation) };
+  const end = experimentEnd(chaos);
+  if (end && end.getTime() <= state.now.getTime()) return { kind: 'finished', endedAt: end };
+  const selection = selectTargets(chaos, livePods, state.namespaces, state.nodes, { webhookNamespace: state.webhookNamespace });
+  if (selection.modeError) return { kind: 'invalid', message: selection.modeError };
+  return { kind: 'active', targets: selection.targets, skipped: selection.skipped.length };
+}
+
+function listNames(pods: readonly V1Pod[], limit = 10): string {
+  const names = pods.map(podKey);
+  return names.length <= limit ? names.join(', ') : `${names.slice(0, limit).join(', ')} and ${names.length - limit} more`;
+}
+
+function experimentEvent(chaos: KernelChaos, eventType: EventAction['eventType'], reason: string, message: string): EventAction {
+  const { namespace, name } = refOf(chaos);
+  return {
+    type: 'event',
+    regarding: { kind: 'KernelChaos', apiVersion: chaos.apiVersion, namespace, name, ...(chaos.metadata.uid ? { uid: chaos.metadata.uid } : {}) },
+    eventType,
+    reason,
+    message,
+  };
+}
+
+/** Events for a change the actions make (so a steady state, or a restart, emits none). */
+function eventsFor(chaos: KernelChaos, plan: ExperimentPlan, carriers: readonly V1Pod[], statusChanges: boolean): EventAction[] {
+  const carrierKeys = new Set(carriers.map(podKey));
+  switch (plan.kind) {
+    case 'active': {
+      const targetKeys = new Set(plan.targets.map(podKey));
+      const same = carrierKeys.size === targetKeys.size && [...targetKeys].every((k) => carrierKeys.has(k));
+      if (same && !statusChanges) return [];
+      if (same) return [];
+      const skipped = plan.skipped > 0 ? `; ${plan.skipped} matching pod(s) not eligible (not opted in, or in a disabled or system namespace)` : '';
+      if (plan.targets.length === 0) {
+        return [experimentEvent(chaos, 'Warning', 'NoPodSelected', `no eligible pod matches the selector${skipped}`)];
+      }
+      return [experimentEvent(chaos, 'Normal', 'Selected', `Selected ${plan.targets.length} pod(s): ${listNames(plan.targets)}${skipped}`)];
+    }
+    case 'denied':
+      return statusChanges ? [experimentEvent(chaos, 'Warning', 'PolicyDenied', `not run: ${plan.reasons.join('; ')}`)] : [];
+    case 'invalid':
+      return statusChanges ? [experimentEvent(chaos, 'Warning', 'InvalidSelection', plan.message)] : [];
+    case 'finished':
+      return statusChanges || carriers.length > 0
+        ? [experimentEvent(chaos, 'Normal', 'DurationEnded', `duration ${chaos.spec.duration} ended at ${plan.endedAt.toISOString()}; ${carriers.length > 0 ? `unlabelling ${carriers.length} pod(s)` : 'no pod is labelled'}`)]
+        : [];
+    case 'deleting':
+      return carriers.length > 0 ? [experimentEvent(chaos, 'Normal', 'Unlabelling', `deleting: removing labels from ${carriers.length} pod(s): ${listNames(carriers)}`)] : [];
+  }
+}
+
+export function reconcile(state: ControllerState): ReconcileResult {
+  const actions: Action[] = [];
+  const events: EventAction[] = [];
+  const plans = new Map<string, ExperimentPlan>();
+  const livePods = state.pods.filter((p) => !isTerminating(p));
+  const desired = new Map<string, Set<string>>();
+  let nextWake: number | undefined;
+
+  const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
+  for (const chaos of experiments) {
+    const { namespace, name, ref } = refOf(chaos);
+    const plan = planFor(chaos, state, livePods);
+    plans.set(ref, plan);
+    const carriers = state.pods.filter((p) => podCarries(p, ref));
+    const finalizers = chaos.metadata.finalizers ?? [];
+
+    if (plan.kind === 'deleting') {
+      // The finalizer goes only once no pod carries the experiment (the label patches below land first).
+      if (finalizers.includes(FINALIZER) && carriers.length === 0) actions.push({ type: 'removeFinalizer', namespace, name });
+      events.push(...eventsFor(chaos, plan, carriers, false));
+      continue;
+    }
+    if (!finalizers.includes(FINALIZER)) actions.push({ type: 'addFinalizer', namespace, name });
+    if (plan.kind === 'active') {
+      for (const pod of plan.targets) {
+        const key = podKey(pod);
+        if (!desired.has(key)) desired.set(key, new Set());
+        desired.get(key)?.add(ref);
+      }
+      const end = experimentEnd(chaos);
+      if (end) nextWake = Math.min(nextWake ?? Infinity, end.getTime());
+    }
+    const status = computeStatus(chaos, plan);
+    const statusChanges = !statusUpToDate(chaos, status);
+    if (statusChanges) actions.push({ type: 'updateStatus', namespace, name, status });
+    events.push(...eventsFor(chaos, plan, carriers, statusChanges));
+  }
+
+  for (const pod of livePods) {
+    const refs = [...(desired.get(podKey(pod)) ?? [])].sort();
+    if (refs.length === 0 && !podHasOwnKeys(pod)) continue;
+    if (podLabelPatch(pod, refs) === undefined) continue;
+    actions.push({ type: 'labelPod', namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', experiments: refs });
+  }
+
+  // Pod labels first (the companion acts on them), then finalizers/status, events last.
+  const order: Record<Action['type'], number> = { labelPod: 0, addFinalizer: 1, updateStatus: 2, removeFinalizer: 3, event: 4 };
+  actions.sort((a, b) => order[a.type] - order[b.type]);
+  actions.push(...events);
+  return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };
+}

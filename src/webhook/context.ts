@@ -1,0 +1,13 @@
+// What the pure admission handlers may consult: cluster state, the clock and the webhook's own
+// namespace. No I/O beyond the store's in-memory cache, so every handler is testable without sockets.
+import type { ClusterStore } from '../kube/store.js';
+
+export interface WebhookContext {
+  store: ClusterStore;
+  /** The clock (policies' schedule windows); injectable for tests. */
+  now: () => Date;
+  /** The webhook's own namespace: its pods are never injected. */
+  ownNamespace: string;
+}
+
+export const DEFAULT_NAMESPACE = 'kernelchaos-system';

@@ -1,0 +1,127 @@
+// Admission of KernelChaos objects: validation (schema, semantics, immutability, namespace policies)
+// and defaulting. Pure: (request, context) -> AdmissionReview.
+import { isDeepStrictEqual } from 'node:util';
+import jsonpatch from 'fast-json-patch';
+import type { FieldError, KernelChaos } from '../api/types.js';
+import { validateKernelChaos } from '../api/validate.js';
+import { applyKernelChaosDefaults } from '../api/defaults.js';
+import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
+import {
+  allow,
+  allowWithPatch,
+  deny,
+  formatFieldErrors,
+  type AdmissionRequest,
+  type AdmissionReviewResponse,
+} from './admission.js';
+import type { WebhookContext } from './context.js';
+import { SYSTEM_NAMESPACES } from '../selection/index.js';
+
+type Warning = FieldError | string;
+
+export function warningText(w: Warning): string {
+  return typeof w === 'string' ? w : w.path ? `${w.path}: ${w.message}` : w.message;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
+}
+
+/** Guards shared by both KernelChaos endpoints: the review must carry a KernelChaos object. */
+function objectOrDenial(request: AdmissionRequest): { object: Record<string, unknown> } | { denial: AdmissionReviewResponse } {
+  if (request.resource && request.resource.resource !== 'kernelchaos') {
+    return {
+      denial: deny(request.uid, 400, `this endpoint admits kernelchaos, got resource ${request.resource.resource}; check the webhook configuration's rules`),
+    };
+  }
+  if (!isRecord(request.object)) {
+    return { denial: deny(request.uid, 400, `request.object: expected a KernelChaos object, got ${describe(request.object)}`) };
+  }
+  return { object: request.object };
+}
+
+/** The object's namespace may be empty on CREATE (kubectl -n); the request's is authoritative. */
+function withRequestNamespace(object: Record<string, unknown>, request: AdmissionRequest): Record<string, unknown> {
+  const metadata = isRecord(object.metadata) ? object.metadata : undefined;
+  if (!request.namespace || !metadata || metadata.namespace) return object;
+  return { ...object, metadata: { ...metadata, namespace: request.namespace } };
+}
+
+function advisoryWarnings(chaos: KernelChaos, ctx: WebhookContext): string[] {
+  const out: string[] = [];
+  for (const ns of reachableNamespaces(chaos)) {
+    if (SYSTEM_NAMESPACES.has(ns) || ns === ctx.ownNamespace) {
+      out.push(`spec.selector: namespace ${ns} is never targeted (system namespace)`);
+    }
+  }
+  return out;
+}
+
+function specsEqual(oldObject: unknown, newObject: Record<string, unknown>): boolean {
+  const oldSpec = isRecord(oldObject) ? oldObject.spec : undefined;
+  if (isDeepStrictEqual(oldSpec, newObject.spec)) return true;
+  // An object stored before this webhook defaulted it differs only by defaults: compare defaulted forms.
+  try {
+    const a = applyKernelChaosDefaults(structuredClone(oldObject) as KernelChaos);
+    const b = applyKernelChaosDefaults(structuredClone(newObject) as unknown as KernelChaos);
+    return isDeepStrictEqual(a.spec, b.spec);
+  } catch {
+    return false;
+  }
+}
+
+/** POST /validate-kernelchaos */
+export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext): AdmissionReviewResponse {
+  const { uid } = request;
+  if (request.operation === 'DELETE' || request.operation === 'CONNECT') return allow(uid);
+  const guarded = objectOrDenial(request);
+  if ('denial' in guarded) return guarded.denial;
+  const object = withRequestNamespace(guarded.object, request);
+
+  if (request.operation === 'UPDATE') {
+    // Spec unchanged: metadata edits (pause annotation, labels, finalizer removal) always pass, even
+    // for an object that newer rules would reject, so no experiment can get stuck in deletion.
+    // Policies were enforced at creation.
+    if (specsEqual(request.oldObject, object)) return allow(uid);
+    return deny(
+      uid,
+      422,
+      'spec: a KernelChaos spec cannot change after creation (as in Chaos Mesh); delete and re-create it, ' +
+        'or pause and resume it with the annotation experiment.chaos-mesh.org/pause: "true"',
+    );
+  }
+
+  const verdict = validateKernelChaos(object);
+  const warnings = verdict.warnings.map(warningText);
+  if (!verdict.valid) return deny(uid, 422, formatFieldErrors(verdict.errors), warnings);
+
+  const policies = ctx.store.list('KernelChaosPolicy');
+  const violations = checkPolicies(verdict.chaos, policies, ctx.now());
+  if (violations.length > 0) return deny(uid, 403, violations.map(formatViolation).join('; '), warnings);
+  return allow(uid, [...warnings, ...advisoryWarnings(verdict.chaos, ctx)]);
+}
+
+/** POST /mutate-kernelchaos: defaults as a JSONPatch against exactly what was sent. */
+export function mutateKernelChaos(request: AdmissionRequest, ctx: WebhookContext): AdmissionReviewResponse {
+  void ctx;
+  const { uid } = request;
+  if (request.operation === 'DELETE' || request.operation === 'CONNECT') return allow(uid);
+  const guarded = objectOrDenial(request);
+  if ('denial' in guarded) return guarded.denial;
+  const verdict = validateKernelChaos(withRequestNamespace(guarded.object, request));
+  if (!verdict.valid) {
+    // On UPDATE the validating webhook decides (metadata-only edits of old objects must pass).
+    if (request.operation === 'UPDATE') return allow(uid);
+    // Never default an invalid object: the denial carries the same field errors the validator would.
+    return deny(uid, 422, formatFieldErrors(verdict.errors), verdict.warnings.map(warningText));
+  }
+  const original = guarded.object;
+  const defaulted = applyKernelChaosDefaults(structuredClone(original) as unknown as KernelChaos);
+  return allowWithPatch(uid, jsonpatch.compare(original, defaulted as unknown as Record<string, unknown>));
+}

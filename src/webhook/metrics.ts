@@ -1,0 +1,91 @@
+// Prometheus metrics of one webhook server. A registry per server (not prom-client's global one) so
+// several servers in one process (tests, the benchmark) do not collide.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdmissionReviewResponse } from './admission.js';
+import { AUDIT_SKIP_REASON } from './pods.js';
+
+export type Endpoint =
+  | '/validate-kernelchaos'
+  | '/mutate-kernelchaos'
+  | '/mutate-pods'
+  | '/validate-kernelchaospolicy';
+
+const ENDPOINTS: ReadonlySet<string> = new Set([
+  '/validate-kernelchaos',
+  '/mutate-kernelchaos',
+  '/mutate-pods',
+  '/validate-kernelchaospolicy',
+]);
+
+/** allowed/denied: an AdmissionReview was answered; error: HTTP 4xx/5xx without a review. */
+export type RequestResult = 'allowed' | 'denied' | 'error';
+
+export class WebhookMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'kernelchaos_webhook_requests_total',
+    help: 'Admission requests by endpoint and result (allowed, denied, error).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'kernelchaos_webhook_request_duration_seconds',
+    help: 'Time from the parsed body to the written answer, by endpoint.',
+    labelNames: ['endpoint'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  private readonly denials = new Counter({
+    name: 'kernelchaos_webhook_denials_total',
+    help: 'Denied admission requests by endpoint and reason (BadRequest, Forbidden, Invalid).',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly skips = new Counter({
+    name: 'kernelchaos_webhook_injector_skips_total',
+    help: 'Pods the injector did not label, by reason (see the kernelchaos.dev/skip-reason annotation).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly certReloads = new Counter({
+    name: 'kernelchaos_webhook_certificate_reloads_total',
+    help: 'Serving certificate reload attempts by outcome (reloaded, rejected).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kernelchaos_webhook_' });
+  }
+
+  // Label children resolved once per endpoint: prom-client otherwise hashes the label set per call.
+  private readonly hot = new Map<Endpoint, { allowed: Counter.Internal; denied: Counter.Internal; latency: Histogram.Internal }>();
+
+  private children(endpoint: Endpoint): { allowed: Counter.Internal; denied: Counter.Internal; latency: Histogram.Internal } {
+    let c = this.hot.get(endpoint);
+    if (!c) {
+      c = {
+        allowed: this.requests.labels({ endpoint, result: 'allowed' }),
+        denied: this.requests.labels({ endpoint, result: 'denied' }),
+        latency: this.latency.labels({ endpoint }),
+      };
+      this.hot.set(endpoint, c);
+    }
+    return c;
+  }
+
+  observe(endpoint: Endpoint, answer: AdmissionReviewResponse, seconds: number): void {
+    const { response } = answer;
+    const c = this.children(endpoint);
+    (response.allowed ? c.allowed : c.denied).inc();
+    c.latency.observe(seconds);
+    if (!response.allowed) this.denials.inc({ endpoint, reason: response.status?.reason ?? 'Unknown' });
+    const skip = response.auditAnnotations?.[AUDIT_SKIP_REASON];
+    if (skip !== undefined) this.skips.inc({ reason: skip });
+  }
+
+  /** Any path may arrive here; unknown ones share one label value to bound cardinality. */
+  error(path: string): void {
+    this.requests.inc({ endpoint: ENDPOINTS.has(path) ? path : 'other', result: 'error' });
+  }
+}

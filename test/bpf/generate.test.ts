@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { generateProgram, GenerateError, MAP_NAMES, type ProgramMode } from '../../src/bpf/generate.js';
+import { ast, BANANAS, COMPILE_CASES, oneFrame, param, parsed, SEED } from './fixtures.js';
+
+const MODES: ProgramMode[] = ['trampoline', 'kprobe'];
+
+/** The body of one program, from its SEC line to the closing brace. */
+function programBody(source: string, name: string): string {
+  const start = source.indexOf(`int ${name}(`);
+  expect(start, `program ${name} exists`).toBeGreaterThan(0);
+  const end = source.indexOf('\n}\n', start);
+  return source.slice(start, end);
+}
+
+/** Asserts that the markers occur in this order. */
+function expectOrder(text: string, markers: string[]): void {
+  const positions = markers.map((m) => {
+    const at = text.indexOf(m);
+    expect(at, `'${m}' present`).toBeGreaterThanOrEqual(0);
+    return at;
+  });
+  expect(positions).toEqual([...positions].sort((a, b) => a - b));
+}
+
+describe('generateProgram: the injection site', () => {
+  it('checks cgroup, interrupt context, __GFP_NOFAIL, chain, probability, times, in that order', () => {
+    const req = parsed({ ...SEED, probability: 10, times: 3 });
+    const site = programBody(generateProgram(req, 'trampoline').source, 'kc_site');
+    expectOrder(site, [
+      'kc_task_targeted()',
+      'kc_in_task()',
+      '& KC_GFP_NOFAIL',
+      'kc_count(false)',
+      'st->active != KC_CHAIN_LENGTH',
+      'bpf_get_prandom_u32() % 100 >= KC_PROBABILITY',
+      '__sync_fetch_and_add(&claims->claimed, 1) >= KC_TIMES',
+      'kc_count(true)',
+      'return -KC_ENOMEM',
+    ]);
+  });
+
+  it.each([
+    [0, 'should_failslab', 'return -KC_ENOMEM', 'ctx[1] & KC_GFP_NOFAIL'],
+    [1, 'should_fail_alloc_page', 'return 1;', 'ctx[0] & KC_GFP_NOFAIL'],
+    [2, 'should_fail_bio', 'return -KC_EIO', null],
+  ] as const)('failtype %i hooks %s with fmod_ret and fails it', (failtype, fn, ret, nofail) => {
+    const program = generateProgram(parsed({ failtype }), 'trampoline');
+    expect(program.source).toContain(`SEC("fmod_ret/${fn}")`);
+    const site = programBody(program.source, 'kc_site');
+    expect(site).toContain(ret);
+    if (nofail) expect(site).toContain(nofail);
+    else expect(site).not.toContain('KC_GFP_NOFAIL');
+    expect(program.hooks).toEqual([{ program: 'kc_site', section: `fmod_ret/${fn}`, kind: 'fmod_ret', funcname: fn, role: 'site' }]);
+  });
+
+  it('kprobe mode overrides the return value with bpf_override_return', () => {
+    const program = generateProgram(parsed({ failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] }), 'kprobe');
+    expect(program.source).toContain('SEC("kprobe/should_fail_alloc_page")');
+    expect(programBody(program.source, 'kc_site')).toContain('bpf_override_return(ctx, (unsigned long)(1));');
+    expect(program.source).toContain('SEC("kprobe/__x64_sys_write")');
+    expect(program.source).toContain('SEC("kretprobe/__x64_sys_write")');
+    expect(program.source).toContain('int kc_site(struct pt_regs *ctx)');
+    expect(program.source).not.toMatch(/fentry|fexit|fmod_ret/);
+    expect(programBody(program.source, 'kc_site')).toContain('PT_REGS_PARM1(ctx) & KC_GFP_NOFAIL');
+  });
+
+  it('attributes bios by their own cgroup as well as the current task', () => {
+    const source = generateProgram(parsed({ failtype: 2 }), 'trampoline').source;
+    const site = programBody(source, 'kc_site');
+    expect(site).toContain('if (!kc_task_targeted() && !kc_bio_targeted(bio))');
+    expect(source).toContain('BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup)');
+    expect(source).toContain('bpf_core_field_exists(bio->bi_blkg)');
+  });
+
+  it('omits the chain, probability and times checks when the spec does not ask for them', () => {
+    const program = generateProgram(parsed({ failtype: 0 }), 'trampoline');
+    const site = programBody(program.source, 'kc_site');
+    expect(site).not.toContain('kc_threads');
+    expect(site).not.toContain('prandom');
+    expect(site).not.toContain('claims');
+    expect(program.maps).not.toContain(MAP_NAMES.threads);
+    expect(program.source).not.toContain('kc_threads');
+    // probability 100 is "always" too
+    expect(generateProgram(parsed({ failtype: 0, probability: 100 }), 'trampoline').source).not.toContain('prandom');
+  });
+
+  it('bakes probability and times in as numbers (no user text)', () => {
+    const source = generateProgram(parsed({ failtype: 0, probability: 37, times: 4294967295 }), 'kprobe').source;
+    expect(source).toContain('#define KC_PROBABILITY 37');
+    expect(source).toContain('#define KC_TIMES 4294967295ULL');
+  });
+
+  it('never puts a frame predicate into the site (bpfki pasted the last frame\'s predicate there)', () => {
+    const program = generateProgram(parsed(BANANAS), 'trampoline');
+    const site = programBody(program.source, 'kc_site');
+    expect(site).not.toContain('kc_streq');
+    expect(site).not.toContain('kc_arg_');
+    expect(programBody(program.source, 'kc_enter_0')).toContain('kc_streq_0_0_0(');
+  });
+});
+
+describe('generateProgram: the call chain', () => {
+  it('hooks every frame with an entry and an exit program, site first in the hook list', () => {
+    const req = parsed(COMPILE_CASES.deepChain!);
+    const program = generateProgram(req, 'trampoline');
+    expect(program.hooks.map((h) => `${h.kind}/${h.funcname}:${h.program}`)).toEqual([
+      'fmod_ret/should_failslab:kc_site',
+      'fentry/__x64_sys_openat:kc_enter_0',
+      'fexit/__x64_sys_openat:kc_exit_0',
+      'fentry/path_openat:kc_enter_1',
+      'fexit/path_openat:kc_exit_1',
+      'fentry/d_alloc_parallel:kc_enter_2',
+      'fexit/d_alloc_parallel:kc_exit_2',
+    ]);
+    expect(program.functions).toEqual(['should_failslab', '__x64_sys_openat', 'path_openat', 'd_alloc_parallel']);
+    expect(program.source).toContain('#define KC_CHAIN_LENGTH 3');
+    expect(program.maps).toContain(MAP_NAMES.threads);
+  });
+
+  it('a frame becomes active only when every outer frame is (active == its index) and its predicate holds', () => {
+    const source = generateProgram(parsed(COMPILE_CASES.deepChain!), 'trampoline').source;
+    const enter2 = programBody(source, 'kc_enter_2');
+    expectOrder(enter2, ['kc_task_targeted()', 'if (active == 2) {', 'mark = (kc_streq_2_0_0(', 'st->active = active + 1']);
+    expect(programBody(source, 'kc_enter_0')).toContain('if (active == 0) {\n\t\t/* frame 0 */\n\t\tmark = true;');
+  });
+
+  it('a function listed twice gets one program pair that handles both frames', () => {
+    const program = generateProgram(parsed(COMPILE_CASES.repeatedFrame!), 'kprobe');
+    expect(program.hooks.filter((h) => h.funcname === 'vfs_write').map((h) => h.program)).toEqual(['kc_enter_0', 'kc_exit_0']);
+    const enter = programBody(program.source, 'kc_enter_0');
+    expect(enter).toContain('if (active == 0) {');
+    expect(enter).toContain('else if (active == 2) {');
+    // the third frame's predicate reads `count`, the third argument, from the register
+    expect(enter).toContain('size_t kc_arg_count = (size_t)PT_REGS_PARM3(ctx);');
+    expect(enter).toContain('((__u64)kc_arg_count % (__u64)2)');
+  });
+
+  it('keeps chain state per thread (pid_tgid) and pops it on exit', () => {
+    const source = generateProgram(parsed(SEED), 'trampoline').source;
+    expect(source).toContain('bpf_get_current_pid_tgid()');
+    expect(source).toMatch(/BPF_MAP_TYPE_LRU_HASH[^}]*struct kc_thread/);
+    expect(programBody(source, 'kc_exit_0')).toContain('kc_chain_leave();');
+    expect(source).toContain('if (depth < KC_MAX_DEPTH && st->marks[depth] && st->active)');
+  });
+});
+
+describe('generateProgram: predicates are re-emitted from the AST', () => {
+  it('reads members with BPF_CORE_READ and compares strings byte by byte', () => {
+    const source = generateProgram(parsed(BANANAS), 'trampoline').source;
+    expect(source).toContain('const struct qstr * kc_arg_name = (const struct qstr *)ctx[1];');
+    expect(source).toContain('KC_STR_ADDR(kc_holder, name)');
+    // "bananas" and its NUL: 8 bytes, each an immediate
+    const bytes = [...'bananas'].map((c) => c.charCodeAt(0)).concat(0);
+    bytes.forEach((b, i) => expect(source).toContain(`if (buf[${i}] != (char)${b})`));
+    expect(source).not.toContain('buf[8] !=');
+    expect(source).toContain('char buf[9] = {};');
+  });
+
+  it('escapes nothing because string literals never appear as text', () => {
+    const source = generateProgram(parsed(COMPILE_CASES.deepChain!), 'kprobe').source;
+    // the literal a"b\c*/d: quote, backslash and a comment terminator
+    const code = source.replace(/^\/\/.*$/gm, '');
+    expect(code).not.toContain('a"b');
+    expect(code).not.toContain('*/d');
+    expect(source).not.toMatch(/\*\/d/);
+    const literal = [...Buffer.from('a"b\\c*/d')];
+    literal.forEach((b, i) => expect(source).toContain(`if (buf[${i}] != (char)${b})`));
+    // the header comment shows it hex-escaped
+    expect(source).toContain('STRCMP(name->name, "a\\x22b\\x5cc\\x2a\\x2fd")');
+  });
+
+  it('STRNCMP compares at most n bytes; a shorter n than the literal is a prefix match', () => {
+    const p = param('name', 1, 'qstr');
+    const source = generateProgram(oneFrame(ast.strcmp(ast.arrow(ast.param(p), 'name'), 'bananas', 3), [p]), 'trampoline').source;
+    expect(source).toContain('char buf[4] = {};');
+    expect(source).toContain('if (buf[2] != (char)110)');
+    expect(source).not.toContain('buf[3] !=');
+  });
+
+  it('prints integers from their value with a C suffix wide enough, and rejects > 64 bits', () => {
+    const p = param('len', 0, null, 0);
+    const big = generateProgram(oneFrame(ast.bin('==', ast.param(p), ast.int(2n ** 64n - 1n)), [p]), 'trampoline').source;
+    expect(big).toContain('(kc_arg_len == 18446744073709551615ULL)');
+    const mid = generateProgram(oneFrame(ast.bin('<', ast.param(p), ast.int(2n ** 40n)), [p]), 'trampoline').source;
+    expect(mid).toContain('(kc_arg_len < 1099511627776LL)');
+    expect(() => generateProgram(oneFrame(ast.bin('<', ast.param(p), ast.int(2n ** 64n)), [p]), 'trampoline')).toThrow(
+      /callchain\[0\]\.predicate: integer literal 18446744073709551616 does not fit in 64 bits/,
+    );
+  });
+
+  it('names only declared parameters, under a prefix no macro or keyword can clash with', () => {
+    const declared = param('name', 1, 'qstr');
+    const stranger = param('current', 0, 'task_struct');
+    expect(() => generateProgram(oneFrame(ast.arrow(ast.param(stranger), 'pid'), [declared]), 'trampoline')).toThrow(
+      /'current' is not a parameter of d_alloc_parallel/,
+    );
+  });
+
+  it('refuses identifiers that are not plain C names, wherever they come from', () => {
+    const p = param('name', 1, 'qstr');
+    const hostile = [
+      () => oneFrame(ast.arrow(ast.param(p), 'name); bpf_override_return(ctx, 0'), [p]),
+      () => oneFrame(ast.arrow(ast.param(p), 'name'), [p], 'f")\nint x(void'),
+      () => oneFrame(ast.arrow(ast.param({ ...p, name: 'a b' }), 'name'), [{ ...p, name: 'a b' }]),
+      () => oneFrame(ast.arrow(ast.param(p), 'name'), [{ ...p, type: { ...p.type, base: { kind: 'struct', name: 'qstr {int x;}' } } }]),
+      () => oneFrame(ast.arrow(ast.param(p), 'name'), [{ ...p, type: { ...p.type, base: { kind: 'name', name: 'int; int' } } }]),
+    ];
+    for (const make of hostile) {
+      expect(() => generateProgram(make(), 'trampoline')).toThrow(GenerateError);
+    }
+  });
+
+  it('refuses string literals outside STRCMP and member access not rooted at a parameter', () => {
+    const p = param('name', 1, 'qstr');
+    expect(() => generateProgram(oneFrame(ast.bin('==', ast.param(p), ast.str('x')), [p]), 'trampoline')).toThrow(/string literal may only appear/);
+    expect(() => generateProgram(oneFrame(ast.arrow(ast.bin('+', ast.param(p), ast.int(1n)), 'len'), [p]), 'trampoline')).toThrow(
+      /member access must start at a parameter/,
+    );
+    expect(() => generateProgram(oneFrame(ast.dot(ast.param(p), 'len'), [p]), 'trampoline')).toThrow(/use '->'/);
+  });
+
+  it('refuses division by a constant zero, and divides unsigned otherwise (BPF has no signed division)', () => {
+    const p = param('len', 0, null, 0);
+    expect(() => generateProgram(oneFrame(ast.bin('/', ast.param(p), ast.int(0n)), [p]), 'trampoline')).toThrow(/division by the constant 0/);
+    expect(generateProgram(oneFrame(ast.bin('/', ast.param(p), ast.int(3n)), [p]), 'trampoline').source).toContain(
+      '((__u64)kc_arg_len / (__u64)3)',
+    );
+  });
+
+  it('kprobe mode refuses parameters past the sixth register', () => {
+    const p = param('seventh', 6, null, 0);
+    const req = oneFrame(ast.bin('==', ast.param(p), ast.int(1n)), [p]);
+    expect(() => generateProgram(req, 'kprobe')).toThrow(/parameters: parameter 7 is passed on the stack/);
+  });
+
+  it('every quoted string in the output is one of ours', () => {
+    for (const [name, spec] of Object.entries(COMPILE_CASES)) {
+      for (const mode of MODES) {
+        const program = generateProgram(parsed(spec), mode);
+        // comments carry a hex-escaped rendering of the spec; code carries none of it
+        const code = program.source.replace(/^\/\/.*$/gm, '').replace(/\/\*[^]*?\*\//g, '');
+        const quoted = [...code.matchAll(/"([^"\n]*)"/g)].map((m) => m[1]);
+        const allowed = new Set(['vmlinux.h', 'license', 'GPL', '.maps', ...program.hooks.map((h) => h.section)]);
+        for (const q of quoted) expect(allowed.has(q ?? ''), `${name}/${mode}: "${q}"`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('generateProgram: variants and bad requests', () => {
+  it('the empty-site variant is a single program that returns 0', () => {
+    const program = generateProgram(parsed(SEED), 'trampoline', { variant: 'empty-site' });
+    expect(program.hooks).toHaveLength(1);
+    expect(programBody(program.source, 'kc_site')).toMatch(/\{\s*return 0;$/);
+    expect(program.maps).toEqual([]);
+  });
+
+  it('names the field for out-of-range numbers', () => {
+    const req = parsed(SEED);
+    expect(() => generateProgram({ ...req, probability: 101 }, 'trampoline')).toThrow('spec.failKernRequest.probability: must be an integer 0..100, got 101');
+    expect(() => generateProgram({ ...req, times: -1 }, 'trampoline')).toThrow('spec.failKernRequest.times');
+    expect(() => generateProgram({ ...req, failtype: 3 as 0 }, 'trampoline')).toThrow('spec.failKernRequest.failtype');
+  });
+
+  it('the same spec always gives the same source (the compile cache relies on it)', () => {
+    expect(generateProgram(parsed(BANANAS), 'kprobe').source).toBe(generateProgram(parsed(BANANAS), 'kprobe').source);
+    expect(generateProgram(parsed(BANANAS), 'kprobe').source).not.toBe(generateProgram(parsed({ ...BANANAS, failtype: 1 }), 'kprobe').source);
+  });
+});

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../../src/cli/companion.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const DIR = join(ROOT, 'manifests', 'companion');
+
+function docs(file: string): Array<Record<string, unknown>> {
+  return parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
+}
+const ds = docs('daemonset.yaml')[0] as unknown as V1DaemonSet;
+const pod = ds.spec?.template.spec;
+const container = pod?.containers[0];
+const mounts = new Map((container?.volumeMounts ?? []).map((m) => [m.name, m]));
+const volumes = new Map((pod?.volumes ?? []).map((v) => [v.name, v]));
+const arg = (flag: string): string | undefined => container?.args?.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+
+describe('manifests/companion', () => {
+  it('runs privileged, with host pids, on every node', () => {
+    expect(container?.securityContext?.privileged).toBe(true);
+    expect(pod?.hostPID).toBe(true);
+    expect(pod?.tolerations).toContainEqual({ operator: 'Exists' });
+    expect(container?.image).toMatch(/kernelchaos-companion/);
+    expect(container?.args?.[0]).toBe('companion');
+  });
+
+  it('mounts the host paths the engine and resolver need, where its flags point', () => {
+    const host = (name: string): string | undefined => volumes.get(name)?.hostPath?.path;
+    const cgroup = [...mounts.values()].find((m) => host(m.name) === '/sys/fs/cgroup');
+    expect(cgroup?.mountPath).toBe(arg('--cgroup-root'));
+    const proc = [...mounts.values()].find((m) => host(m.name) === '/proc');
+    expect(proc?.mountPath).toBe('/host/proc');
+    expect(arg('--proc-root')).toBe('/host/proc');
+    const btf = [...mounts.values()].find((m) => host(m.name) === '/sys/kernel/btf');
+    expect(btf).toMatchObject({ mountPath: '/sys/kernel/btf', readOnly: true });
+    expect([...mounts.values()].find((m) => host(m.name) === '/sys/fs/bpf')?.mountPath).toBe('/sys/fs/bpf');
+  });
+
+  it('gets its node name from the downward API and its mTLS material from the companion Secret', () => {
+    expect(container?.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
+    const tls = [...volumes.values()].find((v) => v.secret?.secretName === 'kernelchaos-companion-tls');
+    expect(tls).toBeDefined();
+    const dir = mounts.get(tls?.name ?? '')?.mountPath;
+    expect(arg('--tls-cert')).toBe(`${dir}/tls.crt`);
+    expect(arg('--tls-key')).toBe(`${dir}/tls.key`);
+    expect(arg('--tls-ca')).toBe(`${dir}/ca.crt`);
+  });
+
+  it('passes only flags that `kernelchaos companion` accepts, and keeps bpfki off', () => {
+    const parsed = parseArgs(container?.args?.slice(1) ?? [], { NODE_NAME: 'n1' });
+    expect(parsed.kind).toBe('run');
+    if (parsed.kind !== 'run') return;
+    expect(parsed.config).toMatchObject({ node: 'n1', source: { kind: 'kubernetes' }, cgroupRoot: '/host/sys/fs/cgroup', procRoot: '/host/proc' });
+    expect(parsed.config.bpfkiPort).toBeUndefined();
+    expect(container?.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(parsed.config.grpc?.port);
+    expect(readFileSync(join(DIR, 'daemonset.yaml'), 'utf8')).toMatch(/RISK: anyone holding/);
+  });
+
+  it('grants read of pods and KernelChaos, status writes and Events, nothing more', () => {
+    const [role, binding] = docs('rbac.yaml') as unknown as [V1ClusterRole, V1ClusterRoleBinding];
+    const rules = (role.rules ?? []).flatMap((r) => (r.resources ?? []).map((res) => [`${r.apiGroups?.[0] ?? ''}/${res}`, [...r.verbs].sort().join(',')]));
+    expect(Object.fromEntries(rules)).toEqual({
+      '/pods': 'get,list,watch',
+      'chaos-mesh.org/kernelchaos': 'get,list,watch',
+      'chaos-mesh.org/kernelchaos/status': 'get,patch,update',
+      '/events': 'create,patch',
+    });
+    const sa = docs('serviceaccount.yaml')[0] as unknown as V1ServiceAccount;
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata?.name, namespace: sa.metadata?.namespace }]);
+    expect(binding.roleRef.name).toBe(role.metadata?.name);
+    expect(pod?.serviceAccountName).toBe(sa.metadata?.name);
+  });
+
+  it('exposes the gRPC port through a Service that selects the DaemonSet pods', () => {
+    const svc = docs('service.yaml')[0] as unknown as V1Service;
+    const labels = ds.spec?.template.metadata?.labels ?? {};
+    for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) expect(labels[k]).toBe(v);
+    expect(svc.spec?.ports?.[0]).toMatchObject({ port: 9443, targetPort: 'grpc' });
+    const kustomization = docs('kustomization.yaml')[0] as { resources: string[] };
+    expect(kustomization.resources.sort()).toEqual(['daemonset.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
+  });
+
+  it('uses the Dockerfile target that carries clang and libbpf', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const stage = dockerfile.split(/^FROM /m).find((s) => / AS companion\b/.test(s.split('\n')[0] ?? ''));
+    expect(stage).toMatch(/clang/);
+    expect(stage).toMatch(/libbpf/);
+    expect(dockerfile).toContain('COPY proto ./proto');
+  });
+});

@@ -1,0 +1,124 @@
+// InformerStore against the fake apiserver through @kubernetes/client-node: initial sync, changes,
+// selectors, streams the server closes, and recovery from 410 Gone and from failing requests.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { FakeApiServer } from '../fakes/apiserver.js';
+import { waitFor } from '../fakes/wait.js';
+import { InformerStore } from '../../src/kube/informer.js';
+import { silentLog } from '../../src/kube/log.js';
+import type { StoreEvent } from '../../src/kube/store.js';
+
+let server: FakeApiServer;
+let kc: KubeConfig;
+let core: CoreV1Api;
+let store: InformerStore | undefined;
+
+const pod = (name: string, labels: Record<string, string> = {}, nodeName = 'n1') => ({
+  metadata: { name, labels },
+  spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }] },
+});
+
+beforeEach(async () => {
+  server = await new FakeApiServer().start();
+  kc = server.kubeConfig();
+  core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'apps', labels: { 'kernelchaos.dev/injection': 'enabled' } } } });
+});
+afterEach(async () => {
+  store?.stop();
+  store = undefined;
+  await server.stop();
+});
+
+describe('InformerStore', () => {
+  it('start() resolves after the initial lists of every kind; then follows changes', async () => {
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('p1') });
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kernelchaos', namespace: 'apps',
+      body: { apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'KernelChaos', metadata: { name: 'e1' }, spec: { mode: 'all', selector: {}, failKernRequest: { failtype: 0 } } },
+    });
+    store = new InformerStore(kc, { kinds: ['Pod', 'Namespace', 'KernelChaos', 'KernelChaosPolicy', 'Node'], log: silentLog });
+    const events: StoreEvent[] = [];
+    store.on((e) => events.push(e));
+    expect(store.synced).toBe(false);
+    await store.start();
+    expect(store.synced).toBe(true);
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['p1']);
+    expect(store.get('KernelChaos', 'apps', 'e1')?.spec.mode).toBe('all');
+    expect(store.get('Namespace', undefined, 'apps')?.metadata?.labels).toEqual({ 'kernelchaos.dev/injection': 'enabled' });
+    // Objects are plain JSON as on the wire, whether they came from a list or a watch.
+    expect(typeof store.get('Pod', 'apps', 'p1')?.metadata?.creationTimestamp).toBe('string');
+
+    await core.patchNamespacedPod({ namespace: 'apps', name: 'p1', body: [{ op: 'add', path: '/metadata/labels/x', value: 'y' }] });
+    await waitFor('label x in the store', () => store?.get('Pod', 'apps', 'p1')?.metadata?.labels?.x === 'y');
+    await core.deleteNamespacedPod({ namespace: 'apps', name: 'p1' });
+    await waitFor('p1 gone', () => store?.get('Pod', 'apps', 'p1') === undefined);
+    expect(events.filter((e) => e.kind === 'Pod').map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
+  });
+
+  it('watches only pods matching the label and field selectors; a pod that stops matching is deleted from the store', async () => {
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('target', { 'kernelchaos.dev/target': 'true' }, 'n1') });
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('other-node', { 'kernelchaos.dev/target': 'true' }, 'n2') });
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('unlabelled', {}, 'n1') });
+    store = new InformerStore(kc, { kinds: ['Pod'], podLabelSelector: 'kernelchaos.dev/target=true', podFieldSelector: 'spec.nodeName=n1', log: silentLog });
+    await store.start();
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['target']);
+    await core.patchNamespacedPod({ namespace: 'apps', name: 'unlabelled', body: [{ op: 'add', path: '/metadata/labels/kernelchaos.dev~1target', value: 'true' }] });
+    await waitFor('newly labelled pod appears', () => store?.get('Pod', 'apps', 'unlabelled'));
+    await core.patchNamespacedPod({ namespace: 'apps', name: 'target', body: [{ op: 'remove', path: '/metadata/labels/kernelchaos.dev~1target' }] });
+    await waitFor('unlabelled pod disappears', () => store?.get('Pod', 'apps', 'target') === undefined);
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['unlabelled']);
+  });
+
+  it('keeps following after the server ends the watch stream', async () => {
+    store = new InformerStore(kc, { kinds: ['Pod'], log: silentLog });
+    await store.start();
+    await waitFor('a watch open', () => server.openWatches('pods') === 1);
+    server.closeWatches();
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('after-close') });
+    await waitFor('pod created after the stream ended', () => store?.get('Pod', 'apps', 'after-close'));
+  });
+
+  for (const goneAs of ['event', 'status'] as const) {
+    it(`relists after 410 Gone (${goneAs === 'event' ? 'ERROR event in the stream' : 'HTTP 410'}) and converges, deleting what vanished meanwhile`, async () => {
+      await server.stop();
+      server = await new FakeApiServer({ goneAs }).start();
+      kc = server.kubeConfig();
+      core = kc.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: 'apps' } } });
+      await core.createNamespacedPod({ namespace: 'apps', body: pod('old') });
+      store = new InformerStore(kc, { kinds: ['Pod'], log: silentLog, restartDelayMs: 20 });
+      await store.start();
+      await waitFor('a watch open', () => server.openWatches('pods') === 1);
+      // Refuse watches for a while so changes happen while the store is disconnected.
+      let refuse = true;
+      const unhook = server.hook((req) => (refuse && req.watch ? { status: 503, body: { kind: 'Status', code: 503, message: 'unavailable' } } : undefined));
+      server.closeWatches();
+      await waitFor('a refused watch', () => server.requests.some((r) => r.status === 503));
+      await core.deleteNamespacedPod({ namespace: 'apps', name: 'old' });
+      await core.createNamespacedPod({ namespace: 'apps', body: pod('new') });
+      server.compact();
+      refuse = false;
+      await waitFor('store converged', () => {
+        const names = store?.list('Pod').map((p) => p.metadata?.name);
+        return names?.length === 1 && names[0] === 'new';
+      });
+      unhook();
+      const expired = server.requests.filter((r) => (r.body as { watch?: string } | undefined)?.watch === 'expired');
+      expect(expired.length).toBeGreaterThanOrEqual(1);
+      expect(expired.every((r) => r.status === (goneAs === 'status' ? 410 : 200))).toBe(true);
+      // A relist happened (a list request after the initial one).
+      expect(server.requests.filter((r) => r.method === 'GET' && !r.query.includes('watch') && r.path === '/api/v1/pods').length).toBeGreaterThanOrEqual(2);
+    });
+  }
+
+  it('retries a failing initial list until it succeeds', async () => {
+    let failures = 2;
+    server.hook((req) => (req.method === 'GET' && !req.watch && req.resource.plural === 'pods' && failures-- > 0 ? { status: 500, body: { kind: 'Status', code: 500, message: 'etcd down' } } : undefined));
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('p') });
+    store = new InformerStore(kc, { kinds: ['Pod', 'Namespace'], log: silentLog, restartDelayMs: 10 });
+    await store.start();
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['p']);
+    expect(failures).toBeLessThan(0);
+  });
+});

@@ -1,0 +1,36 @@
+// `kernelchaos doctor` inside the test kernel (Linux 6.1 with kprobes, fmod_ret, BTF, cgroup v2):
+// all three failtypes must work, and the live probes must really attach there.
+import { describe, expect, it } from 'vitest';
+import { readScratch, runInVm, vmAvailability } from './harness.js';
+import type { Diagnosis } from '../../src/bpf/doctor.js';
+import type { KernelFacts } from '../../src/bpf/kernel-facts.js';
+
+const vm = vmAvailability();
+if (!vm.ok) console.warn(`[doctor.vm] skipped: ${vm.reason}`);
+
+describe.skipIf(!vm.ok)(`kernelchaos doctor in the test VM${vm.ok ? '' : ` (skipped: ${vm.reason})`}`, () => {
+  it('reports all three failtypes working through fmod_ret, with every live probe attached', async () => {
+    const out = `doctor-${process.pid}-${Date.now()}.json`;
+    const result = await runInVm(
+      `node bin/kernelchaos.js doctor --output json > .vmcache/${out}; echo "doctor-exit=$?"\n` +
+      `node bin/kernelchaos.js doctor | tail -5`,
+      { timeoutSeconds: 240 },
+    );
+    expect(result.output).toContain('doctor-exit=0');
+    const report = JSON.parse(readScratch(out)) as { facts: KernelFacts; diagnosis: Diagnosis };
+    expect(report.diagnosis.failtypes.map((f) => [f.site, f.verdict, f.via, f.problems])).toEqual([
+      ['should_failslab', 'works', 'fmod_ret', []],
+      ['should_fail_alloc_page', 'works', 'fmod_ret', []],
+      ['should_fail_bio', 'works', 'fmod_ret', []],
+    ]);
+    expect(report.diagnosis.overall.verdict).toBe('all-work');
+    for (const site of ['should_failslab', 'should_fail_alloc_page', 'should_fail_bio'] as const) {
+      expect(report.facts.probes?.fmodRet[site]).toEqual({ status: 'attached' });
+      expect(report.facts.probes?.kprobeOverride[site]).toEqual({ status: 'attached' });
+    }
+    expect(report.facts.kprobes.pmuType).not.toBeNull();
+    expect(report.facts.cgroup.layout).toBe('unified');
+    // The text report ends with the overall verdict.
+    expect(result.output).toContain('verdict: all three failtypes can be injected on this kernel');
+  }, 300_000);
+});

@@ -1,0 +1,158 @@
+// The real CLI process: `kernelchaos webhook`, driven by signals as the kubelet does.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import type { ClientRequest } from 'node:http';
+import { seedChaos } from './fixtures.js';
+import { admissionReview, kernelChaosRequest, podRequest, review, send } from './helpers.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+let child: ChildProcess | undefined;
+let dir: string | undefined;
+
+afterEach(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  child = undefined;
+  dir = undefined;
+});
+
+interface Started {
+  port: number;
+  ca: string;
+  logs: () => string;
+  waitForLog: (pattern: RegExp) => Promise<void>;
+  exited: Promise<number | null>;
+}
+
+async function startCli(args: string[]): Promise<Started> {
+  dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
+  const caFile = join(dir, 'ca.crt');
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'webhook', '--self-signed', '--self-signed-ca-out', caFile, '--port', '0', '--host', '127.0.0.1', ...args],
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child = proc;
+  let out = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const w of [...waiters]) if (w.pattern.test(out)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  };
+  proc.stdout?.on('data', onData);
+  proc.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  const waitForLog = (pattern: RegExp) =>
+    new Promise<void>((resolveWait, reject) => {
+      if (pattern.test(out)) return resolveWait();
+      waiters.push({ pattern, resolve: resolveWait });
+      void exited.then(() => { if (!pattern.test(out)) reject(new Error(`exited before ${pattern}: ${out}`)); });
+    });
+  await waitForLog(/"msg":"listening"/);
+  const port = Number(/"port":(\d+)/.exec(out)?.[1]);
+  return { port, ca: readFileSync(caFile, 'utf8'), logs: () => out, waitForLog, exited };
+}
+
+describe('kernelchaos webhook (CLI)', () => {
+  it('on SIGTERM: /readyz fails first, in-flight requests complete, new connections are refused, exit 0', async () => {
+    const cli = await startCli(['--drain-delay', '1500ms']);
+    const hook = { port: cli.port, ca: cli.ca };
+    expect((await send(hook, 'GET', '/readyz')).status).toBe(200);
+
+    // A request in flight: headers and half the body sent.
+    const body = Buffer.from(JSON.stringify(admissionReview(kernelChaosRequest(seedChaos()))));
+    let req!: ClientRequest;
+    const answer = new Promise<{ status: number; text: string }>((resolveAnswer, reject) => {
+      req = httpsRequest(
+        {
+          host: '127.0.0.1', port: cli.port, method: 'POST', path: '/validate-kernelchaos', ca: cli.ca, servername: 'localhost', agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+    });
+    req.write(body.subarray(0, 40));
+    await new Promise((r) => setTimeout(r, 50)); // let the request reach the server before the signal
+
+    child!.kill('SIGTERM');
+    await cli.waitForLog(/draining/);
+    const during = await send(hook, 'GET', '/readyz');
+    expect(during.status).toBe(503);
+    expect(during.json).toMatchObject({ reason: 'draining' });
+    expect(during.headers.connection).toBe('close');
+
+    // After the delay the listener closes; the in-flight request still completes.
+    await cli.waitForLog(/stopped accepting connections/);
+    await expect(send(hook, 'GET', '/healthz')).rejects.toThrow(/ECONNREFUSED|ECONNRESET|socket hang up/);
+    req.end(body.subarray(40));
+    const done = await answer;
+    expect(done.status).toBe(200);
+    expect((JSON.parse(done.text) as { response: { allowed: boolean } }).response.allowed).toBe(true);
+
+    expect(await cli.exited).toBe(0);
+    expect(cli.logs()).toMatch(/drained: every in-flight request answered/);
+  });
+
+  it('says so when it runs without a cluster or --manifests', async () => {
+    const cli = await startCli(['--drain-delay', '0s']);
+    expect(cli.logs()).toMatch(/no cluster and no --manifests: using an empty store/);
+    child!.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
+
+  it('takes experiments, policies and namespaces from --manifests DIR', async () => {
+    const manifests = mkdtempSync(join(tmpdir(), 'kc-manifests-'));
+    try {
+      writeFileSync(
+        join(manifests, 'cluster.yaml'),
+        [
+          'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    kernelchaos.dev/injection: enabled',
+          'apiVersion: kernelchaos.dev/v1alpha1\nkind: KernelChaosPolicy\nmetadata:\n  name: limits\n  namespace: chaos-mount\nspec:\n  maxProbability: 50',
+          'apiVersion: chaos-mesh.org/v1alpha1\nkind: KernelChaos\nmetadata:\n  name: web\n  namespace: shop\n  uid: u-1\nspec:\n  mode: all\n  selector:\n    labelSelectors:\n      app: web\n  failKernRequest:\n    failtype: 0',
+        ].join('\n---\n'),
+      );
+      const cli = await startCli(['--drain-delay', '0s', '--manifests', manifests]);
+      const hook = { port: cli.port, ca: cli.ca };
+      let ready = await send(hook, 'GET', '/readyz');
+      for (let i = 0; i < 200 && ready.status !== 200; i++) ready = await send(hook, 'GET', '/readyz');
+      expect(ready.status).toBe(200);
+      const denied = await review(hook, '/validate-kernelchaos', kernelChaosRequest(seedChaos()));
+      expect(denied.status?.message).toContain('exceeds policy chaos-mount/limits maxProbability 50');
+      const p = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', labels: { app: 'web' } }, spec: { containers: [] } };
+      const labelled = await review(hook, '/mutate-pods', podRequest(p, 'shop'));
+      expect(labelled.auditAnnotations?.experiments).toBe('shop/web');
+      child!.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+    } finally {
+      rmSync(manifests, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad flags with exit 2 and a message naming the fix', async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; err: string }>((r) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'webhook', ...args], { cwd: repo });
+        let err = '';
+        p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        p.on('exit', (code) => r({ code, err }));
+      });
+    const noTls = await run(['--port', '0']);
+    expect(noTls.code).toBe(2);
+    expect(noTls.err).toMatch(/give --cert FILE and --key FILE .* or --self-signed/);
+    const badCert = await run(['--cert', '/nonexistent/tls.crt', '--key', '/nonexistent/tls.key']);
+    expect(badCert.code).toBe(2);
+    expect(badCert.err).toMatch(/\/nonexistent\/tls\.crt/);
+    const badDelay = await run(['--self-signed', '--drain-delay', 'soon']);
+    expect(badDelay.code).toBe(2);
+    expect(badDelay.err).toMatch(/--drain-delay: must be a Go duration/);
+  });
+});
