@@ -30,6 +30,7 @@ export interface StructuralSchema {
   pattern?: string;
   anyOf?: StructuralSchema[];
   'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
 }
 
 export interface PrinterColumn {
@@ -221,8 +222,13 @@ export function toStructural(node: JsonValue, path = ''): StructuralSchema {
       }
       out.additionalProperties = toStructural(value, `${path}[*]`);
     }
-    // additionalProperties:false is dropped on purpose: structural schemas prune unknown fields,
-    // and our admission webhook rejects them with a suggestion instead.
+    // Structural schemas cannot say additionalProperties:false, and by default the API server
+    // would silently prune a typo (failKernRequst) before admission, half-applying the manifest.
+    // Preserving unknown fields on our strict objects lets them reach the validating webhook,
+    // which rejects them with the field path and a near-miss suggestion.
+    if (node.additionalProperties === false && isObject(node.properties)) {
+      out['x-kubernetes-preserve-unknown-fields'] = true;
+    }
     if (isObject(node.additionalProperties)) {
       out.additionalProperties = toStructural(node.additionalProperties, `${path}[*]`);
     } else if (node.additionalProperties === true) {

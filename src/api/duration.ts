@@ -15,7 +15,7 @@ const UNIT_NS: Readonly<Record<string, number>> = {
 };
 
 /** Go's limit: durations are int64 nanoseconds (about 290 years). */
-const MAX_NS = 9223372036854775807;
+const MAX_NS = 2 ** 63;
 
 const COMPONENT = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/;
 

@@ -9,7 +9,7 @@ import { parseFailKernRequest } from './predicate/index.js';
 import { structuralErrors } from './validation/structural.js';
 import { kernelChaosRules } from './validation/kernelchaos-rules.js';
 import { policyRules } from './validation/policy-rules.js';
-import { describeValue, isRecord } from './validation/paths.js';
+import { describeValue, isRecord, joinIndex, joinKey } from './validation/paths.js';
 
 export type KernelChaosVerdict =
   | { valid: true; chaos: KernelChaos; parsed: ParsedFailKernRequest; warnings: string[] }
@@ -23,6 +23,10 @@ export { MAX_CALLCHAIN_FRAMES, MAX_WARNING_LENGTH, headerProblem } from './valid
 
 /** Objects nested deeper than this are refused before any schema walk (no manifest nests past ~10). */
 const MAX_NESTING = 64;
+/** Fields and list items in one object: a real manifest has hundreds; this bounds the work per object. */
+const MAX_VALUES = 50_000;
+/** Errors reported per object; the rest are counted, so a garbage object cannot produce megabytes of them. */
+const MAX_ERRORS = 100;
 
 export function validateKernelChaos(input: unknown): KernelChaosVerdict {
   try {
@@ -31,7 +35,7 @@ export function validateKernelChaos(input: unknown): KernelChaosVerdict {
     const object = input as Record<string, unknown>;
     const rules = kernelChaosRules(object);
     const errors = sortErrors([...structuralErrors(KernelChaosSchema, object), ...rules.errors]);
-    if (errors.length > 0) return { valid: false, errors, warnings: rules.warnings };
+    if (errors.length > 0) return { valid: false, errors: capErrors(errors), warnings: rules.warnings };
     const chaos = applyKernelChaosDefaults(object as unknown as KernelChaos);
     return { valid: true, chaos, parsed: parseFailKernRequest(chaos.spec.failKernRequest), warnings: rules.warnings };
   } catch (e) {
@@ -45,7 +49,7 @@ export function validateKernelChaosPolicy(input: unknown): KernelChaosPolicyVerd
     if (guard) return { valid: false, errors: [guard], warnings: [] };
     const object = input as Record<string, unknown>;
     const errors = sortErrors([...structuralErrors(KernelChaosPolicySchema, object), ...policyRules(object)]);
-    if (errors.length > 0) return { valid: false, errors, warnings: [] };
+    if (errors.length > 0) return { valid: false, errors: capErrors(errors), warnings: [] };
     return { valid: true, policy: object as unknown as KernelChaosPolicy, warnings: [] };
   } catch (e) {
     return { valid: false, errors: [internalError(e)], warnings: [] };
@@ -57,26 +61,33 @@ function topLevelProblem(input: unknown, kind: string, apiVersion: string): Fiel
   if (!isRecord(input)) {
     return { path: '', message: `expected a ${kind} object (apiVersion: ${apiVersion}, kind, metadata, spec), got ${describeValue(input)}` };
   }
-  const deep = tooDeep(input, MAX_NESTING);
-  if (deep !== null) return { path: deep, message: `nests deeper than ${MAX_NESTING} levels` };
+  const shape = shapeProblem(input);
+  if (shape !== null) return shape;
   return null;
 }
 
-/** The path of the first value nested deeper than `limit`, or null. Iterative: no stack overflow. */
-function tooDeep(root: unknown, limit: number): string | null {
-  const stack: { value: unknown; depth: number; path: string }[] = [{ value: root, depth: 0, path: '' }];
-  let visited = 0;
+/** A value nested deeper than MAX_NESTING, or more than MAX_VALUES values in all. Iterative: no stack overflow. */
+function shapeProblem(root: object): FieldError | null {
+  const stack: { value: object; depth: number; path: string }[] = [{ value: root, depth: 0, path: '' }];
+  // A cycle (possible only for programmatic input) ends at the value limit instead of looping.
+  let values = 0;
   while (stack.length > 0) {
-    const { value, depth, path } = stack.pop() as { value: unknown; depth: number; path: string };
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth > limit) return path;
-    // A cycle (possible only for programmatic input) or an enormous object is cut off, not walked forever.
-    if (++visited > 1_000_000) return path;
+    const { value, depth, path } = stack.pop() as { value: object; depth: number; path: string };
+    if (depth > MAX_NESTING) return { path, message: `nests deeper than ${MAX_NESTING} levels` };
+    const isArray = Array.isArray(value);
     for (const [k, v] of Object.entries(value)) {
-      if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: depth + 1, path: Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k });
+      if (++values > MAX_VALUES) return { path: '', message: `has more than ${MAX_VALUES} fields and list items: far more than any manifest` };
+      if (typeof v === 'object' && v !== null) {
+        stack.push({ value: v as object, depth: depth + 1, path: isArray ? joinIndex(path, Number(k)) : joinKey(path, k) });
+      }
     }
   }
   return null;
+}
+
+function capErrors(errors: FieldError[]): FieldError[] {
+  if (errors.length <= MAX_ERRORS) return errors;
+  return [...errors.slice(0, MAX_ERRORS), { path: '', message: `and ${errors.length - MAX_ERRORS} more errors` }];
 }
 
 /** Stable order: by path as written (document order is lost in maps), then message. */

@@ -104,12 +104,11 @@ function eventsFor(chaos: KernelChaos, plan: ExperimentPlan, carriers: readonly 
     case 'active': {
       const targetKeys = new Set(plan.targets.map(podKey));
       const same = carrierKeys.size === targetKeys.size && [...targetKeys].every((k) => carrierKeys.has(k));
-      if (same && !statusChanges) return [];
-      if (same) return [];
       const skipped = plan.skipped > 0 ? `; ${plan.skipped} matching pod(s) not eligible (not opted in, or in a disabled or system namespace)` : '';
       if (plan.targets.length === 0) {
-        return [experimentEvent(chaos, 'Warning', 'NoPodSelected', `no eligible pod matches the selector${skipped}`)];
+        return !same || statusChanges ? [experimentEvent(chaos, 'Warning', 'NoPodSelected', `no eligible pod matches the selector${skipped}`)] : [];
       }
+      if (same) return [];
       return [experimentEvent(chaos, 'Normal', 'Selected', `Selected ${plan.targets.length} pod(s): ${listNames(plan.targets)}${skipped}`)];
     }
     case 'denied':
@@ -170,8 +169,9 @@ export function reconcile(state: ControllerState): ReconcileResult {
     actions.push({ type: 'labelPod', namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', experiments: refs });
   }
 
-  // Pod labels first (the companion acts on them), then finalizers/status, events last.
-  const order: Record<Action['type'], number> = { labelPod: 0, addFinalizer: 1, updateStatus: 2, removeFinalizer: 3, event: 4 };
+  // The finalizer before any label (so a deletion cannot orphan them), then labels (what the companion
+  // acts on), status, the finalizers of deleted experiments, events last.
+  const order: Record<Action['type'], number> = { addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, event: 4 };
   actions.sort((a, b) => order[a.type] - order[b.type]);
   actions.push(...events);
   return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };

@@ -20,6 +20,12 @@ const ENDPOINTS: ReadonlySet<string> = new Set([
 /** allowed/denied: an AdmissionReview was answered; error: HTTP 4xx/5xx without a review. */
 export type RequestResult = 'allowed' | 'denied' | 'error';
 
+interface HotChildren {
+  allowed: Counter.Internal;
+  denied: Counter.Internal;
+  latency: Histogram.Internal<'endpoint'>;
+}
+
 export class WebhookMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({
@@ -59,9 +65,9 @@ export class WebhookMetrics {
   }
 
   // Label children resolved once per endpoint: prom-client otherwise hashes the label set per call.
-  private readonly hot = new Map<Endpoint, { allowed: Counter.Internal; denied: Counter.Internal; latency: Histogram.Internal }>();
+  private readonly hot = new Map<Endpoint, HotChildren>();
 
-  private children(endpoint: Endpoint): { allowed: Counter.Internal; denied: Counter.Internal; latency: Histogram.Internal } {
+  private children(endpoint: Endpoint): HotChildren {
     let c = this.hot.get(endpoint);
     if (!c) {
       c = {

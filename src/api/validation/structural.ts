@@ -60,7 +60,13 @@ function translate(errors: readonly ErrorObject[], root: unknown): FieldError[] 
     unions.some((u) => u !== e && e.schemaPath.startsWith(`${u.schemaPath}/`));
   const out: FieldError[] = [];
   const seen = new Set<string>();
+  let skipped = 0;
   for (const e of errors) {
+    // Translating costs (suggestions compare strings); past a screenful the rest are only counted.
+    if (out.length >= MAX_TRANSLATED) {
+      skipped++;
+      continue;
+    }
     if (inUnion(e)) continue;
     const error = translateOne(e, root);
     const key = `${error.path}\u0000${error.message}`;
@@ -69,8 +75,11 @@ function translate(errors: readonly ErrorObject[], root: unknown): FieldError[] 
       out.push(error);
     }
   }
+  if (skipped > 0) out.push({ path: '', message: `and ${skipped} more problems` });
   return out;
 }
+
+const MAX_TRANSLATED = 200;
 
 function translateOne(e: ErrorObject, root: unknown): FieldError {
   const path = pointerToPath(e.instancePath, root);
