@@ -182,7 +182,7 @@ async function stopScenario(s: Scenario): Promise<void> {
 async function parent(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'kc-bench-companion-'));
   const created = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  const fromDist = distIsCurrent();
+  const fromDist = process.env.KC_BENCH_LOADER === 'dist' || (process.env.KC_BENCH_LOADER !== 'tsx' && distIsCurrent());
   try {
     // Baseline: a bare Node.js process doing nothing, with the same loader, same run.
     const bare = spawn(process.execPath, [...(fromDist ? [] : ['--import', 'tsx']), '-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });

@@ -65,6 +65,8 @@ interface RoundResult {
   rps: number;
   p99ms: number;
   errors: number;
+  /** Server CPU (user+system) per request: robust to other load on the machine, unlike req/s. */
+  cpuUsPerRequest: number;
 }
 
 function parseLatencyMs(text: string): number {
@@ -74,7 +76,15 @@ function parseLatencyMs(text: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function runWrk(url: string, script: string, seconds: number): Promise<RoundResult> {
+/** Both servers live in this process and only one is loaded at a time, so the process's CPU is its. */
+async function measuredRound(url: string, script: string, seconds: number): Promise<RoundResult> {
+  const before = process.cpuUsage();
+  const r = await runWrk(url, script, seconds);
+  const used = process.cpuUsage(before);
+  return { ...r, cpuUsPerRequest: (used.user + used.system) / Math.max(1, r.rps * seconds) };
+}
+
+function runWrk(url: string, script: string, seconds: number): Promise<Omit<RoundResult, 'cpuUsPerRequest'>> {
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url]);
     let out = '';
@@ -142,7 +152,7 @@ async function main(): Promise<number> {
     await runWrk(targets.webhook, script, 1);
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of round % 2 === 0 ? (['baseline', 'webhook'] as const) : (['webhook', 'baseline'] as const)) {
-        results[name].push(await runWrk(targets[name], script, SECONDS));
+        results[name].push(await measuredRound(targets[name], script, SECONDS));
       }
     }
   } finally {
@@ -155,19 +165,28 @@ async function main(): Promise<number> {
   const summary = Object.fromEntries(
     (Object.keys(results) as (keyof typeof results)[]).map((k) => [
       k,
-      { rps: median(results[k].map((r) => r.rps)), p99ms: median(results[k].map((r) => r.p99ms)), errors: results[k].reduce((a, r) => a + r.errors, 0) },
+      {
+        rps: median(results[k].map((r) => r.rps)),
+        p99ms: median(results[k].map((r) => r.p99ms)),
+        errors: results[k].reduce((a, r) => a + r.errors, 0),
+        cpuUsPerRequest: median(results[k].map((r) => r.cpuUsPerRequest)),
+      },
     ]),
   ) as Record<keyof typeof results, RoundResult>;
   const ratio = summary.webhook.rps / summary.baseline.rps;
   console.log(`POST /validate-kernelchaos (seed example), keep-alive TLS, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS}s rounds (median)`);
-  console.log('endpoint                req/s      p99 ms   errors');
+  console.log('endpoint                req/s      p99 ms   errors   server CPU us/req');
   for (const [name, r] of Object.entries(summary)) {
-    console.log(`${name.padEnd(20)} ${r.rps.toFixed(0).padStart(8)} ${r.p99ms.toFixed(2).padStart(10)} ${String(r.errors).padStart(8)}`);
+    console.log(
+      `${name.padEnd(20)} ${r.rps.toFixed(0).padStart(8)} ${r.p99ms.toFixed(2).padStart(10)} ${String(r.errors).padStart(8)} ${r.cpuUsPerRequest.toFixed(1).padStart(16)}`,
+    );
   }
+  const cpuRatio = summary.baseline.cpuUsPerRequest / summary.webhook.cpuUsPerRequest;
+  console.log(`CPU-efficiency ratio baseline/webhook (req/s ratio on an idle machine): ${cpuRatio.toFixed(3)}`);
   const okRatio = ratio >= 0.85;
   const okP99 = summary.webhook.p99ms < 10;
   console.log(`ratio webhook/baseline: ${ratio.toFixed(3)} (target >= 0.85: ${okRatio ? 'met' : 'NOT met'}); webhook p99 ${summary.webhook.p99ms.toFixed(2)} ms (target < 10: ${okP99 ? 'met' : 'NOT met'})`);
-  console.log(JSON.stringify({ bench: 'webhook', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, ...summary, ratio }));
+  console.log(JSON.stringify({ bench: 'webhook', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, ...summary, ratio, cpuRatio }));
   // Errors mean the webhook failed requests under load: that fails the bench; missed speed targets are reported.
   return summary.webhook.errors === 0 && summary.baseline.errors === 0 ? 0 : 1;
 }

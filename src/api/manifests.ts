@@ -4,11 +4,19 @@
 // becomes a document-level error with its line, never an exception.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
-import { isRecord } from './validation/paths.js';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { isRecord, parsePath } from './validation/paths.js';
 
 export type ManifestDocument =
-  | { ok: true; source: string; index: number; line: number; object: unknown }
+  | {
+      ok: true;
+      source: string;
+      index: number;
+      line: number;
+      object: unknown;
+      /** The 1-based line of a field path (`spec.failKernRequest.probability`), or of its nearest written parent. */
+      locate?: (path: string) => number;
+    }
   /** `read`: the source could not be read (the CLI exits 2); `parse`: not YAML/JSON (the manifest is invalid). */
   | { ok: false; source: string; index: number; line: number; error: 'read' | 'parse'; message: string };
 
@@ -51,7 +59,9 @@ export async function readManifestSources(sources: readonly string[], options: R
 }
 
 /** Splits and parses one source's text. Pure; `source` only labels the documents. */
-export function parseManifestText(text: string, source: string): ManifestDocument[] {
+export function parseManifestText(raw: string, source: string): ManifestDocument[] {
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   try {
     if (extname(source).toLowerCase() === '.json' || /^\s*[[{]/.test(text)) {
       const json = parseJson(text, source);
@@ -109,6 +119,10 @@ function parseYaml(text: string, source: string): ManifestDocument[] {
     // `---` followed by nothing, or only comments, is not a document (kubectl skips these too).
     if (value === null || value === undefined) continue;
     const expanded = expandLists(value, source, index, line);
+    if (expanded.length === 1 && expanded[0]?.ok) {
+      const located = doc;
+      expanded[0] = { ...expanded[0], locate: (path) => locateLine(located, path, lineCounter) ?? line };
+    }
     out.push(...expanded);
     index += expanded.length;
   }
@@ -160,6 +174,29 @@ function nestingProblem(text: string): { line: number; message: string } | null 
     }
   }
   return null;
+}
+
+/** The line where `path` (or its deepest existing prefix) is written: a map key's line, a list item's line. */
+function locateLine(doc: Document.Parsed, path: string, lineCounter: LineCounter): number | undefined {
+  let node: unknown = doc.contents;
+  let line: number | undefined = undefined;
+  for (const segment of parsePath(path)) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+      if (!pair) break;
+      const key = pair.key as { range?: [number, number, number] };
+      if (key.range) line = lineCounter.linePos(key.range[0]).line;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as { range?: [number, number, number] } | undefined;
+      if (!item) break;
+      if (item.range) line = lineCounter.linePos(item.range[0]).line;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return line;
 }
 
 /** `kind: List` (kubectl get -o yaml) becomes its items; anything else is one document. */

@@ -34,8 +34,9 @@ export function validateKernelChaos(input: unknown): KernelChaosVerdict {
     if (guard) return { valid: false, errors: [guard], warnings: [] };
     const object = input as Record<string, unknown>;
     const rules = kernelChaosRules(object);
-    const errors = sortErrors([...structuralErrors(KernelChaosSchema, object), ...rules.errors]);
-    if (errors.length > 0) return { valid: false, errors: capErrors(errors), warnings: rules.warnings };
+    const structure = structuralErrors(KernelChaosSchema, object);
+    const errors = [...structure.errors, ...rules.errors];
+    if (errors.length > 0) return { valid: false, errors: capErrors(errors, structure.omitted), warnings: rules.warnings };
     const chaos = applyKernelChaosDefaults(object as unknown as KernelChaos);
     return { valid: true, chaos, parsed: parseFailKernRequest(chaos.spec.failKernRequest), warnings: rules.warnings };
   } catch (e) {
@@ -48,8 +49,9 @@ export function validateKernelChaosPolicy(input: unknown): KernelChaosPolicyVerd
     const guard = topLevelProblem(input, 'KernelChaosPolicy', 'kernelchaos.dev/v1alpha1');
     if (guard) return { valid: false, errors: [guard], warnings: [] };
     const object = input as Record<string, unknown>;
-    const errors = sortErrors([...structuralErrors(KernelChaosPolicySchema, object), ...policyRules(object)]);
-    if (errors.length > 0) return { valid: false, errors: capErrors(errors), warnings: [] };
+    const structure = structuralErrors(KernelChaosPolicySchema, object);
+    const errors = [...structure.errors, ...policyRules(object)];
+    if (errors.length > 0) return { valid: false, errors: capErrors(errors, structure.omitted), warnings: [] };
     return { valid: true, policy: object as unknown as KernelChaosPolicy, warnings: [] };
   } catch (e) {
     return { valid: false, errors: [internalError(e)], warnings: [] };
@@ -85,9 +87,12 @@ function shapeProblem(root: object): FieldError | null {
   return null;
 }
 
-function capErrors(errors: FieldError[]): FieldError[] {
-  if (errors.length <= MAX_ERRORS) return errors;
-  return [...errors.slice(0, MAX_ERRORS), { path: '', message: `and ${errors.length - MAX_ERRORS} more errors` }];
+/** Sorted, at most MAX_ERRORS, and a last line counting the rest. */
+function capErrors(errors: FieldError[], omitted: number): FieldError[] {
+  const sorted = sortErrors(errors);
+  const more = Math.max(0, sorted.length - MAX_ERRORS) + omitted;
+  const shown = sorted.slice(0, MAX_ERRORS);
+  return more > 0 ? [...shown, { path: '', message: `and ${more} more errors` }] : shown;
 }
 
 /** Stable order: by path as written (document order is lost in maps), then message. */

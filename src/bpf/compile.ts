@@ -1,8 +1,8 @@
-// C source -> BPF object with clang, cached by content: sha256(source, kernel BTF, clang version,
+// C source -> BPF object with clang, cached by content: sha256(source, kernel BTF, clang binary,
 // flags). The same spec on the same kernel compiles once (the companion re-arms from cache).
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,19 +31,28 @@ export function defaultCacheDir(): string {
   }
 }
 
-let clangVersionMemo: Promise<string> | undefined;
+let clangMemo: string | undefined;
 
-export function clangVersion(): Promise<string> {
-  clangVersionMemo ??= execFileAsync('clang', ['--version'])
-    .then(({ stdout }) => stdout.split('\n')[0]?.trim() ?? 'unknown')
-    .catch((err: NodeJS.ErrnoException) => {
-      clangVersionMemo = undefined;
-      if (err.code === 'ENOENT') {
-        throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev): it compiles the fault program');
-      }
-      throw new EngineError('compile-failed', `clang --version failed: ${err.message}`);
-    });
-  return clangVersionMemo;
+/**
+ * Identifies the clang binary without running it (starting clang costs seconds in a slow VM):
+ * its real path, size and mtime, which change whenever clang is upgraded.
+ */
+export function clangIdentity(): string {
+  if (clangMemo) return clangMemo;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    if (!dir) continue;
+    const candidate = join(dir, 'clang');
+    try {
+      accessSync(candidate, constants.X_OK);
+      const real = realpathSync(candidate);
+      const st = statSync(real);
+      clangMemo = `${real}:${st.size}:${st.mtimeMs}`;
+      return clangMemo;
+    } catch {
+      // not in this PATH entry
+    }
+  }
+  throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev): it compiles the fault program');
 }
 
 export interface CompileOptions {
@@ -72,7 +81,7 @@ export function trimCompilerOutput(stderr: string, maxLines = 30): string {
 export async function compileProgram(source: string, options: CompileOptions = {}): Promise<CompiledObject> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const vmlinux = await ensureVmlinuxHeader(cacheDir, options.btfPath ?? KERNEL_BTF);
-  const clang = await clangVersion();
+  const clang = clangIdentity();
   const defines = vmlinux.gfpNofail === null ? [] : [`-DKC_GFP_NOFAIL=${vmlinux.gfpNofail}U`];
   const key = createHash('sha256')
     .update([source, vmlinux.btfHash, clang, ...CLANG_FLAGS, ...defines].join('\0'))

@@ -199,7 +199,10 @@ export class BpfObject {
       const log = opened.log.concat(loaded.log).join('');
       const reason = classifyFailure('load', errno, log);
       const headline: Record<EngineError['reason'], string> = {
-        'missing-capability': 'the kernel refused to load the fault program: run as root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN are needed)',
+        'missing-capability':
+          process.getuid?.() === 0
+            ? 'the kernel refused to load BPF programs (EPERM) although this runs as root: CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN are missing (a container without them?) or the kernel is locked down'
+            : 'the kernel refused to load the fault program: run as root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN are needed)',
         'missing-symbol': 'the kernel lacks a function or type the fault program needs (see detail)',
         'verifier-rejected': 'the BPF verifier rejected the fault program',
         'unsupported-kernel': `the kernel could not load the fault program (${errnoName(errno)})`,

@@ -57,6 +57,12 @@ async function makeHeader(cacheDir: string, btfPath: string): Promise<VmlinuxHea
   const btfHash = hashFile(btfPath);
   const includeDir = join(cacheDir, 'vmlinux', btfHash.slice(0, 32));
   const header = join(includeDir, 'vmlinux.h');
+  const facts = join(includeDir, 'facts.json');
+  if (existsSync(facts)) {
+    // The header is big; what we need from it is kept beside it.
+    const saved = JSON.parse(readFileSync(facts, 'utf8')) as { gfpNofail: number | null };
+    return { includeDir, btfHash, gfpNofail: saved.gfpNofail };
+  }
   if (!existsSync(header)) {
     mkdirSync(includeDir, { recursive: true });
     let text: string;
@@ -77,5 +83,8 @@ async function makeHeader(cacheDir: string, btfPath: string): Promise<VmlinuxHea
     writeFileSync(tmp, text);
     renameSync(tmp, header);
   }
-  return { includeDir, btfHash, gfpNofail: gfpNofailFromHeader(readFileSync(header, 'utf8')) };
+  const gfpNofail = gfpNofailFromHeader(readFileSync(header, 'utf8'));
+  writeFileSync(`${facts}.${process.pid}.tmp`, JSON.stringify({ gfpNofail }));
+  renameSync(`${facts}.${process.pid}.tmp`, facts);
+  return { includeDir, btfHash, gfpNofail };
 }

@@ -238,8 +238,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version exit 0; usage mistakes were already printed by commander.
-      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? 0 : 2;
+      // An explicit --help exits 0; usage mistakes (and a bare `certs`) were printed by commander.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
     }
     if (err instanceof UsageError) {
       console.error(`kernelchaos certs: ${err.message}`);

@@ -22,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   const opts = command.opts<{ file: string; mode: ProgramMode; hooks?: boolean }>();
   try {
     const spec = loadSpecFile(opts.file);
+    for (const w of spec.warnings) process.stderr.write(`kernelchaos render: warning: ${w}\n`);
     const program = generateProgram(spec.request, opts.mode);
     if (opts.hooks) {
       for (const h of program.hooks) out.push(`${h.program}\t${h.section}\t${h.role}`);

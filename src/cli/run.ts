@@ -74,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  for (const w of spec.warnings) say(`warning: ${w}`);
   if (spec.clusterOnly.length > 0) {
     say(`${spec.clusterOnly.map((k) => `spec.${k}`).join(', ')} ${spec.clusterOnly.length === 1 ? 'does' : 'do'} not apply locally: the fault targets this command and its children only.`);
   }

@@ -25,7 +25,8 @@ export type DocumentReport = {
   name: string;
 } & (
   | { status: 'valid'; warnings: string[] }
-  | { status: 'invalid'; errors: FieldError[]; warnings: string[] }
+  /** Each error with the line it refers to in the source, when the source is YAML. */
+  | { status: 'invalid'; errors: (FieldError & { line?: number })[]; warnings: string[] }
   | { status: 'skipped'; reason: string }
   /** The source could not be read. */
   | { status: 'error'; message: string }
@@ -42,6 +43,10 @@ export interface ValidateSummary {
 const KINDS: readonly Kind[] = ['KernelChaos', 'KernelChaosPolicy'];
 
 export async function main(argv: string[]): Promise<number> {
+  // `kernelchaos validate ... | head` closes the pipe early; that is not a failure worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   return runValidate(argv, {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
@@ -148,7 +153,9 @@ function reportDocument(doc: ManifestDocument): DocumentReport {
   const verdict = kind.kind === 'KernelChaos' ? validateKernelChaos(doc.object) : validateKernelChaosPolicy(doc.object);
   const shownKind = kind.declared === '-' ? kind.kind : kind.declared;
   if (verdict.valid) return { ...base, kind: shownKind, ...who, status: 'valid', warnings: verdict.warnings };
-  return { ...base, kind: shownKind, ...who, status: 'invalid', errors: verdict.errors, warnings: verdict.warnings };
+  const locate = doc.locate;
+  const errors = locate ? verdict.errors.map((e) => ({ ...e, line: locate(e.path) })) : verdict.errors;
+  return { ...base, kind: shownKind, ...who, status: 'invalid', errors, warnings: verdict.warnings };
 }
 
 function summarize(reports: readonly DocumentReport[]): ValidateSummary {

@@ -51,28 +51,45 @@ function program(): Command {
     .option('--host <addr>', 'address to listen on (default: every address)')
     .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
     .option('--key <file>', 'private key PEM of --cert')
-    .option('--self-signed', 'generate a throwaway CA and a certificate for localhost/127.0.0.1 in memory')
-    .option('--self-signed-ca-out <file>', 'with --self-signed: write the CA certificate here so clients can trust it')
-    .option('--manifests <dir>', 'read KernelChaos, KernelChaosPolicy, Namespace and Pod objects from YAML files in this directory')
+    .option('--self-signed', 'generate a throwaway CA and a certificate for localhost/127.0.0.1 in memory (the default outside a cluster)')
+    .option('--self-signed-ca-out <file>', 'with a self-signed certificate: write its CA certificate here so clients can trust it')
+    .option('--manifests <dir>', 'read KernelChaos, KernelChaosPolicy and Namespace objects from YAML/JSON files in this directory (re-read on change)')
     .option('--kubeconfig <file>', 'watch a cluster through this kubeconfig (default in a pod: the service account)')
     .addOption(
       new Option('--namespace <ns>', "the webhook's own namespace; its pods are never injected")
         .env('POD_NAMESPACE')
         .default(DEFAULT_NAMESPACE),
     )
-    .option('--drain-delay <duration>', 'after SIGTERM, keep answering this long while readiness fails', duration('--drain-delay'), 3000)
-    .option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often', duration('--cert-poll-interval'), 10_000)
+    .addOption(
+      new Option('--drain-delay <duration>', 'after SIGTERM, keep answering this long while readiness fails (Go duration)')
+        .argParser(duration('--drain-delay'))
+        .default(3000, '3s'),
+    )
+    .addOption(
+      new Option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often (Go duration)')
+        .argParser(duration('--cert-poll-interval'))
+        .default(10_000, '10s'),
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 }
 
+function selfSigned(o: WebhookCliOptions, note: string): { tls: TlsSource; note: string } {
+  const { ca, serving } = createSelfSigned();
+  if (o.selfSignedCaOut) writeFileSync(o.selfSignedCaOut, ca.cert);
+  return { tls: { kind: 'material', material: serving }, note };
+}
+
 function tlsSource(o: WebhookCliOptions): { tls: TlsSource; note: string } {
   if (o.selfSigned) {
     if (o.cert || o.key) throw new UsageError('--self-signed and --cert/--key exclude each other');
-    const { ca, serving } = createSelfSigned();
-    if (o.selfSignedCaOut) writeFileSync(o.selfSignedCaOut, ca.cert);
-    return { tls: { kind: 'material', material: serving }, note: 'self-signed certificate for localhost, 127.0.0.1 and ::1' };
+    return selfSigned(o, 'self-signed certificate for localhost, 127.0.0.1 and ::1');
+  }
+  if (!o.cert && !o.key && !process.env.KUBERNETES_SERVICE_HOST) {
+    // Running anywhere (a laptop, CI) works out of the box; in a cluster the apiserver could never
+    // trust a throwaway CA, so there a missing certificate is an error.
+    return selfSigned(o, 'no --cert/--key: a self-signed certificate for localhost, 127.0.0.1 and ::1 (local use only)');
   }
   if (!o.cert || !o.key) {
     throw new UsageError('give --cert FILE and --key FILE (e.g. from `kernelchaos certs serve`), or --self-signed for local use');
@@ -90,10 +107,8 @@ async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<Clust
     return new ManifestDirStore(o.manifests, { log: logger });
   }
   if (o.kubeconfig || process.env.KUBERNETES_SERVICE_HOST) {
-    const [{ KubeConfig }, { InformerStore }] = await Promise.all([import('@kubernetes/client-node'), import('../kube/informer.js')]);
-    const kubeConfig = new KubeConfig();
-    if (o.kubeconfig) kubeConfig.loadFromFile(o.kubeconfig);
-    else kubeConfig.loadFromCluster();
+    const [{ loadKubeConfig }, { InformerStore }] = await Promise.all([import('../kube/kubeconfig.js'), import('../kube/informer.js')]);
+    const kubeConfig = loadKubeConfig(o.kubeconfig);
     logger.info({ kubeconfig: o.kubeconfig ?? 'in-cluster' }, 'cluster state from the Kubernetes API');
     // No Pods and no Nodes: the injector judges the pod in the request, and a pod being created has
     // no node yet, so watching them would cost memory for nothing.
@@ -108,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     o = program().parse(argv, { from: 'user' }).opts<WebhookCliOptions>();
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' ? 0 : 2;
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
     if (err instanceof UsageError) {
       console.error(`kernelchaos webhook: ${err.message}`);
       return 2;

@@ -1,21 +1,18 @@
 // Wires the companion together: store -> lifecycle -> engine, the reporting sink, and the gRPC
 // servers. Separate from the CLI so tests and the benchmark can run it with another engine.
 import { readFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { TARGET_LABEL_SELECTOR } from '../api/labels.js';
 import type { ArmOptions, FaultEngine } from '../bpf/types.js';
-import { InformerStore } from '../kube/informer.js';
 import type { Log } from '../kube/log.js';
 import { ManifestDirStore } from '../kube/manifestDir.js';
 import type { ClusterStore } from '../kube/store.js';
 import { parseCron } from '../schedule/cron.js';
 import { BpfkiInjector } from './bpfki.js';
 import { CgroupResolver, CGROUP_V1_UNSUPPORTED } from './cgroup-resolver.js';
-import { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, type MtlsMaterial, type RunningServer } from './grpc.js';
-import { KubeStatusSink, clientNodeStatusApi } from './kube-sink.js';
+import type { MtlsMaterial, RunningServer } from './grpc.js';
 import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
-import { LogSink } from './sink.js';
+import { LogSink, type StatusSink } from './sink.js';
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -65,20 +62,28 @@ export async function readTls(files: TlsFiles): Promise<MtlsMaterial> {
   return { cert: await read(files.certFile, '--tls-cert'), key: await read(files.keyFile, '--tls-key'), ca: await read(files.caFile, '--tls-ca') };
 }
 
-function makeStore(config: CompanionConfig, log: Log): ClusterStore {
+// The Kubernetes client is large (~60 MB resident): load it only in cluster mode.
+async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store: ClusterStore; sink: StatusSink }> {
   if (config.source.kind === 'manifests') {
-    return new ManifestDirStore(config.source.dir, { log, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
+    const store = new ManifestDirStore(config.source.dir, { log, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
+    return { store, sink: new LogSink(log) };
   }
+  const [{ KubeConfig }, { InformerStore }, { KubeStatusSink, clientNodeStatusApi }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('../kube/informer.js'),
+    import('./kube-sink.js'),
+  ]);
   const kc = new KubeConfig();
   if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
   else kc.loadFromDefault();
   // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
-  return new InformerStore(kc, {
+  const store = new InformerStore(kc, {
     kinds: ['Pod', 'KernelChaos'],
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
     log,
   });
+  return { store, sink: new KubeStatusSink({ api: clientNodeStatusApi(kc), node: config.node, log }) };
 }
 
 export async function runCompanion(config: CompanionConfig, deps: CompanionDeps): Promise<RunningCompanion> {
@@ -90,16 +95,9 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
 
   // Read TLS material before anything is attached, so a bad path fails fast with nothing to undo.
   const tls = config.grpc ? await readTls(config.grpc.tls) : undefined;
-  const store = deps.store ?? makeStore(config, log);
-  let sink;
-  if (config.source.kind === 'kubernetes') {
-    const kc = new KubeConfig();
-    if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
-    else kc.loadFromDefault();
-    sink = new KubeStatusSink({ api: clientNodeStatusApi(kc), node: config.node, log });
-  } else {
-    sink = new LogSink(log);
-  }
+  const parts = await clusterParts(config, log);
+  const store = deps.store ?? parts.store;
+  const sink = parts.sink;
   const companion = new Companion({
     node: config.node,
     store,
@@ -123,6 +121,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
+      const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve } = await import('./grpc.js');
       const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, tls });
       servers.push(s);
       grpcPort = s.port;

@@ -1,7 +1,8 @@
 // HTTP plumbing of the webhook: routes, body limits, error answers. The admission decisions live in
 // the pure handlers; this file only turns bytes into a request and a decision into bytes.
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
+import { readJsonBody } from './body.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
 import type { WebhookContext } from './context.js';
 import { mutateKernelChaos, reviewKernelChaos } from './kernelchaos.js';
@@ -63,11 +64,9 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  const parseJson = express.json({ limit: MAX_BODY_BYTES, strict: true, type: () => true });
-
-  const answerReview = (path: Endpoint, handler: Handler, req: Request, res: Response): void => {
+  const answerReview = (path: Endpoint, handler: Handler, body: unknown, res: Response): void => {
     const started = process.hrtime.bigint();
-    const parsed = parseAdmissionReview(req.body);
+    const parsed = parseAdmissionReview(body);
     if (!parsed.ok) {
       metrics.error(path);
       sendError(res, 400, parsed.message);
@@ -98,7 +97,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
 
   for (const [path, handler] of Object.entries(HANDLERS) as [Endpoint, Handler][]) {
     // One route handler (content type, body, review) rather than a middleware chain: this is the hot path.
-    const route: RequestHandler = (req, res, next) => {
+    const route: RequestHandler = (req, res) => {
       closeIfDraining(res);
       const type = req.headers['content-type'];
       if (type === undefined || !JSON_TYPE.test(type)) {
@@ -106,9 +105,15 @@ export function createWebhookApp(opts: AppOptions): express.Express {
         sendError(res, 415, `Content-Type must be application/json, got ${type === undefined ? 'none' : JSON.stringify(type)}`);
         return;
       }
-      parseJson(req, res, (err?: unknown) => {
-        if (err) next(err);
-        else answerReview(path, handler, req, res);
+      readJsonBody(req, MAX_BODY_BYTES, (body) => {
+        if (body.ok) {
+          answerReview(path, handler, body.value, res);
+          return;
+        }
+        metrics.error(path);
+        // Unread bytes would otherwise be drained from a keep-alive connection: close it instead.
+        if (body.abandoned) res.setHeader('Connection', 'close');
+        sendError(res, body.status, body.message);
       });
     };
     app.post(path, route);

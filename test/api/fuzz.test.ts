@@ -131,6 +131,20 @@ describe('validation never throws', () => {
     wellFormed(validateKernelChaos(setAt(seed(), ['spec', 'selector', 'namespaces'], Array.from({ length: 100_000 }, (_, i) => `ns-${i}`))));
     const callchain = Array.from({ length: 100_000 }, () => ({ funcname: 'f', predicate: '('.repeat(1000) }));
     wellFormed(validateKernelChaos(setAt(seed(), ['spec', 'failKernRequest', 'callchain'], callchain)));
+    const wide: Json = {};
+    for (let i = 0; i < 10_000; i++) wide[`field${i}`] = i;
+    const v2 = validateKernelChaos({ ...seed(), spec: wide });
+    wellFormed(v2);
+    if (!v2.valid) {
+      expect(v2.errors).toHaveLength(101);
+      expect(v2.errors.at(-1)).toEqual({ path: '', message: expect.stringMatching(/^and \d+ more errors$/) });
+    }
+    const huge: Json = {};
+    for (let i = 0; i < 60_000; i++) huge[`f${i}`] = i;
+    expect(validateKernelChaos({ ...seed(), spec: huge })).toMatchObject({
+      valid: false,
+      errors: [{ path: '', message: 'has more than 50000 fields and list items: far more than any manifest' }],
+    });
     const cyclic: Json = seed();
     (cyclic.spec as Json).self = cyclic;
     wellFormed(validateKernelChaos(cyclic));

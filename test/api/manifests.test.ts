@@ -10,7 +10,8 @@ const objects = (docs: ManifestDocument[]): unknown[] => docs.map((d) => (d.ok ?
 describe('parseManifestText', () => {
   it('splits multi-document YAML with lines and skips empty documents', () => {
     const docs = parseManifestText('---\nkind: A\n---\n# only a comment\n---\n\n---\nkind: B\nitems: 1\n', 'm.yaml');
-    expect(docs).toEqual([
+    expect(docs).toHaveLength(2);
+    expect(docs).toMatchObject([
       { ok: true, source: 'm.yaml', index: 0, line: 2, object: { kind: 'A' } },
       { ok: true, source: 'm.yaml', index: 1, line: 8, object: { kind: 'B', items: 1 } },
     ]);
@@ -33,6 +34,22 @@ describe('parseManifestText', () => {
     expect(parseManifestText('{\n"kind":\n}', 'm.json')[0]).toMatchObject({ ok: false, message: "invalid JSON: Unexpected token '}'" });
     // A .yaml file in flow style is still YAML.
     expect(objects(parseManifestText('{kind: A}', 'm.yaml'))).toEqual([{ kind: 'A' }]);
+  });
+  it('accepts a byte-order mark and CRLF line ends', () => {
+    expect(objects(parseManifestText('\ufeff{"kind": "A"}', 'bom.json'))).toEqual([{ kind: 'A' }]);
+    expect(objects(parseManifestText('\ufeffkind: A\r\nspec:\r\n  x: 1\r\n', 'crlf.yaml'))).toEqual([{ kind: 'A', spec: { x: 1 } }]);
+  });
+  it('locates field paths to lines, falling back to the nearest written parent', () => {
+    const text = ['kind: KernelChaos', 'spec:', '  selector:', '    "app.kubernetes.io/x": 1', '  failKernRequest:', '    callchain:', '      - funcname: a', '      - funcname: b', '        predicate: x'].join('\n');
+    const [doc] = parseManifestText(text, 'l.yaml');
+    if (!doc?.ok || !doc.locate) throw new Error('expected a located document');
+    expect(doc.locate('kind')).toBe(1);
+    expect(doc.locate('spec.failKernRequest.callchain[1].predicate')).toBe(9);
+    expect(doc.locate('spec.failKernRequest.callchain[1]')).toBe(8);
+    expect(doc.locate('spec.failKernRequest.callchain[0].funcname')).toBe(7);
+    expect(doc.locate('spec.selector["app.kubernetes.io/x"]')).toBe(4);
+    expect(doc.locate('spec.failKernRequest.failtype')).toBe(5); // missing: its parent's line
+    expect(doc.locate('')).toBe(1);
   });
   it('expands kind: List (kubectl get -o yaml)', () => {
     const docs = parseManifestText('apiVersion: v1\nkind: List\nitems:\n- kind: A\n- kind: B\n---\nkind: C\n', 'l.yaml');

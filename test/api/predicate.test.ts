@@ -247,6 +247,22 @@ describe('parsePredicate', () => {
     expect(show(parsePredicate('STRCMP(s, "x") && flags & 0x400', ps))).toBe('(STRCMP(s, "x") && (flags & 1024))');
   });
 
+  it('refuses to read user-space (__user) pointers as kernel memory', () => {
+    const ps = parseParameters('int dfd, const char __user *filename, struct sockaddr __user *addr, struct filename *pathname');
+    expect(ps[1]?.type).toEqual({ qualifiers: ['const'], base: { kind: 'name', name: 'char' }, pointerDepth: 1, annotations: ['__user'] });
+    expect(ps[3]?.type.annotations).toBeUndefined();
+    expect(errorOf(() => parsePredicate('STRCMP(filename, "/etc/passwd")', ps)).message).toContain("'filename' is a user-space pointer (__user)");
+    expect(errorOf(() => parsePredicate('addr->sa_family == 2', ps)).message).toContain("'addr' is a user-space pointer");
+    expect(parsePredicate('STRCMP(pathname->name, "/etc/passwd")', ps).kind).toBe('strcmp');
+  });
+
+  it('says to use STRCMP when a string is compared with ==', () => {
+    const ps = parseParameters('struct filename *pathname');
+    const e = errorOf(() => parsePredicate('pathname->name == "/etc/passwd"', ps));
+    expect(e.message).toBe(`compare strings with STRCMP(x, "/etc/passwd"), not '==' (that would compare addresses)`);
+    expect(e.position).toBe(18);
+  });
+
   it('rejects absurd depth and length without overflowing the stack', () => {
     expect(errorOf(() => parsePredicate(`${'('.repeat(5000)}1${')'.repeat(5000)}`, [])).message).toMatch(/too long|nests too deeply/);
     expect(errorOf(() => parsePredicate(`${'('.repeat(1000)}1${')'.repeat(1000)}`, [])).message).toContain('nests too deeply');

@@ -82,13 +82,16 @@ describe('kernelchaos validate', () => {
     const report = JSON.parse(r.out) as {
       valid: boolean;
       summary: Record<string, number>;
-      documents: { source: string; status: string; kind: string; errors?: { path: string }[]; reason?: string }[];
+      documents: { source: string; status: string; kind: string; errors?: { path: string; line?: number }[]; reason?: string }[];
     };
     expect(report.valid).toBe(false);
     expect(report.summary).toEqual({ valid: 3, invalid: 2, skipped: 1, readErrors: 0, warnings: 3 });
     expect(report.documents.map((d) => d.status)).toEqual(['valid', 'invalid', 'invalid', 'skipped', 'valid', 'valid']);
     expect(report.documents[3]).toMatchObject({ kind: 'Namespace', reason: 'kind Namespace is not validated by kernelchaos' });
     expect(report.documents[1]?.errors?.map((e) => e.path)).toEqual(['spec.failKernRequest.probability']);
+    // Errors carry the line of the field in the file (bad.yaml's first document: probability on line 15).
+    const badLines = stringify(withSpec({ failKernRequest: { probability: 101 } })).split('\n');
+    expect(report.documents[1]?.errors?.[0]).toMatchObject({ line: badLines.findIndex((l) => l.includes('probability:')) + 1 });
   });
 
   it('reads stdin with -f -', async () => {

@@ -151,6 +151,13 @@ describe('failKernRequest rules', () => {
     expect(paths(v)).not.toContain('spec.failKernRequest.callchain[3].predicate');
   });
 
+  it('gives line and column for errors in multi-line predicates', () => {
+    const frame = { funcname: 'd_alloc_parallel', parameters: 'const struct qstr *name', predicate: 'STRNCMP(name->name, "x", 2)\n  && name->len = 1\n' };
+    expect(messageAt(validateKernelChaos(withSpec({ failKernRequest: { callchain: [frame] } })), 'spec.failKernRequest.callchain[0].predicate')).toBe(
+      "assignment '=' is not allowed: use '==' to compare (line 2, column 15)",
+    );
+  });
+
   it('requires funcname in each frame and rejects clones and injection sites', () => {
     const v = validateKernelChaos(
       withSpec({
@@ -296,6 +303,12 @@ describe('selector', () => {
     const v = validateKernelChaos(withSpec({ selector: { namespaces: undefined, namespace: 'chaos-mount' } }));
     expect(messageAt(v, 'spec.selector.namespace')).toBe('unknown field: use namespaces, a list: namespaces: [my-namespace]');
   });
+  it('explains YAML type slips: unquoted numbers in string maps, a map where a list belongs', () => {
+    const v = validateKernelChaos(withSpec({ selector: { labelSelectors: { version: 1, canary: true } }, failKernRequest: { callchain: { funcname: 'f' } } }));
+    expect(messageAt(v, 'spec.selector.labelSelectors.version')).toBe('must be a string, got 1 (quote it: "1")');
+    expect(messageAt(v, 'spec.selector.labelSelectors.canary')).toBe('must be a string, got true (quote it: "true")');
+    expect(messageAt(v, 'spec.failKernRequest.callchain')).toBe('must be a list, got an object (write a list: start the entry with "- ")');
+  });
   it('explains that namespaces is a list when given a string', () => {
     expect(messageAt(validateKernelChaos(withSpec({ selector: { namespaces: 'chaos-mount' } })), 'spec.selector.namespaces')).toBe(
       'must be a list, got "chaos-mount" (write a list: ["chaos-mount"])',
@@ -414,6 +427,31 @@ describe('apiVersion, kind, metadata, remoteCluster', () => {
     expect(valid(withSpec({ remoteCluster: 'cluster-b' })).warnings).toContain(
       'spec.remoteCluster is not supported: the experiment runs in this cluster',
     );
+  });
+  it('accepts an object as the API server returns it (kubectl get -o yaml)', () => {
+    const stored = merge(seed(), {
+      metadata: {
+        uid: '6f1c9a2e-2d5b-4c43-9d7e-0a1b2c3d4e5f',
+        resourceVersion: '12345',
+        generation: 1,
+        creationTimestamp: '2026-01-01T00:00:00Z',
+        finalizers: ['kernelchaos.dev/pod-labels'],
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+        managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update' }],
+      },
+      status: {
+        conditions: [{ type: 'Selected', status: 'True' }, { type: 'AllInjected', status: 'False', reason: 'waiting' }],
+        experiment: {
+          desiredPhase: 'Run',
+          containerRecords: [
+            { id: 'chaos-mount/web-0/app', selectorKey: '.', phase: 'Injected', injectedCount: 1, recoveredCount: 0, faultsInjected: 12 },
+          ],
+        },
+      },
+    });
+    valid(stored);
+    const badStatus = merge(stored, { status: { experiment: { desiredPhase: 'Running' } } });
+    expect(messageAt(validateKernelChaos(badStatus), 'status.experiment.desiredPhase')).toContain('must be one of Run, Stop');
   });
   it('rejects non-objects at the top', () => {
     for (const input of [null, undefined, 42, 'KernelChaos', [seed()], true]) {

@@ -111,6 +111,8 @@ export interface FakeApiServerOptions {
 }
 
 export interface RecordedRequest {
+  /** The bearer token the client sent (which replica/user made the request). */
+  user: string;
   method: string;
   path: string;
   query: string;
@@ -186,12 +188,12 @@ export class FakeApiServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** A KubeConfig pointing at this server, as a user's kubeconfig file would. */
-  kubeConfig(): KubeConfig {
+  /** A KubeConfig pointing at this server, as a user's kubeconfig file would; `token` names the client in `requests`. */
+  kubeConfig(token = 'fake-token'): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'tester', token: 'fake-token' }],
+      users: [{ name: 'tester', token }],
       contexts: [{ name: 'fake', cluster: 'fake', user: 'tester', namespace: 'default' }],
       currentContext: 'fake',
     });
@@ -469,7 +471,7 @@ export class FakeApiServer {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  private send(res: ServerResponse, status: number, body: unknown, info?: { method: string; path: string; query: string; contentType: string }): void {
+  private send(res: ServerResponse, status: number, body: unknown, info?: Omit<RecordedRequest, 'status' | 'body'>): void {
     if (info) this.requests.push({ ...info, status, body });
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
@@ -480,7 +482,8 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-    const recordInfo = { method, path: url.pathname, query: url.search, contentType };
+    const user = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+    const recordInfo = { user, method, path: url.pathname, query: url.search, contentType };
     try {
       const parsed = this.parsePath(url.pathname);
       if (!parsed) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { FakeApiServer } from '../fakes/apiserver.js';
 import { request as httpsRequest } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import { seedChaos } from './fixtures.js';
@@ -102,11 +103,23 @@ describe('kernelchaos webhook (CLI)', () => {
     expect(cli.logs()).toMatch(/drained: every in-flight request answered/);
   });
 
-  it('says so when it runs without a cluster or --manifests', async () => {
-    const cli = await startCli(['--drain-delay', '0s']);
-    expect(cli.logs()).toMatch(/no cluster and no --manifests: using an empty store/);
-    child!.kill('SIGTERM');
-    expect(await cli.exited).toBe(0);
+  it('runs anywhere with no flags: self-signed, and an empty store it says so about', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
+    const caFile = join(dir, 'ca.crt');
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'webhook', '--port', '0', '--host', '127.0.0.1', '--drain-delay', '0s', '--self-signed-ca-out', caFile], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: '' },
+    });
+    child = proc;
+    let out = '';
+    await new Promise<void>((r) => proc.stdout.on('data', (c: Buffer) => { out += c.toString(); if (/"msg":"listening"/.test(out)) r(); }));
+    expect(out).toMatch(/no cluster and no --manifests: using an empty store/);
+    expect(out).toMatch(/no --cert\/--key: a self-signed certificate/);
+    const hook = { port: Number(/"port":(\d+)/.exec(out)?.[1]), ca: readFileSync(caFile, 'utf8') };
+    expect((await review(hook, '/validate-kernelchaos', kernelChaosRequest(seedChaos()))).allowed).toBe(true);
+    proc.kill('SIGTERM');
+    expect(await new Promise((r) => proc.on('exit', r))).toBe(0);
   });
 
   it('takes experiments, policies and namespaces from --manifests DIR', async () => {
@@ -137,6 +150,34 @@ describe('kernelchaos webhook (CLI)', () => {
     }
   });
 
+  it('watches policies and namespaces through the Kubernetes API with --kubeconfig', async () => {
+    const api = await new FakeApiServer().start();
+    try {
+      api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'chaos-mount' } });
+      api.create({ apiVersion: 'kernelchaos.dev/v1alpha1', kind: 'KernelChaosPolicy', metadata: { name: 'limits', namespace: 'chaos-mount' }, spec: { maxProbability: 50 } });
+      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
+      writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+      const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig]);
+      const hook = { port: cli.port, ca: cli.ca };
+      await cli.waitForLog(/cluster state synced/);
+      expect((await send(hook, 'GET', '/readyz')).status).toBe(200);
+      const denied = await review(hook, '/validate-kernelchaos', kernelChaosRequest(seedChaos()));
+      expect(denied.status?.message).toContain('exceeds policy chaos-mount/limits maxProbability 50');
+      // A policy created later arrives through the watch.
+      api.create({ apiVersion: 'kernelchaos.dev/v1alpha1', kind: 'KernelChaosPolicy', metadata: { name: 'bio-only', namespace: 'chaos-mount' }, spec: { allowedFailtypes: [2] } });
+      let message = '';
+      for (let i = 0; i < 500 && !message.includes('chaos-mount/bio-only'); i++) {
+        message = (await review(hook, '/validate-kernelchaos', kernelChaosRequest(seedChaos()))).status?.message ?? '';
+      }
+      expect(message).toContain('policy chaos-mount/bio-only allowedFailtypes [2]');
+      child!.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      rmSync(dirname(kubeconfig), { recursive: true, force: true });
+    } finally {
+      await api.stop();
+    }
+  });
+
   it('rejects bad flags with exit 2 and a message naming the fix', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; err: string }>((r) => {
@@ -145,9 +186,9 @@ describe('kernelchaos webhook (CLI)', () => {
         p.stderr.on('data', (c: Buffer) => (err += c.toString()));
         p.on('exit', (code) => r({ code, err }));
       });
-    const noTls = await run(['--port', '0']);
-    expect(noTls.code).toBe(2);
-    expect(noTls.err).toMatch(/give --cert FILE and --key FILE .* or --self-signed/);
+    const halfTls = await run(['--port', '0', '--cert', '/some/tls.crt']);
+    expect(halfTls.code).toBe(2);
+    expect(halfTls.err).toMatch(/give --cert FILE and --key FILE .* or --self-signed/);
     const badCert = await run(['--cert', '/nonexistent/tls.crt', '--key', '/nonexistent/tls.key']);
     expect(badCert.code).toBe(2);
     expect(badCert.err).toMatch(/\/nonexistent\/tls\.crt/);

@@ -9,6 +9,11 @@ export interface CType {
   base: { kind: 'struct' | 'union' | 'enum'; name: string } | { kind: 'name'; name: string };
   /** Levels of `*`. */
   pointerDepth: number;
+  /**
+   * Kernel source annotations written in the signature (`__user`, `__rcu`), kept so validation can
+   * refuse to read a user-space pointer as kernel memory. Not C types: never emitted. (Added by H1.)
+   */
+  annotations?: string[];
 }
 
 export interface Parameter {

@@ -4,7 +4,7 @@
 // STRCMP/STRNCMP helpers, undeclared names) is an error with its column.
 import type { BinaryOperator, Expr, Parameter, Span, UnaryOperator } from './ast.js';
 import { PredicateError } from './errors.js';
-import { MAX_STRING_LENGTH, tokenize, type Punct, type Token } from './lexer.js';
+import { describeToken, MAX_STRING_LENGTH, tokenize, type Punct, type Token } from './lexer.js';
 import { C_KEYWORDS, STRING_HELPERS, TYPE_WORDS } from './c-names.js';
 
 /** The deepest expression tree accepted: real predicates nest a handful of levels. */
@@ -33,21 +33,11 @@ export function parsePredicate(text: string, params: readonly Parameter[]): Expr
   const expr = parser.expression(0);
   const rest = parser.peek();
   if (rest.kind !== 'eof') {
-    throw new PredicateError(`expected an operator or the end of the predicate, found ${describe(rest)}`, rest.start);
+    throw new PredicateError(`expected an operator or the end of the predicate, found ${describeToken(rest)}`, rest.start);
   }
   return expr;
 }
 
-function describe(t: Token): string {
-  switch (t.kind) {
-    case 'eof': return 'the end';
-    case 'ident': return `'${t.text}'`;
-    case 'punct': return `'${t.text}'`;
-    case 'int': return 'a number';
-    case 'char': return 'a character literal';
-    case 'string': return 'a string literal';
-  }
-}
 
 function span(start: number, end: number): Span {
   return { start, end };
@@ -79,7 +69,7 @@ class Parser {
   }
   private expect(p: Punct, what: string): Token {
     const t = this.next();
-    if (!this.isPunct(t, p)) throw new PredicateError(`expected '${p}' ${what}, found ${describe(t)}`, t.start);
+    if (!this.isPunct(t, p)) throw new PredicateError(`expected '${p}' ${what}, found ${describeToken(t)}`, t.start);
     return t;
   }
 
@@ -147,7 +137,7 @@ class Parser {
         const arrow = this.isPunct(t, '->');
         const member = this.next();
         if (member.kind !== 'ident' || C_KEYWORDS.has(member.text)) {
-          throw new PredicateError(`expected a field name after '${arrow ? '->' : '.'}', found ${describe(member)}`, member.start);
+          throw new PredicateError(`expected a field name after '${arrow ? '->' : '.'}', found ${describeToken(member)}`, member.start);
         }
         this.checkAccess(object, arrow, t.start);
         object = this.node(
@@ -167,6 +157,7 @@ class Parser {
   private checkAccess(object: Expr, arrow: boolean, at: number): void {
     if (object.kind === 'param') {
       const type = object.param.type;
+      if (arrow) this.checkKernelPointer(object, at);
       if (arrow && type.pointerDepth !== 1) {
         const why = type.pointerDepth === 0 ? 'is not a pointer' : `is a pointer to a pointer (${type.pointerDepth} levels of '*')`;
         throw new PredicateError(`'->' needs a pointer to a struct or union, but parameter '${object.name}' ${why}`, at);
@@ -189,6 +180,17 @@ class Parser {
     }
   }
 
+  /** Predicates read kernel memory only; a `__user` pointer would read nothing (or the wrong bytes). */
+  private checkKernelPointer(param: Extract<Expr, { kind: 'param' }>, at: number): void {
+    if (param.param.type.annotations?.includes('__user')) {
+      throw new PredicateError(
+        `parameter '${param.name}' is a user-space pointer (__user) and predicates read kernel memory only: ` +
+          'choose a kernel function that receives a kernel copy (e.g. do_filp_open with struct filename *pathname)',
+        at,
+      );
+    }
+  }
+
   private primary(nesting: number): Expr {
     const t = this.next();
     switch (t.kind) {
@@ -196,8 +198,16 @@ class Parser {
         return this.node({ kind: 'int', value: t.value, span: span(t.start, t.end) }, []);
       case 'char':
         return this.node({ kind: 'char', value: t.value, span: span(t.start, t.end) }, []);
-      case 'string':
+      case 'string': {
+        const before = this.tokens[this.i - 2];
+        if (before?.kind === 'punct' && (before.text === '==' || before.text === '!=')) {
+          throw new PredicateError(
+            `compare strings with STRCMP(x, ${JSON.stringify(t.value.slice(0, 40))}), not '${before.text}' (that would compare addresses)`,
+            t.start,
+          );
+        }
         throw new PredicateError('a string literal can only be the second argument of STRCMP or STRNCMP', t.start);
+      }
       case 'eof':
         throw new PredicateError('expected an expression, found the end', t.start);
       case 'punct': {
@@ -211,7 +221,7 @@ class Parser {
           this.expect(')', 'to close the parenthesis');
           return expr;
         }
-        throw new PredicateError(`expected an expression, found ${describe(t)}`, t.start);
+        throw new PredicateError(`expected an expression, found ${describeToken(t)}`, t.start);
       }
       case 'ident':
         return this.identifier(t, nesting);
@@ -256,6 +266,7 @@ class Parser {
     if (subject.kind === 'param' && subject.param.type.pointerDepth === 0) {
       throw new PredicateError(`the first argument of ${fn} must point to a string, but '${subject.name}' is not a pointer`, subject.span.start);
     }
+    if (subject.kind === 'param') this.checkKernelPointer(subject, subject.span.start);
     this.expect(',', `after the first argument of ${fn}: ${usage}`);
     const lit = this.next();
     if (lit.kind !== 'string') {
@@ -273,7 +284,7 @@ class Parser {
     }
     const close = this.next();
     if (!this.isPunct(close, ')')) {
-      throw new PredicateError(`expected ')' to close ${fn}(, found ${describe(close)}: ${usage}`, close.start);
+      throw new PredicateError(`expected ')' to close ${fn}(, found ${describeToken(close)}: ${usage}`, close.start);
     }
     return this.node(
       { kind: 'strcmp', fn, subject, literal: lit.value, length, span: span(t.start, close.end) },

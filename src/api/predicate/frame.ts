@@ -40,7 +40,7 @@ export function funcnameProblem(name: string): string | null {
 }
 
 /** Parses one frame; throws PredicateError whose `field` is `funcname`, `parameters` or `predicate`. */
-export function parseFrame(frame: Frame): ParsedFrame {
+export function parseFrame(frame: Readonly<Frame>): ParsedFrame {
   const funcname = frame.funcname ?? '';
   const problem = funcnameProblem(funcname);
   if (problem) throw new PredicateError(problem, 0, 'funcname');
@@ -59,11 +59,17 @@ export function parseFrame(frame: Frame): ParsedFrame {
   }
 }
 
+/** A FailKernRequest, also as a readonly (`as const`) literal. */
+export type FailKernRequestInput = Readonly<Omit<FailKernRequest, 'callchain' | 'headers'>> & {
+  readonly callchain?: readonly Readonly<Frame>[];
+  readonly headers?: readonly string[];
+};
+
 /**
  * Parses a structurally valid failKernRequest; throws the first PredicateError with its field
  * (`callchain[0].predicate`). validateKernelChaos reports every error instead.
  */
-export function parseFailKernRequest(req: FailKernRequest): ParsedFailKernRequest {
+export function parseFailKernRequest(req: FailKernRequestInput): ParsedFailKernRequest {
   const callchain = (req.callchain ?? []).map((frame, i) => {
     try {
       return parseFrame(frame);

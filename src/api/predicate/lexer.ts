@@ -29,6 +29,18 @@ const PUNCTS_1 = '.!~-+*/%<>&^|?:(),';
 
 const U64_MAX = (1n << 64n) - 1n;
 
+/** A token as error messages name it: `'->'`, `a number`, `the end`. */
+export function describeToken(t: Token): string {
+  switch (t.kind) {
+    case 'eof': return 'the end';
+    case 'ident': return `'${t.text}'`;
+    case 'punct': return `'${t.text}'`;
+    case 'int': return 'a number';
+    case 'char': return 'a character literal';
+    case 'string': return 'a string literal';
+  }
+}
+
 /** Tokens that C has but the subset does not, with the reason a user should read. */
 function rejectedOperator(op: string): string | null {
   switch (op) {

@@ -4,7 +4,7 @@
 // value does not arrive in one register).
 import type { CType, Parameter } from './ast.js';
 import { PredicateError } from './errors.js';
-import { tokenize, type Token } from './lexer.js';
+import { describeToken, tokenize, type Token } from './lexer.js';
 import { BUILTIN_TYPE_WORDS, C_KEYWORDS, KERNEL_ANNOTATIONS, QUALIFIERS, STRING_HELPERS } from './c-names.js';
 
 /** x86-64 passes six arguments in registers; fentry and kprobes on the test kernels read only those. */
@@ -26,7 +26,7 @@ export function parseParameters(text: string): Parameter[] {
     const sep = cursor.next();
     if (sep.kind === 'eof') break;
     if (!(sep.kind === 'punct' && sep.text === ',')) {
-      throw new PredicateError(`expected ',' or the end of the parameter list, found ${describe(sep)}`, sep.start);
+      throw new PredicateError(`expected ',' or the end of the parameter list, found ${describeToken(sep)}`, sep.start);
     }
     if (params.length >= MAX_PARAMETERS) {
       throw new PredicateError(`at most ${MAX_PARAMETERS} parameters (the register-passed arguments) can be used`, sep.start);
@@ -49,57 +49,49 @@ class Cursor {
   }
 }
 
-function describe(t: Token): string {
-  switch (t.kind) {
-    case 'eof': return 'the end';
-    case 'ident': return `'${t.text}'`;
-    case 'punct': return `'${t.text}'`;
-    case 'int': return 'a number';
-    case 'char': return 'a character literal';
-    case 'string': return 'a string literal';
-  }
-}
 
 function isWord(t: Token, set: ReadonlySet<string>): t is Extract<Token, { kind: 'ident' }> {
   return t.kind === 'ident' && set.has(t.text);
 }
 
-/** Reads qualifiers and kernel annotations; returns the qualifiers to keep. */
-function readQualifiers(cursor: Cursor, into: string[]): void {
+/** Reads qualifiers into `into` and kernel annotations into `annotations`. */
+function readQualifiers(cursor: Cursor, into: string[], annotations: string[]): void {
   for (;;) {
     const t = cursor.peek();
-    if (isWord(t, QUALIFIERS)) {
+    if (t.kind !== 'ident') return;
+    if (QUALIFIERS.has(t.text)) {
       const q = t.text === '__restrict' ? 'restrict' : t.text;
       if (!into.includes(q)) into.push(q);
-      cursor.next();
-    } else if (isWord(t, KERNEL_ANNOTATIONS)) {
-      cursor.next();
+    } else if (KERNEL_ANNOTATIONS.has(t.text)) {
+      if (!annotations.includes(t.text)) annotations.push(t.text);
     } else {
       return;
     }
+    cursor.next();
   }
 }
 
 function parseOne(cursor: Cursor, index: number): Parameter {
   const qualifiers: string[] = [];
-  readQualifiers(cursor, qualifiers);
+  const annotations: string[] = [];
+  readQualifiers(cursor, qualifiers, annotations);
   const base = parseBase(cursor);
-  readQualifiers(cursor, qualifiers);
+  readQualifiers(cursor, qualifiers, annotations);
   let pointerDepth = 0;
   while (cursor.peek().kind === 'punct' && (cursor.peek() as { text: string }).text === '*') {
     const star = cursor.next();
     pointerDepth++;
     if (pointerDepth > MAX_POINTER_DEPTH) throw new PredicateError(`at most ${MAX_POINTER_DEPTH} levels of '*'`, star.start);
     // Qualifiers of the pointer itself (`char *const p`) do not change how it is read: dropped.
-    readQualifiers(cursor, []);
+    readQualifiers(cursor, [], annotations);
   }
-  const type: CType = { qualifiers, base, pointerDepth };
+  const type: CType = annotations.length > 0 ? { qualifiers, base, pointerDepth, annotations } : { qualifiers, base, pointerDepth };
   const nameToken = cursor.next();
   if (nameToken.kind !== 'ident') {
     if (nameToken.kind === 'punct' && nameToken.text === '(') {
       throw new PredicateError('function pointer parameters are not supported: declare it as void *name', nameToken.start);
     }
-    throw new PredicateError(`expected a parameter name after the type, found ${describe(nameToken)}`, nameToken.start);
+    throw new PredicateError(`expected a parameter name after the type, found ${describeToken(nameToken)}`, nameToken.start);
   }
   if (C_KEYWORDS.has(nameToken.text) || STRING_HELPERS.has(nameToken.text) || KERNEL_ANNOTATIONS.has(nameToken.text)) {
     throw new PredicateError(`'${nameToken.text}' is reserved and cannot name a parameter`, nameToken.start);
@@ -120,12 +112,12 @@ function parseOne(cursor: Cursor, index: number): Parameter {
 function parseBase(cursor: Cursor): CType['base'] {
   const t = cursor.next();
   if (t.kind !== 'ident') {
-    throw new PredicateError(`expected a parameter type (such as struct dentry * or unsigned long), found ${describe(t)}`, t.start);
+    throw new PredicateError(`expected a parameter type (such as struct dentry * or unsigned long), found ${describeToken(t)}`, t.start);
   }
   if (t.text === 'struct' || t.text === 'union' || t.text === 'enum') {
     const tag = cursor.next();
     if (tag.kind !== 'ident' || C_KEYWORDS.has(tag.text)) {
-      throw new PredicateError(`expected a ${t.text} tag name after '${t.text}', found ${describe(tag)}`, tag.start);
+      throw new PredicateError(`expected a ${t.text} tag name after '${t.text}', found ${describeToken(tag)}`, tag.start);
     }
     if (cursor.peek().kind === 'punct' && (cursor.peek() as { text: string }).text === '(') {
       // `struct foo {` is rejected by the lexer; `(` here would be a function type.

@@ -272,7 +272,11 @@ export function headerProblem(header: string): string | null {
 function checkFrame(frame: Record<string, unknown>, path: string, err: Report): void {
   const { funcname, parameters, predicate } = frame;
   if (funcname === undefined) {
-    err(joinKey(path, 'funcname'), 'is required: the kernel function that must be on the stack, e.g. __x64_sys_mount');
+    // bpfki reads a last frame without funcname as a predicate on the injection site; not supported.
+    err(
+      joinKey(path, 'funcname'),
+      'is required: the kernel function that must be on the stack, e.g. __x64_sys_mount (predicates on the injection site itself are not supported)',
+    );
   } else if (typeof funcname === 'string') {
     const p = funcnameProblem(funcname);
     if (p) err(joinKey(path, 'funcname'), p);
@@ -283,7 +287,7 @@ function checkFrame(frame: Record<string, unknown>, path: string, err: Report): 
       params = parseParameters(parameters);
     } catch (e) {
       params = null;
-      err(joinKey(path, 'parameters'), predicateMessage(e));
+      err(joinKey(path, 'parameters'), predicateMessage(e, parameters));
     }
   } else if (parameters !== undefined) {
     params = null;
@@ -293,12 +297,17 @@ function checkFrame(frame: Record<string, unknown>, path: string, err: Report): 
   try {
     parsePredicate(predicate, params);
   } catch (e) {
-    err(joinKey(path, 'predicate'), predicateMessage(e));
+    err(joinKey(path, 'predicate'), predicateMessage(e, predicate));
   }
 }
 
-function predicateMessage(e: unknown): string {
-  if (e instanceof PredicateError) return e.describe();
-  return `could not be parsed: ${e instanceof Error ? e.message : String(e)}`;
+/** `message (column 12)`, or `(line 2, column 4)` in a multi-line block scalar; columns count from 0. */
+function predicateMessage(e: unknown, text: string): string {
+  if (!(e instanceof PredicateError)) return `could not be parsed: ${e instanceof Error ? e.message : String(e)}`;
+  const before = text.slice(0, e.position);
+  const lineStart = before.lastIndexOf('\n');
+  if (lineStart < 0) return e.describe();
+  const line = before.split('\n').length;
+  return `${e.message} (line ${line}, column ${e.position - lineStart - 1})`;
 }
 

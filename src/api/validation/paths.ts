@@ -35,6 +35,19 @@ export function pointerToPath(pointer: string, root: unknown): string {
   return path;
 }
 
+/** The segments of a user path: `spec.pods["a.b"][0]` -> ['spec', 'pods', 'a.b', 0]. Inverse of joinKey/joinIndex. */
+export function parsePath(path: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  const re = /\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.[\]]+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(path)) !== null) {
+    if (m[1] !== undefined) out.push(Number(m[1]));
+    else if (m[2] !== undefined) out.push(JSON.parse(m[2]) as string);
+    else if (m[3] !== undefined) out.push(m[3]);
+  }
+  return out;
+}
+
 /** The path with list indices erased (`spec.failKernRequest.callchain[]`), to look up per-field rules. */
 export function genericPath(path: string): string {
   return path.replace(/\[\d+\]/g, '[]').replace(/\["(?:[^"\\]|\\.)*"\]/g, '.*');

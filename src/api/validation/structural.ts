@@ -46,14 +46,20 @@ const REQUIRED_HINTS: Readonly<Record<string, string>> = {
   'spec.selector.expressionSelectors[].operator': 'In, NotIn, Exists or DoesNotExist',
 };
 
-/** Structural errors of `input` against `schema`, one per problem, in document order. */
-export function structuralErrors(schema: TSchema, input: unknown): FieldError[] {
+export interface StructuralResult {
+  errors: FieldError[];
+  /** Problems past the first MAX_TRANSLATED, counted but not described. */
+  omitted: number;
+}
+
+/** Structural errors of `input` against `schema`, one per problem. */
+export function structuralErrors(schema: TSchema, input: unknown): StructuralResult {
   const validate = validatorFor(schema);
-  if (validate(input)) return [];
+  if (validate(input)) return { errors: [], omitted: 0 };
   return translate(validate.errors ?? [], input);
 }
 
-function translate(errors: readonly ErrorObject[], root: unknown): FieldError[] {
+function translate(errors: readonly ErrorObject[], root: unknown): StructuralResult {
   // An anyOf (a union of literals or of types) is reported once; its branches' errors are noise.
   const unions = errors.filter((e) => e.keyword === 'anyOf');
   const inUnion = (e: ErrorObject): boolean =>
@@ -75,8 +81,7 @@ function translate(errors: readonly ErrorObject[], root: unknown): FieldError[] 
       out.push(error);
     }
   }
-  if (skipped > 0) out.push({ path: '', message: `and ${skipped} more problems` });
-  return out;
+  return { errors: out, omitted: skipped };
 }
 
 const MAX_TRANSLATED = 200;
@@ -158,6 +163,9 @@ function typeHint(path: string, data: unknown, want: string): string {
     return ` (write the number without quotes${data.includes('%') ? ' or %' : ''}: ${data.replace(/[\s%]/g, '')})`;
   }
   if (want === 'array' && typeof data === 'string') return ` (write a list: [${JSON.stringify(data.slice(0, 40))}])`;
+  if (want === 'array' && isRecord(data)) return ' (write a list: start the entry with "- ")';
+  // YAML reads `version: 1` or `enabled: true` as a number or boolean; labels and names are strings.
+  if (want === 'string' && (typeof data === 'number' || typeof data === 'boolean')) return ` (quote it: "${String(data)}")`;
   return '';
 }
 

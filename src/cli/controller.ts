@@ -1,0 +1,121 @@
+// `kernelchaos controller`: keep pod labels in line with the KernelChaos experiments and aggregate
+// their status. Several replicas may run; one acts, chosen through a coordination.k8s.io Lease.
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { pino } from 'pino';
+import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+
+class UsageError extends Error {}
+
+interface ControllerCliOptions {
+  kubeconfig?: string;
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  healthPort: number;
+  resync: number;
+  logLevel: string;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--health-port: must be 0..65535, got '${value}'`);
+  return n;
+}
+
+function seconds(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: must be a positive number of seconds, got '${value}'`);
+    return n * 1000;
+  };
+}
+
+function program(): Command {
+  return new Command('kernelchaos controller')
+    .description(
+      'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
+        'KernelChaosPolicy honoured), label them for the node companion, remove the labels when an ' +
+        'experiment ends or is deleted (finalizer), and aggregate status conditions and Events. ' +
+        'Only the holder of the Lease acts; other replicas stand by.',
+    )
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+    .addOption(
+      new Option('--namespace <ns>', 'namespace kernelchaos runs in: holds the Lease; its pods are never targeted')
+        .env('POD_NAMESPACE')
+        .default(DEFAULT_NAMESPACE),
+    )
+    .option('--lease-name <name>', 'name of the coordination.k8s.io/v1 Lease used for leader election', 'kernelchaos-controller')
+    .addOption(new Option('--identity <id>', 'this replica in the Lease (default: the pod name, else the host name)').env('POD_NAME').default(hostname()))
+    .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', port, 0)
+    .option('--resync <seconds>', 'full reconcile at least this often', seconds('--resync'), 60_000)
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: ControllerCliOptions;
+  try {
+    o = program().parse(argv, { from: 'user' }).opts<ControllerCliOptions>();
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' ? 0 : 2;
+    if (err instanceof UsageError) {
+      console.error(`kernelchaos controller: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = pino({ level: o.logLevel, base: { component: 'controller' } });
+  const [{ loadKubeConfig }, { InformerStore }, { Controller }] = await Promise.all([
+    import('../kube/kubeconfig.js'),
+    import('../kube/informer.js'),
+    import('../controller/controller.js'),
+  ]);
+  let controller;
+  try {
+    const kubeConfig = loadKubeConfig(o.kubeconfig);
+    const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
+    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
+  } catch (err) {
+    console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+
+  let health: Server | undefined;
+  if (o.healthPort > 0) {
+    const c = controller;
+    health = createServer((req, res) => {
+      const ok = req.url === '/healthz' || (req.url === '/readyz' && c.ready);
+      res.writeHead(req.url === '/healthz' || req.url === '/readyz' ? (ok ? 200 : 503) : 404, { 'Content-Type': 'text/plain' });
+      res.end(ok ? `ok${c.isLeader ? ' (leader)' : ' (standby)'}\n` : 'not ready\n');
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        health?.once('error', reject);
+        health?.listen(o.healthPort, resolve);
+      });
+    } catch (err) {
+      console.error(`kernelchaos controller: cannot listen on --health-port ${o.healthPort}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
+
+  log.info({ namespace: o.namespace, lease: o.leaseName, identity: o.identity }, 'starting: syncing cluster state');
+  const stopping = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  // Not awaited: an unreachable API keeps the store syncing (readiness false) until SIGTERM.
+  controller.start().then(
+    () => log.info('cluster state synced; campaigning for the lease'),
+    (err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot start'),
+  );
+  const signal = await stopping;
+  log.info({ signal }, 'shutting down: releasing the lease');
+  await controller.stop();
+  health?.close();
+  log.flush();
+  return 0;
+}

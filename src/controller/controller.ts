@@ -1,0 +1,184 @@
+// The controller process: a ClusterStore (informers) feeds a pure reconcile; only the lease holder
+// executes the actions. Reconciles are serialised and coalesced: any store change, a timer for the
+// next duration end, a periodic resync, and a retry after failed actions all ask for one.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterStore } from '../kube/store.js';
+import { errorMessage, type Log } from '../kube/log.js';
+import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
+import { LeaderElector } from './leader.js';
+import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  store: ClusterStore;
+  /** The namespace kernelchaos runs in: holds the Lease; its pods are never targeted. */
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  log: Log;
+  /** Full reconcile at least this often. Default 60 s. */
+  resyncMs?: number;
+  /** Retry after failed actions. Default 2 s. */
+  retryMs?: number;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** Clock (tests). */
+  now?: () => Date;
+}
+
+export interface ReconcileReport {
+  result: ReconcileResult;
+  outcomes: Array<{ action: Action; outcome: ActionOutcome }>;
+}
+
+export class Controller {
+  private readonly elector: LeaderElector;
+  private readonly executor: KubeExecutor;
+  private readonly log: Log;
+  private readonly now: () => Date;
+  private unsubscribe: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  /** Last message per (object, reason): the same event is not repeated while the store catches up. */
+  private readonly lastEvents = new Map<string, string>();
+  private readonly reports: Array<(r: ReconcileReport) => void> = [];
+
+  constructor(private readonly options: ControllerOptions) {
+    this.log = options.log;
+    this.now = options.now ?? (() => new Date());
+    this.executor = new KubeExecutor(options.kubeConfig, options.store, { log: options.log, identity: options.identity });
+    this.elector = new LeaderElector(options.kubeConfig, {
+      namespace: options.namespace,
+      name: options.leaseName,
+      identity: options.identity,
+      log: options.log,
+      ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
+      ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+      ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+      onStartedLeading: () => this.trigger(),
+      onStoppedLeading: () => this.clearTimers(),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.elector.isLeader;
+  }
+
+  get ready(): boolean {
+    return this.options.store.synced;
+  }
+
+  /** Calls `fn` after every reconcile this replica executes (tests, metrics). */
+  onReconcile(fn: (r: ReconcileReport) => void): void {
+    this.reports.push(fn);
+  }
+
+  /** Starts the store (resolves once it has synced) and campaigns for the lease. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.unsubscribe = this.options.store.on(() => this.trigger());
+    await this.options.store.start();
+    this.elector.start();
+    const resync = this.options.resyncMs ?? 60_000;
+    this.resyncTimer = setInterval(() => this.trigger(), resync);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.clearTimers();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.running;
+    await this.elector.stop();
+    this.options.store.stop();
+  }
+
+  /** Asks for a reconcile (coalesced; only the leader runs it). */
+  trigger(): void {
+    if (this.stopped || !this.elector.isLeader || !this.options.store.synced) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      // Let a burst of store events land first.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.stopped || !this.elector.isLeader) return;
+      try {
+        await this.reconcileOnce();
+      } catch (error) {
+        this.log.error({ err: errorMessage(error) }, 'reconcile failed');
+        this.scheduleRetry();
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const store = this.options.store;
+    const result = reconcile({
+      experiments: store.list('KernelChaos'),
+      pods: store.list('Pod'),
+      namespaces: store.list('Namespace'),
+      nodes: store.list('Node'),
+      policies: store.list('KernelChaosPolicy'),
+      now: this.now(),
+      webhookNamespace: this.options.namespace,
+    });
+    const outcomes: ReconcileReport['outcomes'] = [];
+    let failed = false;
+    for (const action of result.actions) {
+      if (this.stopped || !this.elector.isLeader) break;
+      if (action.type === 'event') {
+        const key = `${action.regarding.kind}/${action.regarding.namespace}/${action.regarding.name}/${action.reason}`;
+        if (this.lastEvents.get(key) === action.message) continue;
+        this.lastEvents.set(key, action.message);
+      }
+      const outcome = await this.executor.execute(action);
+      outcomes.push({ action, outcome });
+      if (outcome === 'failed') failed = true;
+      else if (outcome === 'done') this.log.info({ action: describe(action) }, 'applied');
+    }
+    if (failed) this.scheduleRetry();
+    this.scheduleWake(result.nextWakeAt);
+    for (const fn of this.reports) fn({ result, outcomes });
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.trigger();
+    }, this.options.retryMs ?? 2_000);
+    this.retryTimer.unref();
+  }
+
+  private scheduleWake(at: Date | undefined): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (!at) return;
+    // setTimeout's limit is ~24.8 days; a resync comes long before that anyway.
+    const delay = Math.min(Math.max(0, at.getTime() - this.now().getTime()) + 10, 2 ** 31 - 1);
+    this.wakeTimer = setTimeout(() => this.trigger(), delay);
+    this.wakeTimer.unref();
+  }
+
+  private clearTimers(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.wakeTimer = undefined;
+    this.retryTimer = undefined;
+  }
+}

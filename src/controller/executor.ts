@@ -1,0 +1,208 @@
+// Carries out reconcile actions through @kubernetes/client-node. Writes that depend on the object's
+// current state carry its resourceVersion; on 409 Conflict the object is re-read and the write
+// recomputed from the same desired state. Transient failures (429, 5xx, no answer) are retried a few
+// times here; anything still failing is reported and left to the next reconcile.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { FINALIZER } from '../api/labels.js';
+import type { KernelChaos } from '../api/types.js';
+import type { ClusterStore } from '../kube/store.js';
+import { KIND_INFO } from '../kube/objects.js';
+import { errorMessage, type Log } from '../kube/log.js';
+import { apiErrorCode, isTransient } from './errors.js';
+import { podLabelPatch } from './podLabels.js';
+import type { Action, EventAction } from './reconcile.js';
+
+export type ActionOutcome = 'done' | 'unchanged' | 'gone' | 'failed';
+
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const KC = { group: KIND_INFO.KernelChaos.group, version: KIND_INFO.KernelChaos.version, plural: KIND_INFO.KernelChaos.plural };
+
+export interface ExecutorOptions {
+  log: Log;
+  /** Reported as the event source (reportingInstance). */
+  identity: string;
+  /** Attempts per action for conflicts and transient errors. Default 6. */
+  maxAttempts?: number;
+  /** First backoff between transient retries; doubles. Default 100 ms. */
+  retryDelayMs?: number;
+}
+
+export class KubeExecutor {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: number;
+
+  constructor(kubeConfig: KubeConfig, private readonly store: ClusterStore, private readonly options: ExecutorOptions) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.maxAttempts = options.maxAttempts ?? 6;
+    this.retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  async execute(action: Action): Promise<ActionOutcome> {
+    try {
+      switch (action.type) {
+        case 'labelPod':
+          return await this.labelPod(action.namespace, action.name, action.experiments);
+        case 'addFinalizer':
+          return await this.setFinalizer(action.namespace, action.name, true);
+        case 'removeFinalizer':
+          return await this.setFinalizer(action.namespace, action.name, false);
+        case 'updateStatus':
+          return await this.withRetries(async () => {
+            await this.custom.patchNamespacedCustomObjectStatus(
+              { ...KC, namespace: action.namespace, name: action.name, body: { status: { conditions: action.status.conditions, experiment: { desiredPhase: action.status.desiredPhase } } } },
+              MERGE,
+            );
+            return 'done';
+          });
+        case 'event':
+          return await this.withRetries(() => this.emit(action));
+      }
+    } catch (error) {
+      this.options.log.warn({ action: describe(action), err: errorMessage(error) }, 'action failed; the next reconcile retries it');
+      return 'failed';
+    }
+  }
+
+  /** Retries transient failures with backoff; 404 means the object is gone (nothing to do). */
+  private async withRetries(run: () => Promise<ActionOutcome>): Promise<ActionOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (apiErrorCode(error) === 404) return 'gone';
+        if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
+        await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  private async readPod(namespace: string, name: string): Promise<V1Pod> {
+    return await this.core.readNamespacedPod({ namespace, name });
+  }
+
+  private async labelPod(namespace: string, name: string, experiments: string[]): Promise<ActionOutcome> {
+    let pod: V1Pod | undefined = this.store.get('Pod', namespace, name);
+    for (let attempt = 1; ; attempt++) {
+      if (!pod) {
+        try {
+          pod = await this.readPod(namespace, name);
+        } catch (error) {
+          if (apiErrorCode(error) === 404) return 'gone';
+          if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
+          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+          continue;
+        }
+      }
+      const patch = podLabelPatch(pod, experiments);
+      if (!patch) return attempt === 1 ? 'unchanged' : 'done';
+      try {
+        await this.core.patchNamespacedPod({ namespace, name, body: patch }, MERGE);
+        return 'done';
+      } catch (error) {
+        const code = apiErrorCode(error);
+        if (code === 404) return 'gone';
+        if (attempt >= this.maxAttempts) throw error;
+        if (code === 409) {
+          this.options.log.debug({ pod: `${namespace}/${name}`, attempt }, 'pod changed meanwhile; re-reading');
+        } else if (isTransient(error)) {
+          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        } else {
+          throw error;
+        }
+        pod = undefined; // re-read and recompute against the latest state
+      }
+    }
+  }
+
+  private async setFinalizer(namespace: string, name: string, present: boolean): Promise<ActionOutcome> {
+    let chaos: KernelChaos | undefined = this.store.get('KernelChaos', namespace, name);
+    for (let attempt = 1; ; attempt++) {
+      if (!chaos) {
+        try {
+          chaos = (await this.custom.getNamespacedCustomObject({ ...KC, namespace, name })) as KernelChaos;
+        } catch (error) {
+          if (apiErrorCode(error) === 404) return 'gone';
+          if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
+          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+          continue;
+        }
+      }
+      const finalizers = chaos.metadata.finalizers ?? [];
+      const has = finalizers.includes(FINALIZER);
+      if (has === present) return attempt === 1 ? 'unchanged' : 'done';
+      // Once deletion has started no finalizer may be added: the deletion path handles it.
+      if (present && chaos.metadata.deletionTimestamp) return 'unchanged';
+      const next = present ? [...finalizers, FINALIZER] : finalizers.filter((f) => f !== FINALIZER);
+      try {
+        await this.custom.patchNamespacedCustomObject(
+          { ...KC, namespace, name, body: { metadata: { resourceVersion: chaos.metadata.resourceVersion, finalizers: next } } },
+          MERGE,
+        );
+        return 'done';
+      } catch (error) {
+        const code = apiErrorCode(error);
+        if (code === 404) return 'gone';
+        if (attempt >= this.maxAttempts) throw error;
+        if (code !== 409 && !isTransient(error)) throw error;
+        if (code !== 409) await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        chaos = undefined;
+      }
+    }
+  }
+
+  private async emit(action: EventAction): Promise<ActionOutcome> {
+    const now = new Date();
+    const { regarding } = action;
+    await this.core.createNamespacedEvent({
+      namespace: regarding.namespace,
+      body: {
+        metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
+        involvedObject: {
+          apiVersion: regarding.apiVersion,
+          kind: regarding.kind,
+          name: regarding.name,
+          namespace: regarding.namespace,
+          ...(regarding.uid ? { uid: regarding.uid } : {}),
+        },
+        reason: action.reason,
+        message: action.message.slice(0, 1024),
+        type: action.eventType,
+        source: { component: 'kernelchaos-controller' },
+        reportingComponent: 'kernelchaos.dev/controller',
+        reportingInstance: this.options.identity.slice(0, 128),
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+    return 'done';
+  }
+}
+
+export function describe(action: Action): string {
+  switch (action.type) {
+    case 'labelPod':
+      return `label pod ${action.namespace}/${action.name} with [${action.experiments.join(', ')}]`;
+    case 'addFinalizer':
+    case 'removeFinalizer':
+      return `${action.type} ${action.namespace}/${action.name}`;
+    case 'updateStatus':
+      return `status ${action.namespace}/${action.name}: ${action.status.desiredPhase} ${action.status.conditions.map((c) => `${c.type}=${c.status}`).join(' ')}`;
+    case 'event':
+      return `event ${action.eventType} ${action.reason} on ${action.regarding.kind} ${action.regarding.namespace}/${action.regarding.name}: ${action.message}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,218 @@
+// The controller's pure decisions: labels follow the experiments exactly, every action is
+// idempotent (a settled state produces none), and deletion/expiry/policy/pause behave as users expect.
+import { describe, expect, it } from 'vitest';
+import type { V1Pod } from '@kubernetes/client-node';
+import { EXPERIMENTS_ANNOTATION, FINALIZER, PAUSE_ANNOTATION, TARGET_LABEL, experimentLabelKey } from '../../src/api/labels.js';
+import type { KernelChaos, KernelChaosPolicy } from '../../src/api/types.js';
+import { reconcile, type Action, type ControllerState } from '../../src/controller/reconcile.js';
+import { computeStatus } from '../../src/controller/status.js';
+import { podLabelPatch } from '../../src/controller/podLabels.js';
+import { chaos, namespace, pod, pods } from '../selection/fixtures.js';
+
+const NOW = new Date('2026-11-27T03:00:00Z');
+const EXP = experimentLabelKey('apps', 'exp');
+
+function state(partial: Partial<ControllerState>): ControllerState {
+  return { experiments: [], pods: [], namespaces: [namespace('apps')], nodes: [], policies: [], now: NOW, webhookNamespace: 'kernelchaos-system', ...partial };
+}
+
+function experiment(spec: Parameters<typeof chaos>[0] = {}, meta: { name?: string; finalizers?: string[]; deleting?: boolean; created?: string; annotations?: Record<string, string> } = {}): KernelChaos {
+  const c = chaos(spec, { name: meta.name ?? 'exp' });
+  c.metadata.finalizers = meta.finalizers ?? [FINALIZER];
+  c.metadata.creationTimestamp = meta.created ?? '2026-11-27T02:59:00Z';
+  if (meta.deleting) c.metadata.deletionTimestamp = '2026-11-27T03:00:00Z';
+  if (meta.annotations) c.metadata.annotations = meta.annotations;
+  return c;
+}
+
+/** Applies the actions to the state as the API would, so a second reconcile can be checked. */
+function apply(s: ControllerState, actions: readonly Action[]): ControllerState {
+  const podsOut = s.pods.map((p) => structuredClone(p));
+  let experiments = s.experiments.map((e) => structuredClone(e));
+  for (const a of actions) {
+    if (a.type === 'labelPod') {
+      const target = podsOut.find((p) => p.metadata?.namespace === a.namespace && p.metadata?.name === a.name) as V1Pod;
+      const patch = podLabelPatch(target, a.experiments);
+      for (const [k, v] of Object.entries(patch?.metadata.labels ?? {})) {
+        target.metadata!.labels ??= {};
+        if (v === null) delete target.metadata!.labels[k];
+        else target.metadata!.labels[k] = v;
+      }
+      for (const [k, v] of Object.entries(patch?.metadata.annotations ?? {})) {
+        target.metadata!.annotations ??= {};
+        if (v === null) delete target.metadata!.annotations[k];
+        else target.metadata!.annotations[k] = v;
+      }
+    }
+    const e = experiments.find((x) => 'name' in a && x.metadata.name === a.name && x.metadata.namespace === a.namespace);
+    if (a.type === 'addFinalizer' && e) e.metadata.finalizers = [...(e.metadata.finalizers ?? []), FINALIZER];
+    if (a.type === 'removeFinalizer' && e) {
+      e.metadata.finalizers = (e.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+      if (e.metadata.deletionTimestamp && e.metadata.finalizers.length === 0) experiments = experiments.filter((x) => x !== e);
+    }
+    if (a.type === 'updateStatus' && e) e.status = { ...e.status, conditions: a.status.conditions, experiment: { ...e.status?.experiment, desiredPhase: a.status.desiredPhase } };
+  }
+  return { ...s, pods: podsOut, experiments };
+}
+
+const types = (actions: readonly Action[]) => actions.map((a) => (a.type === 'labelPod' ? `labelPod ${a.namespace}/${a.name} [${a.experiments.join(',')}]` : a.type === 'event' ? `event ${a.reason}` : a.type));
+
+describe('reconcile', () => {
+  it('a new experiment: finalizer first, then labels on the eligible targets, status, and one Selected event; then nothing', () => {
+    const s = state({ experiments: [experiment({ mode: 'all' }, { finalizers: [] })], pods: [...pods(3), pod('apps', 'shy')] });
+    const first = reconcile(s);
+    expect(types(first.actions)).toEqual([
+      'addFinalizer',
+      'labelPod apps/app-0 [apps/exp]',
+      'labelPod apps/app-1 [apps/exp]',
+      'labelPod apps/app-2 [apps/exp]',
+      'updateStatus',
+      'event Selected',
+    ]);
+    const event = first.actions.at(-1);
+    expect(event?.type === 'event' && event.message).toBe('Selected 3 pod(s): apps/app-0, apps/app-1, apps/app-2; 1 matching pod(s) not eligible (not opted in, or in a disabled or system namespace)');
+    const status = first.actions.find((a) => a.type === 'updateStatus');
+    expect(status?.type === 'updateStatus' && status.status.desiredPhase).toBe('Run');
+    expect(status?.type === 'updateStatus' && status.status.conditions.find((c) => c.type === 'Selected')).toEqual({ type: 'Selected', status: 'True', reason: 'PodsSelected' });
+    const settled = apply(s, first.actions);
+    expect(settled.pods[0]?.metadata?.labels).toEqual({ app: 'web', [TARGET_LABEL]: 'true', [EXP]: 'true' });
+    expect(settled.pods[0]?.metadata?.annotations?.[EXPERIMENTS_ANNOTATION]).toBe('apps/exp');
+    expect(reconcile(settled).actions).toEqual([]);
+  });
+
+  it('two experiments on one pod: both labels, the annotation lists both, sorted', () => {
+    const s = state({ experiments: [experiment({ mode: 'all' }, { name: 'b' }), experiment({ mode: 'all' }, { name: 'a' })], pods: pods(1) });
+    const labelled = apply(s, reconcile(s).actions).pods[0];
+    expect(labelled?.metadata?.annotations?.[EXPERIMENTS_ANNOTATION]).toBe('apps/a,apps/b');
+    expect(Object.keys(labelled?.metadata?.labels ?? {}).sort()).toEqual(['app', experimentLabelKey('apps', 'a'), experimentLabelKey('apps', 'b'), TARGET_LABEL].sort());
+  });
+
+  it('removes labels of experiments that no longer exist, and drops the target label when none is left', () => {
+    const stale = pod('apps', 'p', {
+      annotations: { 'kernelchaos.dev/inject': 'true', [EXPERIMENTS_ANNOTATION]: 'apps/gone' },
+      labels: { keep: 'me', [TARGET_LABEL]: 'true', [experimentLabelKey('apps', 'gone')]: 'true' },
+    });
+    const s = state({ pods: [stale] });
+    const r = reconcile(s);
+    expect(types(r.actions)).toEqual(['labelPod apps/p []']);
+    const after = apply(s, r.actions).pods[0];
+    expect(after?.metadata?.labels).toEqual({ keep: 'me' });
+    expect(after?.metadata?.annotations).toEqual({ 'kernelchaos.dev/inject': 'true' });
+  });
+
+  it('deletion: labels come off first; the finalizer goes once no pod carries the experiment', () => {
+    const live = experiment({ mode: 'all' });
+    const labelled = apply(state({ experiments: [live], pods: pods(2) }), reconcile(state({ experiments: [live], pods: pods(2) })).actions);
+    const deleting = { ...labelled, experiments: labelled.experiments.map((e) => ({ ...e, metadata: { ...e.metadata, deletionTimestamp: '2026-11-27T03:00:00Z' } })) };
+    const r1 = reconcile(deleting);
+    expect(types(r1.actions)).toEqual(['labelPod apps/app-0 []', 'labelPod apps/app-1 []', 'event Unlabelling']);
+    const unlabelled = apply(deleting, r1.actions);
+    const r2 = reconcile(unlabelled);
+    expect(types(r2.actions)).toEqual(['removeFinalizer']);
+    const gone = apply(unlabelled, r2.actions);
+    expect(gone.experiments).toEqual([]);
+    expect(reconcile(gone).actions).toEqual([]);
+  });
+
+  it('an experiment whose duration has ended (no scheduler) is unlabelled and stopped; an active one asks to be woken at its end', () => {
+    const running = experiment({ mode: 'all', duration: '5m' }, { created: '2026-11-27T02:58:00Z' });
+    const r = reconcile(state({ experiments: [running], pods: pods(1) }));
+    expect(r.nextWakeAt?.toISOString()).toBe('2026-11-27T03:03:00.000Z');
+    const labelled = apply(state({ experiments: [running], pods: pods(1) }), r.actions);
+    const later = { ...labelled, now: new Date('2026-11-27T03:03:00Z') };
+    const ended = reconcile(later);
+    expect(types(ended.actions)).toEqual(['labelPod apps/app-0 []', 'updateStatus', 'event DurationEnded']);
+    const status = ended.actions.find((a) => a.type === 'updateStatus');
+    expect(status?.type === 'updateStatus' && status.status.desiredPhase).toBe('Stop');
+    expect(ended.nextWakeAt).toBeUndefined();
+    expect(reconcile(apply(later, ended.actions)).actions).toEqual([]);
+    // With a scheduler the duration is per run: the companion opens and closes windows; labels stay.
+    const scheduled = experiment({ mode: 'all', duration: '1m', scheduler: { cron: '@every 5m' } }, { created: '2026-11-27T01:00:00Z' });
+    expect(types(reconcile(state({ experiments: [scheduled], pods: pods(1) })).actions)).toContain('labelPod apps/app-0 [apps/exp]');
+  });
+
+  it('a policy of a reachable namespace that forbids the experiment: nothing labelled, PolicyDenied', () => {
+    const policy: KernelChaosPolicy = {
+      apiVersion: 'kernelchaos.dev/v1alpha1',
+      kind: 'KernelChaosPolicy',
+      metadata: { name: 'strict', namespace: 'apps' },
+      spec: { allowedFailtypes: [2] },
+    };
+    const r = reconcile(state({ experiments: [experiment({ mode: 'all' })], pods: pods(2), policies: [policy] }));
+    expect(types(r.actions)).toEqual(['updateStatus', 'event PolicyDenied']);
+    const ev = r.actions.at(-1);
+    expect(ev?.type === 'event' && ev.message).toContain('apps/strict');
+    expect(r.plans.get('apps/exp')?.kind).toBe('denied');
+  });
+
+  it('pausing keeps the labels (the companion detaches) and sets desiredPhase Stop and Paused True', () => {
+    const paused = experiment({ mode: 'all' }, { annotations: { [PAUSE_ANNOTATION]: 'true' } });
+    const r = reconcile(state({ experiments: [paused], pods: pods(1) }));
+    expect(types(r.actions)).toContain('labelPod apps/app-0 [apps/exp]');
+    const status = r.actions.find((a) => a.type === 'updateStatus');
+    expect(status?.type === 'updateStatus' && status.status.desiredPhase).toBe('Stop');
+    expect(status?.type === 'updateStatus' && status.status.conditions.find((c) => c.type === 'Paused')?.status).toBe('True');
+  });
+
+  it('mode one keeps the same pod across reconciles and restarts, and never labels terminating pods', () => {
+    const one = experiment({ mode: 'one' });
+    const all = pods(7);
+    const chosen = reconcile(state({ experiments: [one], pods: all })).actions.filter((a) => a.type === 'labelPod');
+    expect(chosen).toHaveLength(1);
+    const shuffledPods = [...all].reverse();
+    expect(reconcile(state({ experiments: [one], pods: shuffledPods })).actions.filter((a) => a.type === 'labelPod')).toEqual(chosen);
+    const name = chosen[0]?.type === 'labelPod' ? chosen[0].name : '';
+    const terminating = all.map((p) => (p.metadata?.name === name ? { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date() } } : p));
+    const next = reconcile(state({ experiments: [one], pods: terminating })).actions.filter((a) => a.type === 'labelPod');
+    expect(next).toHaveLength(1);
+    expect(next[0]?.type === 'labelPod' && next[0].name).not.toBe(name);
+  });
+
+  it('an unusable value targets nothing and says why once', () => {
+    const bad = experiment({ mode: 'fixed', value: 'lots' });
+    const s = state({ experiments: [bad], pods: pods(3) });
+    const r = reconcile(s);
+    expect(types(r.actions)).toEqual(['updateStatus', 'event InvalidSelection']);
+    expect(reconcile(apply(s, r.actions)).actions).toEqual([]);
+  });
+});
+
+describe('computeStatus', () => {
+  const targets = [pod('apps', 'a'), pod('apps', 'b')];
+  const record = (id: string, phase: 'Injected' | 'Not Injected' | 'Failed') => ({ id, selectorKey: '.', phase, injectedCount: phase === 'Injected' ? 1 : 0, recoveredCount: 0 });
+  const withRecords = (records: ReturnType<typeof record>[], containerNames?: string[]) => {
+    const c = experiment({ mode: 'all', ...(containerNames ? { containerNames } : {}) });
+    c.status = { experiment: { containerRecords: records } };
+    return c;
+  };
+  const cond = (c: KernelChaos, type: string) => computeStatus(c, { kind: 'active', targets, skipped: 0 }).conditions.find((x) => x.type === type);
+
+  it('AllInjected when every targeted container reports Injected', () => {
+    expect(cond(withRecords([record('apps/a/app', 'Injected')]), 'AllInjected')).toEqual({ type: 'AllInjected', status: 'False', reason: 'Waiting' });
+    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Injected')]), 'AllInjected')?.status).toBe('True');
+    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Failed')]), 'AllInjected')?.reason).toBe('InjectionFailed');
+    expect(cond(withRecords([], ['sidecar']), 'AllInjected')?.reason).toBe('NoMatchingContainer');
+  });
+
+  it('AllRecovered when no container still has the fault', () => {
+    expect(cond(withRecords([]), 'AllRecovered')).toEqual({ type: 'AllRecovered', status: 'False', reason: 'NoRecords' });
+    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Not Injected')]), 'AllRecovered')?.status).toBe('False');
+    expect(cond(withRecords([record('apps/a/app', 'Not Injected'), record('apps/b/app', 'Not Injected')]), 'AllRecovered')?.status).toBe('True');
+  });
+});
+
+describe('podLabelPatch', () => {
+  it('touches only our keys and carries the resourceVersion', () => {
+    const p = pod('apps', 'p', { labels: { app: 'web', [TARGET_LABEL]: 'true', [experimentLabelKey('apps', 'old')]: 'true' }, annotations: { other: 'x', 'kernelchaos.dev/skip-reason': 'not-opted-in' } });
+    p.metadata!.resourceVersion = '42';
+    expect(podLabelPatch(p, ['apps/new'])).toEqual({
+      metadata: {
+        resourceVersion: '42',
+        labels: { [experimentLabelKey('apps', 'new')]: 'true', [experimentLabelKey('apps', 'old')]: null },
+        annotations: { [EXPERIMENTS_ANNOTATION]: 'apps/new', 'kernelchaos.dev/skip-reason': null },
+      },
+    });
+    expect(podLabelPatch(pod('apps', 'q', { labels: { app: 'web' } }), [])).toBeUndefined();
+    expect(podLabelPatch(pod('apps', 'q', { labels: { 'kernelchaos.dev/inject-not-ours': 'x' } }), [])).toBeUndefined();
+  });
+});

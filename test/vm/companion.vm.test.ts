@@ -1,0 +1,244 @@
+// The node companion against the real kernel (test VM, Linux 6.1): `kernelchaos companion
+// --manifests DIR` with a Pod whose container id matches a cgroup this script creates in kubelet's
+// systemd layout, a mount loop in that "container" and in a sibling container of the same pod that
+// the experiment does not name. Checks, in one boot: faults only in the target and only inside the
+// window; gone when the KernelChaos file is removed; gone after `kill -9` (no program left, per
+// bpftool); back after a restart; a gRPC client over mTLS sees the counters, one without a
+// certificate is refused; bpfki FailMMOrBIO for the target's pid injects, RecoverMMOrBIO recovers.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCa, createClientCert, createServingCert } from '../../src/tls/certs.js';
+import { PROJECT_ROOT, VM_SCRATCH, runInVm, vmAvailability } from './harness.js';
+
+const vm = vmAvailability();
+if (!vm.ok) console.warn(`[companion.vm] skipped: ${vm.reason}`);
+
+const POD_UID = '5d0c6a1e-7b2f-4c1a-9e3d-0a1b2c3d4e5f';
+const TARGET_ID = 'a1'.repeat(32);
+const SIBLING_ID = 'b2'.repeat(32);
+
+// A small gRPC client run inside the guest (compiled modules from dist/).
+const CLIENT = `
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+const { clientCredentials, loadCompanionService, loadBpfkiService } = await import(process.env.KC_ROOT + '/dist/companion/grpc.js');
+const dir = process.env.KC_CERTS;
+const tls = { ca: readFileSync(dir + '/ca.crt'), cert: readFileSync(dir + '/client.crt'), key: readFileSync(dir + '/client.key') };
+const [cmd, arg] = process.argv.slice(2);
+const call = (client, method, req) => new Promise((resolve) => client[method](req, (err, res) => resolve(err ? { error: err.code, details: err.details } : res)));
+const companion = (creds) => new (loadCompanionService())('127.0.0.1:19443', creds);
+const bpfki = () => new (loadBpfkiService())('127.0.0.1:19444', clientCredentials(tls));
+const chain = { ftype: 0, callchain: [{ funcname: '__x64_sys_mount' }] };
+let out;
+if (cmd === 'list') out = await call(companion(clientCredentials(tls)), 'ListInjections', {});
+if (cmd === 'status') out = await call(companion(clientCredentials(tls)), 'GetExperimentStatus', { namespace: 'chaos-testing', name: arg });
+if (cmd === 'nocert') out = await call(companion(grpc.credentials.createSsl(tls.ca)), 'ListInjections', {});
+if (cmd === 'fail') out = await call(bpfki(), 'FailMMOrBIO', { pid: Number(arg), ...chain });
+if (cmd === 'recover') out = await call(bpfki(), 'RecoverMMOrBIO', { pid: Number(arg), ...chain });
+console.log('GRPC ' + JSON.stringify(out));
+process.exit(0);
+`;
+
+// POSIX sh run in the guest. Tokens @@X@@ are filled in below; the script has no `${`, so
+// String.raw keeps it verbatim.
+const SCRIPT = String.raw`
+W=@@WORK@@
+M=$W/manifests
+rm -rf "$W/manifests" "$W/companion.log" "$W/companion2.log"
+mkdir -p "$M" /tmp/mnt
+POD=/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod@@UIDU@@.slice
+TARGET=$POD/cri-containerd-@@TARGET@@.scope
+SIBLING=$POD/cri-containerd-@@SIBLING@@.scope
+mkdir -p "$TARGET" "$SIBLING"
+export KC_ROOT=@@ROOT@@ KC_CERTS=$W/certs
+
+# try_mounts CGROUP N: N tmpfs mounts from inside CGROUP; prints how many failed.
+try_mounts() {
+  sh -c "echo \$\$ > $1/cgroup.procs; f=0; i=0; while [ \$i -lt $2 ]; do if mount -t tmpfs none /tmp/mnt 2>$W/mount.err; then umount /tmp/mnt; else f=\$((f+1)); fi; i=\$((i+1)); done; echo \$f"
+}
+# wait_log FILE PATTERN COUNT SECONDS: until PATTERN occurs COUNT times in FILE.
+wait_log() {
+  t=0
+  while [ "$(grep -c "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+    sleep 1; t=$((t+1))
+    if [ $t -ge "$4" ]; then echo "TIMEOUT waiting for '$2' x$3 in $1"; tail -5 "$1"; return 1; fi
+  done
+}
+progs() { bpftool prog list 2>/dev/null | grep -cE '^[0-9]+:'; }
+client() { node "$W/client.mjs" "$@" 2>&1 | grep '^GRPC' | sed 's/^GRPC //'; }
+
+NOW=$(date +%s)
+OPEN=$(date -u -d @$((NOW+25)) +%Y-%m-%dT%H:%M:%SZ)
+printf '%s\n' \
+  'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: mount-target' '  namespace: chaos-mount' '  uid: @@UID@@' \
+  '  labels: {kernelchaos.dev/target: "true"}' \
+  '  annotations: {kernelchaos.dev/experiments: "chaos-testing/window,chaos-testing/removable"}' \
+  'spec:' '  nodeName: vm-node' '  containers: [{name: target, image: busybox}, {name: sibling, image: busybox}]' \
+  'status:' '  phase: Running' '  qosClass: BestEffort' '  containerStatuses:' \
+  '    - {name: target, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@TARGET@@", state: {running: {}}}' \
+  '    - {name: sibling, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@SIBLING@@", state: {running: {}}}' \
+  > "$M/pod.yaml"
+chaos() { # NAME EXTRA-SPEC-LINE METADATA-EXTRA
+  printf '%s\n' 'apiVersion: chaos-mesh.org/v1alpha1' 'kind: KernelChaos' \
+    "metadata: {name: $1, namespace: chaos-testing, uid: $1-uid$3}" \
+    'spec:' '  mode: one' '  selector: {namespaces: [chaos-mount]}' '  containerNames: [target]' "$2" \
+    '  failKernRequest:' '    callchain: [{funcname: __x64_sys_mount}]' '    failtype: 0'
+}
+chaos window '  duration: 90s' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
+
+echo "RESULT base_progs=$(progs)"
+start_companion() {
+  node bin/kernelchaos.js companion --node vm-node --manifests "$M" --grpc-host 127.0.0.1 --grpc-port 19443 --bpfki-port 19444 \
+    --tls-cert "$W/certs/server.crt" --tls-key "$W/certs/server.key" --tls-ca "$W/certs/ca.crt" 2>"$1" &
+  CPID=$!
+  wait_log "$1" 'companion running' 1 60
+}
+start_companion "$W/companion.log"
+echo "RESULT before_open_target=$(try_mounts "$TARGET" 20) before_open_sibling=$(try_mounts "$SIBLING" 20)"
+
+wait_log "$W/companion.log" '"msg":"fault armed"' 1 180
+echo "RESULT in_window_target=$(try_mounts "$TARGET" 20) in_window_sibling=$(try_mounts "$SIBLING" 20)"
+echo "RESULT in_window_err=$(tr ' ' _ < "$W/mount.err")"
+try_mounts "$TARGET" 20 >/dev/null
+echo "RESULT grpc_list=$(client list)"
+echo "RESULT grpc_status=$(client status window)"
+echo "RESULT grpc_nocert=$(client nocert)"
+echo "RESULT armed_log=$(grep '"msg":"fault armed"' "$W/companion.log" | head -1)"
+echo "RESULT window_open=$OPEN"
+
+wait_log "$W/companion.log" '"msg":"fault disarmed' 1 120
+echo "RESULT after_window_target=$(try_mounts "$TARGET" 20) after_window_progs=$(progs)"
+
+# bpfki: FailMMOrBIO for a process in the target container (no KernelChaos active now).
+sh -c "echo \$\$ > $TARGET/cgroup.procs; exec sleep 1000" &
+SLEEPER=$!
+sleep 1
+echo "RESULT bpfki_fail=$(client fail $SLEEPER)"
+echo "RESULT bpfki_injected_target=$(try_mounts "$TARGET" 20) bpfki_injected_sibling=$(try_mounts "$SIBLING" 20)"
+echo "RESULT bpfki_recover=$(client recover $SLEEPER)"
+echo "RESULT bpfki_recovered_target=$(try_mounts "$TARGET" 20)"
+kill $SLEEPER
+
+# Removal: a KernelChaos without duration arms; deleting its file disarms.
+chaos removable '' '' > "$M/removable.yaml"
+wait_log "$W/companion.log" '"msg":"fault armed"' 2 180
+echo "RESULT removable_armed_target=$(try_mounts "$TARGET" 20)"
+rm "$M/removable.yaml"
+wait_log "$W/companion.log" '"msg":"fault disarmed' 2 60
+echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
+
+# kill -9: the kernel drops the programs with the process.
+chaos removable '' '' > "$M/removable.yaml"
+wait_log "$W/companion.log" '"msg":"fault armed"' 3 180
+echo "RESULT before_kill_target=$(try_mounts "$TARGET" 5) before_kill_progs=$(progs)"
+kill -9 $CPID
+wait $CPID 2>/dev/null
+sleep 1
+echo "RESULT killed_target=$(try_mounts "$TARGET" 20) killed_progs=$(progs)"
+
+# Restart: the same directory brings the fault back.
+start_companion "$W/companion2.log"
+wait_log "$W/companion2.log" '"msg":"fault armed"' 1 180
+echo "RESULT restarted_target=$(try_mounts "$TARGET" 20) restarted_sibling=$(try_mounts "$SIBLING" 20)"
+kill -TERM $CPID
+wait $CPID
+echo "RESULT sigterm_exit=$? sigterm_progs=$(progs)"
+echo "RESULT sigterm_logged=$(grep -c 'all faults detached: companion received SIGTERM' "$W/companion2.log")"
+`;
+
+/** `RESULT k=v k2=v2` lines; values of the single-value keys run to the end of the line. */
+function results(output: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const m = /^RESULT (.*)$/.exec(line.trim());
+    if (!m?.[1]) continue;
+    const one = /^(grpc_\w+|armed_log|in_window_err|bpfki_fail|bpfki_recover|window_open)=(.*)$/.exec(m[1]);
+    if (one?.[1]) {
+      map.set(one[1], one[2] ?? '');
+      continue;
+    }
+    for (const pair of m[1].split(' ')) {
+      const [k, v] = pair.split('=');
+      if (k) map.set(k, v ?? '');
+    }
+  }
+  return map;
+}
+
+describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (skipped: ${vm.reason})`}`, () => {
+  it('faults only the target container, only in its window, and takes every fault away', async () => {
+    const work = join(VM_SCRATCH, `companion-vm-${process.pid}`);
+    mkdirSync(join(work, 'certs'), { recursive: true });
+    const ca = createCa({ commonName: 'vm-test-ca' });
+    const server = createServingCert(ca, { service: 'kernelchaos-companion', namespace: 'kernelchaos-system', extraIps: ['127.0.0.1'] });
+    const client = createClientCert(ca, { commonName: 'vm-test-client' });
+    const files: Record<string, string> = {
+      'ca.crt': ca.cert,
+      'server.crt': server.cert,
+      'server.key': server.key,
+      'client.crt': client.cert,
+      'client.key': client.key,
+    };
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(work, 'certs', name), text);
+    writeFileSync(join(work, 'client.mjs'), CLIENT);
+    const script = SCRIPT.replaceAll('@@WORK@@', work)
+      .replaceAll('@@ROOT@@', PROJECT_ROOT)
+      .replaceAll('@@UIDU@@', POD_UID.replace(/-/g, '_'))
+      .replaceAll('@@UID@@', POD_UID)
+      .replaceAll('@@TARGET@@', TARGET_ID)
+      .replaceAll('@@SIBLING@@', SIBLING_ID);
+    const vmRun = await runInVm(script, { timeoutSeconds: 900, memMb: 1536 });
+    writeFileSync(join(work, 'vm-output.txt'), vmRun.output);
+    const r = results(vmRun.output);
+    const n = (k: string): number => Number(r.get(k) || NaN);
+    const context = `VM output (full copy in ${join(work, 'vm-output.txt')}):\n${vmRun.output.slice(-4000)}`;
+
+    // The real engine's window-open-to-armed time, reported (speed belongs to benchmarks, not asserts).
+    const armedAt = /"time":(\d+)/.exec(r.get('armed_log') ?? '')?.[1];
+    const open = r.get('window_open');
+    if (armedAt && open) console.log(`[companion.vm] window open -> fault armed (real engine, TCG VM): ${Number(armedAt) - Date.parse(open)} ms`);
+
+    expect(n('before_open_target'), context).toBe(0);
+    expect(n('before_open_sibling')).toBe(0);
+    expect(n('in_window_target'), context).toBe(20);
+    expect(n('in_window_sibling')).toBe(0);
+    expect(r.get('in_window_err')).toMatch(/Cannot_allocate_memory/);
+
+    const list = JSON.parse(r.get('grpc_list') || '{}') as {
+      node: string;
+      injections: Array<{ experiment: { name: string }; faults: string; calls: string }>;
+    };
+    expect(list.node, context).toBe('vm-node');
+    expect(list.injections.map((i) => i.experiment.name)).toEqual(['window']);
+    // 20 + 20 failed mounts in the window so far, each at least one fault.
+    expect(Number(list.injections[0]?.faults)).toBeGreaterThanOrEqual(40);
+    const status = JSON.parse(r.get('grpc_status') || '{}') as { schedule_phase: string; records: Array<{ id: string; phase: string }> };
+    expect(status.schedule_phase).toBe('active');
+    expect(status.records).toEqual([expect.objectContaining({ id: 'chaos-mount/mount-target/target', phase: 'Injected' })]);
+    expect(r.get('grpc_nocert')).toMatch(/"error":14/); // UNAVAILABLE: the TLS handshake is refused
+
+    expect(n('after_window_target'), context).toBe(0);
+    expect(n('after_window_progs')).toBe(n('base_progs'));
+
+    expect(r.get('bpfki_fail'), context).toMatch(/"ret":0/);
+    expect(n('bpfki_injected_target')).toBe(20);
+    expect(n('bpfki_injected_sibling')).toBe(0);
+    expect(r.get('bpfki_recover')).toMatch(/"ret":0/);
+    expect(n('bpfki_recovered_target')).toBe(0);
+
+    expect(n('removable_armed_target'), context).toBe(20);
+    expect(n('removed_target')).toBe(0);
+
+    expect(n('before_kill_target'), context).toBe(5);
+    expect(n('before_kill_progs')).toBeGreaterThan(n('base_progs'));
+    expect(n('killed_target')).toBe(0);
+    expect(n('killed_progs')).toBe(n('base_progs'));
+
+    expect(n('restarted_target'), context).toBe(20);
+    expect(n('restarted_sibling')).toBe(0);
+    expect(n('sigterm_exit')).toBe(0);
+    expect(n('sigterm_progs')).toBe(n('base_progs'));
+    expect(n('sigterm_logged')).toBe(1);
+  }, 1_000_000);
+});

@@ -1,0 +1,230 @@
+// The fault engine against a real kernel: `kernelchaos run` in the test VM (Linux 6.1, kprobes,
+// fmod_ret, BTF, cgroup v2) with real syscalls. One boot runs every case; each case's output goes
+// to a file the assertions below read.
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, runInVm, vmAvailability, VM_SCRATCH } from './harness.js';
+import type { FailKernRequest } from '../../src/api/types.js';
+import { buildFixtures, ENGINE_CACHE, FIXTURES_BIN, guestBtf, precompile, SPEC_DIR, writeSpec } from './engine-support.js';
+
+const availability = vmAvailability();
+const RESULTS = join(VM_SCRATCH, `engine-vm-${process.pid}`);
+
+const SEED: FailKernRequest = { failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }] };
+const nameIs = (literal: string, n: number) => ({
+  funcname: 'd_alloc_parallel',
+  parameters: 'struct dentry *parent, const struct qstr *name',
+  predicate: `STRNCMP(name->name, "${literal}", ${n})`,
+});
+
+/** name -> [failKernRequest, extra spec fields] */
+const SPECS: Record<string, [FailKernRequest, Record<string, unknown>]> = {
+  seed: [SEED, {}],
+  never: [{ failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }, nameIs('zz-never-created', 17)] }, {}],
+  times3: [{ ...SEED, times: 3 }, {}],
+  race: [{ failtype: 0, times: 3, callchain: [nameIs('race', 4)] }, {}],
+  prob: [{ failtype: 0, probability: 10, callchain: [nameIs('prob', 4)] }, {}],
+  duration: [SEED, { duration: '4s' }],
+  bananas: [{ failtype: 0, callchain: [nameIs('bananas', 8)] }, {}],
+  page: [{ failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] }, {}],
+  bio: [{ failtype: 2 }, {}],
+};
+
+function script(): string {
+  const hostView = '/tmp/kc-hostview';
+  const S = SPEC_DIR;
+  const B = FIXTURES_BIN;
+  const R = RESULTS;
+  return `
+# /work/main is shared uncached (9p cache=none): reading node_modules through it costs ~30 s per
+# node start. A plain bind of / shows the read-only, cached view of the same files.
+mkdir -p ${hostView} && mount --bind / ${hostView}
+KC="node ${hostView}${PROJECT_ROOT}/bin/kernelchaos.js"
+export KERNELCHAOS_CACHE=${ENGINE_CACHE}
+mkdir -p ${R} /tmp/fruit /tmp/race /tmp/prob
+n=0; until [ -e /dev/ram0 ] || [ $n -gt 50 ]; do sleep 0.1; n=$((n+1)); done
+
+# seed: a mount loop in the target fails with ENOMEM every time; a bystander looping meanwhile never does
+for mode in auto kprobe; do
+  rm -f /tmp/done
+  ( while [ ! -e /tmp/done ]; do ${B}/mount-many /tmp/by 5; done ) > ${R}/seed-$mode.bystander 2>&1 &
+  $KC run -f ${S}/seed.yaml --attach-mode $mode -- sh -c '${B}/mount-many /tmp/t 20; mkdir -p /tmp/t2; mount -t tmpfs kc /tmp/t2' > ${R}/seed-$mode.out 2>&1
+  echo "status=$?" >> ${R}/seed-$mode.out
+  touch /tmp/done; wait
+done
+
+$KC run -f ${S}/never.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/never.out 2>&1; echo "status=$?" >> ${R}/never.out
+$KC run -f ${S}/times3.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/times3.out 2>&1; echo "status=$?" >> ${R}/times3.out
+$KC run -f ${S}/race.yaml -- ${B}/create-files /tmp/race race 400 8 > ${R}/race.out 2>&1; echo "status=$?" >> ${R}/race.out
+$KC run -f ${S}/prob.yaml -- ${B}/create-files /tmp/prob prob 2000 1 > ${R}/prob.out 2>&1; echo "status=$?" >> ${R}/prob.out
+$KC run -f ${S}/duration.yaml -- ${B}/mount-many /tmp/t 40 250 > ${R}/duration.out 2>&1; echo "status=$?" >> ${R}/duration.out
+
+for mode in auto kprobe; do
+  rm -f /tmp/fruit/*
+  $KC run -f ${S}/bananas.yaml --attach-mode $mode -- sh -c 'cd /tmp/fruit; touch apples; echo apples=$?; touch bananas; echo bananas=$?' > ${R}/bananas-$mode.out 2>&1
+  echo "status=$?" >> ${R}/bananas-$mode.out
+
+  # failtype 1 under write(2): the target's pipe writes fail (read by exit status: the fault breaks pipe output)
+  { $KC run -f ${S}/page.yaml --attach-mode $mode -- dd if=/dev/zero bs=4096 count=64 2>${R}/page-$mode.out; echo "status=$?" > ${R}/page-$mode.status; } | cat > /dev/null
+  { dd if=/dev/zero bs=4096 count=64 2>/dev/null; echo "status=$?" > ${R}/page-$mode.bystander; } | cat > /dev/null
+
+  # failtype 2: O_DIRECT writes to a ram disk fail with EIO in the target only
+  $KC run -f ${S}/bio.yaml --attach-mode $mode -- dd if=/dev/zero of=/dev/ram0 bs=4096 count=16 oflag=direct > ${R}/bio-$mode.out 2>&1
+  echo "status=$?" >> ${R}/bio-$mode.out
+  dd if=/dev/zero of=/dev/ram1 bs=4096 count=16 oflag=direct > ${R}/bio-$mode.bystander 2>&1; echo "status=$?" >> ${R}/bio-$mode.bystander
+done
+
+# SIGKILL: the kernel drops every program with the process's file descriptors
+$KC run -f ${S}/seed.yaml -- sleep 120 > ${R}/sigkill.run 2>&1 &
+pid=$!
+n=0; until { grep -q armed ${R}/sigkill.run && pgrep -x sleep >/dev/null; } || [ $n -gt 600 ]; do sleep 0.2; n=$((n+1)); done
+echo "before=$(bpftool prog list | grep -c 'name kc_')" > ${R}/sigkill.out
+kill -KILL $pid; wait $pid 2>/dev/null
+n=0; while bpftool prog list | grep -q 'name kc_' && [ $n -lt 100 ]; do sleep 0.2; n=$((n+1)); done
+echo "after=$(bpftool prog list | grep -c 'name kc_')" >> ${R}/sigkill.out
+echo "links=$(bpftool link list | grep -c '^[0-9]*:')" >> ${R}/sigkill.out
+echo "sleep_alive=$(pgrep -x sleep >/dev/null && echo yes || echo no)" >> ${R}/sigkill.out
+pkill -x sleep
+echo "leftover=$(bpftool prog list | grep -c 'name kc_')" > ${R}/final.out
+echo done > ${R}/complete
+`;
+}
+
+function read(name: string): string {
+  try {
+    return readFileSync(join(RESULTS, name), 'utf8');
+  } catch {
+    return `(no ${name})`;
+  }
+}
+
+/** `key=value` from a case's output, as a number. */
+function num(text: string, key: string): number {
+  const m = new RegExp(`\\b${key}=(-?\\d+)`).exec(text);
+  if (!m?.[1]) throw new Error(`no ${key}= in:\n${text}`);
+  return Number(m[1]);
+}
+
+/** The run summary's counters. */
+function summary(text: string): { calls: number; faults: number; mode: string } {
+  const m = /(\d+) calls of \w+ seen, (\d+) faults injected \(failtype \d: [^;]*; (\w+) mode\)/.exec(text);
+  if (!m) throw new Error(`no run summary in:\n${text}`);
+  return { calls: Number(m[1]), faults: Number(m[2]), mode: m[3] ?? '' };
+}
+
+describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
+  let vmOutput = '';
+
+  beforeAll(async () => {
+    rmSync(RESULTS, { recursive: true, force: true });
+    mkdirSync(RESULTS, { recursive: true });
+    buildFixtures();
+    const btf = await guestBtf();
+    for (const [name, [request, extra]] of Object.entries(SPECS)) {
+      await precompile(writeSpec(name, request, extra), btf);
+    }
+    const result = await runInVm(script(), { timeoutSeconds: 900 });
+    vmOutput = result.output;
+  }, 1_200_000);
+
+  const context = (name: string): string => `${read(name)}\n--- console tail ---\n${vmOutput.slice(-3000)}`;
+
+  it.each(['auto', 'kprobe'])('seed example (%s): every mount in the target fails with ENOMEM, a bystander never', (mode) => {
+    const out = read(`seed-${mode}.out`);
+    expect(num(out, 'enomem'), context(`seed-${mode}.out`)).toBe(20);
+    expect(num(out, 'ok')).toBe(0);
+    expect(out).toContain('error=Cannot allocate memory');
+    expect(out).toMatch(/mount.*Cannot allocate memory/); // util-linux mount(8) says it too
+    expect(out).toContain('spec.selector, spec.mode do not apply locally');
+    const s = summary(out);
+    expect(s.mode).toBe(mode === 'auto' ? 'trampoline' : 'kprobe');
+    expect(s.faults).toBeGreaterThanOrEqual(21);
+    const bystander = read(`seed-${mode}.bystander`);
+    const rounds = [...bystander.matchAll(/ok=(\d+) enomem=(\d+)/g)];
+    expect(rounds.length, bystander).toBeGreaterThan(0);
+    for (const r of rounds) expect(r[2]).toBe('0');
+  });
+
+  it('a chain the workload never completes injects nothing', () => {
+    const out = read('never.out');
+    expect(num(out, 'ok'), context('never.out')).toBe(20);
+    expect(num(out, 'enomem')).toBe(0);
+    const s = summary(out);
+    expect(s.faults).toBe(0);
+    expect(s.calls).toBeGreaterThan(0);
+  });
+
+  it('times: 3 injects exactly 3 faults', () => {
+    const out = read('times3.out');
+    expect(num(out, 'enomem'), context('times3.out')).toBe(3);
+    expect(num(out, 'ok')).toBe(17);
+    expect(out).toMatch(/trace=FFF\.{17}/);
+    expect(summary(out).faults).toBe(3);
+  });
+
+  it('times: 3 stays exact with 8 threads racing', () => {
+    const out = read('race.out');
+    expect(num(out, 'enomem'), context('race.out')).toBe(3);
+    expect(num(out, 'ok')).toBe(397);
+    expect(summary(out).faults).toBe(3);
+  });
+
+  it('probability: 10 over 2,000 creates lands inside the binomial 99.9% interval', () => {
+    const out = read('prob.out');
+    const failed = num(out, 'enomem');
+    // Binomial(2000, 0.1): mean 200, sd 13.4; 99.9% two-sided is +-3.29 sd
+    expect(failed, context('prob.out')).toBeGreaterThanOrEqual(156);
+    expect(failed).toBeLessThanOrEqual(244);
+    expect(num(out, 'ok') + failed).toBe(2000);
+    expect(summary(out).faults).toBe(failed);
+  });
+
+  it('duration: faults stop when it ends and the command goes on', () => {
+    const out = read('duration.out');
+    const trace = /trace=(\S+)/.exec(out)?.[1] ?? '';
+    expect(trace, context('duration.out')).toMatch(/^F+\.+$/);
+    expect(out).toContain('disarmed: duration 4s ended');
+    expect(num(out, 'status')).toBe(0);
+  });
+
+  it.each(['auto', 'kprobe'])('predicate on a parameter (%s): only creating "bananas" fails', (mode) => {
+    const out = read(`bananas-${mode}.out`);
+    expect(num(out, 'apples'), context(`bananas-${mode}.out`)).toBe(0);
+    expect(num(out, 'bananas')).toBe(1);
+    expect(out).toMatch(/bananas.*Cannot allocate memory/);
+    expect(summary(out).faults).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each(['auto', 'kprobe'])('failtype 1 (%s): page allocations under write(2) fail, the pipe write errors out', (mode) => {
+    const status = read(`page-${mode}.status`);
+    expect(num(status, 'status'), context(`page-${mode}.out`)).toBe(1);
+    expect(summary(read(`page-${mode}.out`)).faults).toBeGreaterThanOrEqual(1);
+    expect(num(read(`page-${mode}.bystander`), 'status')).toBe(0);
+  });
+
+  it.each(['auto', 'kprobe'])('failtype 2 (%s): O_DIRECT writes to a ram disk fail with EIO in the target only', (mode) => {
+    const out = read(`bio-${mode}.out`);
+    expect(out, context(`bio-${mode}.out`)).toContain('Input/output error');
+    expect(num(out, 'status')).toBe(1);
+    expect(summary(out).faults).toBeGreaterThanOrEqual(1);
+    const bystander = read(`bio-${mode}.bystander`);
+    expect(num(bystander, 'status'), bystander).toBe(0);
+  });
+
+  it('run killed with SIGKILL leaves no program attached', () => {
+    const out = read('sigkill.out');
+    expect(num(out, 'before'), context('sigkill.out')).toBeGreaterThanOrEqual(3);
+    expect(num(out, 'after')).toBe(0);
+    expect(num(out, 'links')).toBe(0);
+    expect(out).toContain('sleep_alive=yes');
+  });
+
+  it('nothing is left attached after all the runs', () => {
+    expect(num(read('final.out'), 'leftover'), context('final.out')).toBe(0);
+  });
+});
+
+describe.skipIf(availability.ok)('fault engine in the test VM', () => {
+  it.skip(`skipped: ${availability.ok ? '' : availability.reason}`, () => {});
+});
