@@ -5,7 +5,8 @@ import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, experimentRef } from '../api/labels.js';
 import { parseGoDuration } from '../api/duration.js';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
-import { checkPolicies, formatViolation } from '../policy/check.js';
+import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
+import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets } from '../selection/index.js';
 import { podCarries, podHasOwnKeys, podLabelPatch } from './podLabels.js';
 import { computeStatus, statusUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
@@ -69,8 +70,34 @@ function isTerminating(pod: V1Pod): boolean {
   return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
 }
 
-function planFor(chaos: KernelChaos, state: ControllerState, livePods: readonly V1Pod[]): ExperimentPlan {
-  if (chaos.metadata.deletionTimestamp) return { kind: 'deleting' };
+// Objects from the API passed admission, but the webhook may be absent or older: each object's shape
+// is checked before use (memoised per object: the store hands out the same object until it changes).
+// The full semantic rules stay with admission.
+const shapeProblems = new WeakMap<object, string | null>();
+
+function shapeProblem(kind: 'KernelChaos' | 'KernelChaosPolicy', object: KernelChaos | KernelChaosPolicy): string | null {
+  let p = shapeProblems.get(object);
+  if (p === undefined) {
+    p = schemaProblem(kind, object) ?? null;
+    shapeProblems.set(object, p);
+  }
+  return p;
+}
+
+function planFor(raw: KernelChaos, state: ControllerState, livePods: readonly V1Pod[]): ExperimentPlan {
+  if (raw.metadata.deletionTimestamp) return { kind: 'deleting' };
+  const problem = shapeProblem('KernelChaos', raw);
+  if (problem !== null) return { kind: 'invalid', message: problem };
+  const chaos = raw;
+  // An invalid policy of a reachable namespace fails closed: its limits are unknown.
+  const reach = new Set(reachableNamespaces(chaos));
+  const broken = state.policies
+    .filter((p) => reach.has(p.metadata.namespace ?? 'default'))
+    .flatMap((p) => {
+      const bad = shapeProblem('KernelChaosPolicy', p);
+      return bad === null ? [] : [`policy ${p.metadata.namespace ?? 'default'}/${p.metadata.name ?? ''} is unusable (${bad})`];
+    });
+  if (broken.length > 0) return { kind: 'denied', reasons: broken };
   // Spec changes are refused on UPDATE, so only the creation window matters, and admission checked it.
   const violations = checkPolicies(chaos, state.policies, state.now, { checkCreationWindow: false });
   if (violations.length > 0) return { kind: 'denied', reasons: violations.map(formatViolation) };
@@ -135,7 +162,13 @@ export function reconcile(state: ControllerState): ReconcileResult {
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
   for (const chaos of experiments) {
     const { namespace, name, ref } = refOf(chaos);
-    const plan = planFor(chaos, state, livePods);
+    let plan: ExperimentPlan;
+    try {
+      plan = planFor(chaos, state, livePods);
+    } catch (error) {
+      // One odd object must not stop the reconcile of every other experiment.
+      plan = { kind: 'invalid', message: `cannot evaluate: ${error instanceof Error ? error.message : String(error)}` };
+    }
     plans.set(ref, plan);
     const carriers = state.pods.filter((p) => podCarries(p, ref));
     const finalizers = chaos.metadata.finalizers ?? [];

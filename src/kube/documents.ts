@@ -33,7 +33,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function schemaProblem(kind: 'KernelChaos' | 'KernelChaosPolicy', value: unknown): string | undefined {
+/** Why `value` does not have the schema's shape (first error, field-pathed), or undefined when it does. */
+export function schemaProblem(kind: 'KernelChaos' | 'KernelChaosPolicy', value: unknown): string | undefined {
   const check = kind === 'KernelChaos' ? checkKernelChaos : checkPolicy;
   if (check.Check(value)) return undefined;
   const first = check.Errors(value).First();

@@ -123,31 +123,17 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     sendError(res, 404, `no route ${req.method} ${req.path}; POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, /validate-kernelchaospolicy`);
   });
 
+  // Errors from express itself (e.g. a malformed URL): a JSON answer, never a stack trace.
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    const e = (typeof err === 'object' && err !== null ? err : {}) as { type?: string; status?: number; message?: string };
+    const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: number; message?: string };
     metrics.error(req.path);
     if (res.headersSent) return;
-    switch (e.type) {
-      case 'entity.too.large':
-        sendError(res, 413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
-        return;
-      case 'entity.parse.failed':
-        sendError(res, 400, `malformed JSON: ${e.message ?? 'parse error'}`);
-        return;
-      case 'encoding.unsupported':
-      case 'charset.unsupported':
-        sendError(res, 415, e.message ?? 'unsupported encoding');
-        return;
-      case 'request.aborted':
-        return;
-      default:
-        if (e.status !== undefined && e.status >= 400 && e.status < 500) {
-          sendError(res, e.status, e.message ?? 'bad request');
-          return;
-        }
-        logger.error({ err }, 'request failed');
-        sendError(res, 500, 'internal error');
+    if (e.status !== undefined && e.status >= 400 && e.status < 500) {
+      sendError(res, e.status, e.message ?? 'bad request');
+      return;
     }
+    logger.error({ err }, 'request failed');
+    sendError(res, 500, 'internal error');
   };
   app.use(onError);
   return app;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest, Agent } from 'node:https';
@@ -117,6 +117,50 @@ describe('certificate rotation without restart', () => {
     const metrics = await running.metrics.registry.getSingleMetricAsString('kernelchaos_webhook_certificate_reloads_total');
     expect(metrics).toMatch(/outcome="reloaded"\} [2-9]/);
     expect(metrics).toMatch(/outcome="rejected"\} [1-9]/);
+  });
+
+  it('follows a Kubernetes Secret volume update (an atomic swap of the ..data symlink)', async () => {
+    // The kubelet's layout: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>/; an update writes a
+    // new timestamped directory and renames a new symlink over ..data.
+    const vol = mkdtempSync(join(tmpdir(), 'kc-secret-'));
+    const publish = (pair: PemPair, stamp: string): void => {
+      mkdirSync(join(vol, stamp));
+      writeFileSync(join(vol, stamp, 'tls.crt'), pair.cert);
+      writeFileSync(join(vol, stamp, 'tls.key'), pair.key);
+      symlinkSync(stamp, join(vol, '..data_tmp'));
+      renameSync(join(vol, '..data_tmp'), join(vol, '..data'));
+    };
+    publish(createServingCert(ca, SERVICE), '..2026_11_25_10_00_00.1');
+    symlinkSync('..data/tls.crt', join(vol, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(vol, 'tls.key'));
+    const store = new InMemoryStore();
+    await store.start();
+    // A long poll: only the directory watch can notice the swap in time.
+    const other = await startWebhook({
+      store,
+      tls: { kind: 'files', certFile: join(vol, 'tls.crt'), keyFile: join(vol, 'tls.key'), pollIntervalMs: 600_000 },
+      port: 0,
+      host: '127.0.0.1',
+    });
+    const saved = running;
+    running = other;
+    try {
+      expect((await reviewOnce()).ok).toBe(true);
+      const next = createServingCert(ca, SERVICE);
+      publish(next, '..2026_11_25_11_00_00.2');
+      const wanted = certInfo(next.cert).serial.toUpperCase();
+      let seen = '';
+      for (let i = 0; i < 5000 && seen !== wanted; i++) {
+        const r = await reviewOnce();
+        expect(r.ok).toBe(true);
+        seen = r.serial;
+      }
+      expect(seen).toBe(wanted);
+    } finally {
+      running = saved;
+      await other.close(0);
+      rmSync(vol, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start from files that are not a matching pair, naming them', () => {
