@@ -1,6 +1,9 @@
 // KernelChaos failKernRequest -> one BPF C program (libbpf CO-RE style). Pure: no I/O.
 //
 // Order of checks at the injection site, cheapest rejection first for everyone who is not a target:
+//   0. with a call chain: is any target thread inside the chain at all? (one load from an array
+//      map; the frame programs only track target threads, so this gate is itself cgroup-filtered
+//      and lets every task, target or not, leave at once while no chain is in progress);
 //   1. target cgroup (a cached per-cgroup verdict: one helper call and one hash lookup);
 //      for bio also the bio's own blkcg, so writeback submitted by a kworker for the target counts;
 //   2. not in interrupt context (there `current` is a bystander);
@@ -51,6 +54,8 @@ export const MAP_NAMES = {
   claims: 'kc_claims',
   /** LRU_HASH u64 pid_tgid -> struct kc_thread: call-chain state (only with a non-empty chain). */
   threads: 'kc_threads',
+  /** ARRAY[1] struct kc_chain: how many target threads hold chain state (only with a non-empty chain). */
+  chain: 'kc_chain',
 } as const;
 
 /** Byte layouts of the map values, shared with the loader (little-endian x86-64). */
@@ -72,7 +77,7 @@ export interface GeneratedProgram {
   hooks: ProgramHook[];
   /** Kernel functions hooked, site first, each once. */
   functions: string[];
-  /** Maps present in this object (kc_threads only with a chain). */
+  /** Maps present in this object (kc_threads and kc_chain only with a chain). */
   maps: string[];
 }
 
@@ -246,7 +251,7 @@ class Writer {
 
     this.site(site, hasChain, probability, times);
     const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
-    if (hasChain) maps.push(MAP_NAMES.threads);
+    if (hasChain) maps.push(MAP_NAMES.threads, MAP_NAMES.chain);
     // Site first in the hook list: the loader attaches frames before the site (see libbpf.ts).
     const siteHook = this.hooks.pop();
     if (siteHook) this.hooks.unshift(siteHook);
@@ -353,6 +358,24 @@ class Writer {
         '\t__type(key, __u64);',
         '\t__type(value, struct kc_thread);',
         `} ${MAP_NAMES.threads} SEC(".maps");`,
+        '',
+        'struct kc_chain {',
+        '\t__u64 threads; /* entries in kc_threads: target threads inside the chain */',
+        '};',
+        '',
+        'struct {',
+        '\t__uint(type, BPF_MAP_TYPE_ARRAY);',
+        '\t__uint(max_entries, 1);',
+        '\t__type(key, __u32);',
+        '\t__type(value, struct kc_chain);',
+        `} ${MAP_NAMES.chain} SEC(".maps");`,
+        '',
+        'static __always_inline struct kc_chain *kc_chain_get(void)',
+        '{',
+        '\t__u32 zero = 0;',
+        '',
+        `\treturn bpf_map_lookup_elem(&${MAP_NAMES.chain}, &zero);`,
+        '}',
         '',
       );
     }
@@ -518,10 +541,15 @@ class Writer {
       '\t\t\treturn 0; /* nothing active and nothing to start: no state needed */',
       '\t\tstruct kc_thread fresh = {};',
       '',
-      `\t\tbpf_map_update_elem(&${MAP_NAMES.threads}, &tid, &fresh, BPF_ANY);`,
+      `\t\tif (bpf_map_update_elem(&${MAP_NAMES.threads}, &tid, &fresh, BPF_NOEXIST))`,
+      '\t\t\treturn 0;',
       `\t\tst = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
       '\t\tif (!st)',
       '\t\t\treturn 0;',
+      '\t\tstruct kc_chain *chain = kc_chain_get();',
+      '',
+      '\t\tif (chain)',
+      '\t\t\t__sync_fetch_and_add(&chain->threads, 1);',
       '\t}',
       '\t__u32 depth = st->depth;',
       '',
@@ -545,6 +573,15 @@ class Writer {
     const kind: HookKind = this.mode === 'trampoline' ? 'fmod_ret' : 'kprobe';
     this.emit(`/* The injection site: ${site.prototype} */`);
     this.program(kind, site.funcname, 'kc_site', 'site');
+    if (hasChain) {
+      this.emit(
+        '\t/* 0. no target thread is inside the chain: nothing can fail (one load, no hashing) */',
+        '\tstruct kc_chain *chain = kc_chain_get();',
+        '',
+        '\tif (!chain || !chain->threads)',
+        '\t\treturn 0;',
+      );
+    }
     if (site.bioArgIndex !== null) {
       this.emit(
         `\tstruct bio *bio = (struct bio *)${this.arg(site.bioArgIndex)};`,
@@ -614,8 +651,14 @@ const CHAIN_LEAVE = [
   '\tst->depth = depth;',
   '\tif (depth < KC_MAX_DEPTH && st->marks[depth] && st->active)',
   '\t\tst->active -= 1;',
-  '\tif (!depth)',
-  `\t\tbpf_map_delete_elem(&${MAP_NAMES.threads}, &tid);`,
+  '\tif (depth)',
+  '\t\treturn;',
+  `\tif (!bpf_map_delete_elem(&${MAP_NAMES.threads}, &tid)) {`,
+  '\t\tstruct kc_chain *chain = kc_chain_get();',
+  '',
+  '\t\tif (chain && chain->threads)',
+  '\t\t\t__sync_fetch_and_add(&chain->threads, -1);',
+  '\t}',
   '}',
   '',
 ];

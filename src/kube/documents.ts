@@ -1,7 +1,7 @@
-// Turns manifest text into the objects the stores keep: multi-document YAML or JSON, `kind: List`
-// wrappers, shape checks against the schemas. Bad documents become problems naming the file and
+// Turns manifest text into the objects the stores keep: the CLI's manifest reader, then shape checks
+// against the schemas. Bad documents become problems naming the file and
 // document, never exceptions.
-import { parseAllDocuments } from 'yaml';
+import { parseManifestText } from '../api/manifests.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { KernelChaosPolicySchema, KernelChaosSchema } from '../api/schema.js';
 import type { KindMap, WatchedKind } from './store.js';
@@ -10,7 +10,7 @@ import { effectiveNamespace, isWatchedKind, KIND_INFO } from './objects.js';
 export interface StoredObject {
   kind: WatchedKind;
   object: KindMap[WatchedKind];
-  /** file#document (1-based), for messages. */
+  /** file:line of the document, for messages. */
   source: string;
 }
 
@@ -67,31 +67,23 @@ function toStored(value: unknown, source: string): StoredObject | DocumentProble
   return { kind, object: object as KindMap[WatchedKind], source };
 }
 
+/**
+ * Parses one file's text with the CLI's reader (src/api/manifests.ts: multi-document YAML or JSON,
+ * `kind: List` expanded, alias and nesting limits) and keeps the kinds the stores hold.
+ * Sources read `file:line` so a user can jump to the document.
+ */
 export function parseManifestDocuments(text: string, file: string): ParsedText {
   const out: ParsedText = { objects: [], problems: [], ignored: 0 };
-  let docs;
-  try {
-    docs = parseAllDocuments(text);
-  } catch (error) {
-    out.problems.push({ source: file, message: `cannot parse: ${String(error)}` });
-    return out;
-  }
-  const list = Array.isArray(docs) ? docs : [];
-  list.forEach((doc, i) => {
-    const source = list.length > 1 ? `${file}#${i + 1}` : file;
-    if (doc.errors.length > 0) {
-      out.problems.push({ source, message: `YAML error: ${doc.errors[0]?.message.split('\n')[0] ?? 'unknown'}` });
-      return;
+  for (const doc of parseManifestText(text, file)) {
+    const source = `${file}:${doc.line}`;
+    if (!doc.ok) {
+      out.problems.push({ source, message: doc.message });
+      continue;
     }
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
-    const items = isRecord(value) && value.kind === 'List' && Array.isArray(value.items) ? value.items : [value];
-    items.forEach((item: unknown, j: number) => {
-      const r = toStored(item, items.length > 1 || item !== value ? `${source} items[${j}]` : source);
-      if (r === undefined) out.ignored++;
-      else if ('kind' in r) out.objects.push(r);
-      else out.problems.push(r);
-    });
-  });
+    const r = toStored(doc.object, source);
+    if (r === undefined) out.ignored++;
+    else if ('kind' in r) out.objects.push(r);
+    else out.problems.push(r);
+  }
   return out;
 }

@@ -469,7 +469,7 @@ describe('warnings', () => {
     expect(v.warnings).toEqual([
       "spec.failKernRequest.headers are not needed: predicates are compiled against the kernel's BTF types",
       'spec.failKernRequest.callchain is empty: every page allocation of the targeted containers can fail',
-      'every matching call fails until the experiment is deleted: consider spec.failKernRequest.times or spec.duration',
+      'every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler',
     ]);
     for (const w of v.warnings) expect(w.length).toBeLessThanOrEqual(MAX_WARNING_LENGTH);
   });

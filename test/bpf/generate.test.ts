@@ -27,6 +27,7 @@ describe('generateProgram: the injection site', () => {
     const req = parsed({ ...SEED, probability: 10, times: 3 });
     const site = programBody(generateProgram(req, 'trampoline').source, 'kc_site');
     expectOrder(site, [
+      'if (!chain || !chain->threads)',
       'kc_task_targeted()',
       'kc_in_task()',
       '& KC_GFP_NOFAIL',
@@ -133,6 +134,16 @@ describe('generateProgram: the call chain', () => {
     // the third frame's predicate reads `count`, the third argument, from the register
     expect(enter).toContain('size_t kc_arg_count = (size_t)PT_REGS_PARM3(ctx);');
     expect(enter).toContain('((__u64)kc_arg_count % (__u64)2)');
+  });
+
+  it('gates the site on a count of target threads inside the chain, kept by the frame programs', () => {
+    const source = generateProgram(parsed(SEED), 'kprobe').source;
+    // the gate is the site's first statement: no helper call, no hashing before it
+    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tstruct kc_chain \*chain = kc_chain_get\(\);\n\n\tif \(!chain \|\| !chain->threads\)\n\t\treturn 0;/);
+    expect(programBody(source, 'kc_enter_0')).toContain('__sync_fetch_and_add(&chain->threads, 1)');
+    expect(source).toContain('__sync_fetch_and_add(&chain->threads, -1)');
+    // without a chain there is nothing to gate on
+    expect(generateProgram(parsed({ failtype: 0 }), 'kprobe').source).not.toContain('kc_chain');
   });
 
   it('keeps chain state per thread (pid_tgid) and pops it on exit', () => {

@@ -168,6 +168,23 @@ describe('reconcile', () => {
     expect(next[0]?.type === 'labelPod' && next[0].name).not.toBe(name);
   });
 
+  it('a malformed experiment (no webhook in front of the API) is reported and does not stop the others', () => {
+    const broken = experiment({ mode: 'all' }, { name: 'broken' });
+    delete (broken.spec as Partial<KernelChaos['spec']>).selector;
+    const good = experiment({ mode: 'all' }, { name: 'good' });
+    const r = reconcile(state({ experiments: [broken, good], pods: pods(1) }));
+    expect(r.plans.get('apps/broken')).toEqual({ kind: 'invalid', message: expect.stringContaining('spec.selector') });
+    expect(types(r.actions)).toContain('labelPod apps/app-0 [apps/good]');
+    expect(types(r.actions)).toContain('event InvalidSelection');
+  });
+
+  it('an unusable policy in a reachable namespace fails closed', () => {
+    const policy = { apiVersion: 'kernelchaos.dev/v1alpha1', kind: 'KernelChaosPolicy', metadata: { name: 'typo', namespace: 'apps' }, spec: { maxProbabilty: 5 } } as unknown as KernelChaosPolicy;
+    const r = reconcile(state({ experiments: [experiment({ mode: 'all' })], pods: pods(1), policies: [policy] }));
+    expect(r.plans.get('apps/exp')).toEqual({ kind: 'denied', reasons: [expect.stringContaining('policy apps/typo is unusable')] });
+    expect(r.actions.some((a) => a.type === 'labelPod')).toBe(false);
+  });
+
   it('an unusable value targets nothing and says why once', () => {
     const bad = experiment({ mode: 'fixed', value: 'lots' });
     const s = state({ experiments: [bad], pods: pods(3) });

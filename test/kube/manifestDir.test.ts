@@ -100,10 +100,11 @@ describe('ManifestDirStore', () => {
     expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['good']);
     expect(store.list('KernelChaos')).toEqual([]);
     const sources = store.problems.map((p) => p.source);
-    expect(sources).toEqual(['bad.yaml#2 (KernelChaos default/broken)', 'bad.yaml#3', 'bad.yaml#4', 'bad.yaml#5']);
+    // file:line of each bad document, so the user can jump to it.
+    expect(sources).toEqual(['bad.yaml:9 (KernelChaos default/broken)', 'bad.yaml:14', 'bad.yaml:18', 'bad.yaml:23']);
     expect(store.problems[0]?.message).toMatch(/spec\.failKernRequest\.failtype/);
     expect(store.problems[1]?.message).toBe('Pod needs metadata.name');
-    expect(store.problems[3]?.message).toMatch(/YAML error/);
+    expect(store.problems[3]?.message).toMatch(/invalid YAML/);
     expect(log.warnings.filter((w) => w.includes('skipped manifest'))).toHaveLength(4);
   });
 

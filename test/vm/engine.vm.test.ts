@@ -25,7 +25,7 @@ const SPECS: Record<string, [FailKernRequest, Record<string, unknown>]> = {
   times3: [{ ...SEED, times: 3 }, {}],
   race: [{ failtype: 0, times: 3, callchain: [nameIs('race', 4)] }, {}],
   prob: [{ failtype: 0, probability: 10, callchain: [nameIs('prob', 4)] }, {}],
-  duration: [SEED, { duration: '4s' }],
+  duration: [SEED, { duration: '4s', scheduler: { cron: '@every 10m' } }],
   bananas: [{ failtype: 0, callchain: [nameIs('bananas', 8)] }, {}],
   page: [{ failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] }, {}],
   bio: [{ failtype: 2 }, {}],
@@ -185,6 +185,7 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
     const trace = /trace=(\S+)/.exec(out)?.[1] ?? '';
     expect(trace, context('duration.out')).toMatch(/^F+\.+$/);
     expect(out).toContain('disarmed: duration 4s ended');
+    expect(out).toContain('spec.selector, spec.mode, spec.scheduler do not apply locally');
     expect(num(out, 'status')).toBe(0);
   });
 

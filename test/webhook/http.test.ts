@@ -95,6 +95,49 @@ describe('bad input never takes the server down', () => {
     await stillServes();
   });
 
+  it('a chunked body (no Content-Length) that grows past 3 MiB -> 413', async () => {
+    const r = await new Promise<{ status: number; text: string }>((resolveReq, reject) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port: hook.port, method: 'POST', path: '/mutate-pods', ca: hook.ca, servername: 'localhost', agent: false,
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolveReq({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < 4 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(r.status).toBe(413);
+    expect(r.text).toMatch(/exceeds 3145728 bytes/);
+    await stillServes();
+  });
+
+  it('a compressed or non-UTF-8 body -> 415 naming what to send', async () => {
+    const body = JSON.stringify(admissionReview(kernelChaosRequest(seedChaos())));
+    const gz = await send(hook, 'POST', '/validate-kernelchaos', body, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    expect(gz.status).toBe(415);
+    expect((gz.json as { error: string }).error).toMatch(/send identity-encoded JSON/);
+    const latin = await send(hook, 'POST', '/validate-kernelchaos', body, { 'content-type': 'application/json; charset=iso-8859-1' });
+    expect(latin.status).toBe(415);
+    expect((latin.json as { error: string }).error).toMatch(/send UTF-8/);
+    expect((await send(hook, 'POST', '/validate-kernelchaos', '', { 'content-type': 'application/json' })).status).toBe(400);
+    await stillServes();
+  });
+
   it('a body just under the limit is still reviewed', async () => {
     const chaos = seedChaos();
     chaos.metadata.annotations = { big: 'y'.repeat(2 * 1024 * 1024) };

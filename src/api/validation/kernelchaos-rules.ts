@@ -249,7 +249,7 @@ function checkFailKernRequest(
   const always = probability === undefined || probability === 0 || probability === 100;
   const unlimited = req.times === undefined || req.times === 0;
   if (always && unlimited && spec.duration === undefined) {
-    warn(`every matching call fails until the experiment is deleted: consider ${base}.times or spec.duration`);
+    warn(`every matching call fails until the experiment is deleted: set ${base}.times, or duration with scheduler`);
   }
 }
 
