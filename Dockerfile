@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # kernelchaos images, multi-stage:
-#   docker build -t kernelchaos .                      webhook + controller (default target: runtime)
-#   docker build --target companion -t kernelchaos-companion .   node companion (clang, libbpf, bpftool)
+#   docker build -t ghcr.io/kernelchaos/kernelchaos:0.1.0 .                               webhook + controller (default target: runtime)
+#   docker build --target companion -t ghcr.io/kernelchaos/kernelchaos-companion:0.1.0 .  node companion (clang, libbpf, bpftool)
 # Both run `kernelchaos <command>`; the Deployment/DaemonSet choose the command in `args`.
 
 ARG NODE_IMAGE=node:20-bookworm-slim

@@ -6,26 +6,35 @@
 //   - the engine's generated program, trampoline mode (fmod_ret site + fentry/fexit frames) and kprobe mode;
 //   - an inject.py-style kprobe design (bench/fixtures/kprobe-design.bpf.c);
 //   - an empty fmod_ret program on the site (bench/fixtures/empty-fmodret.bpf.c): the floor.
-// Runs are interleaved (the mode order rotates every repetition) and each mode's median is used.
-// Also reports attach time, spec to armed, split into validate, generate, compile, load, attach.
+// Each armed run is paired with the baseline runs just before and after it; the mode order rotates
+// every repetition; the report uses medians. Also reports attach time, spec to armed, split into
+// validate, generate, vmlinux.h, compile (uncached and cached), load and attach.
 //
-// On the host this file compiles the fixtures, boots the VM and runs itself inside it with
-// KC_BENCH_IN_VM=1; without a VM it says why and exits 0. The VM is emulated (QEMU TCG), so
-// absolute times are inflated many times over; only the ratios measured in the same run mean much.
-import { spawnSync } from 'node:child_process';
+// On the host this file compiles the fixtures and boots the VM twice, running itself inside with
+// KC_BENCH_PHASE=attach, then =cost. The VM is emulated (QEMU TCG): absolute times are inflated
+// many times over and only ratios mean much. The cost phase runs QEMU with -icount (the guest
+// clock advances one virtual ns per guest instruction), so its loop times count instructions and
+// do not swing with the load on the shared host (plain TCG varied 2x run to run at load 9 on 2
+// CPUs; icount repeats to ~0.5%). Instructions are a proxy: they do not model cache misses or
+// pipeline costs. KC_BENCH_ICOUNT=0 measures wall time instead. Without a VM: says why, exits 0.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
 const WORK = join(ROOT, '.vmcache', 'bench');
-const OUT_DIR = join(ROOT, 'bench', 'out');
-const RESULT = join(OUT_DIR, 'engine.json');
+const OUT_DIR = process.env.KC_BENCH_OUT ?? join(ROOT, 'bench', 'out');
 const SLAB_LOOP = join(WORK, 'slab-loop');
 const KPROBE_DESIGN = join(WORK, 'kprobe-design.bpf.o');
 const EMPTY_FMODRET = join(WORK, 'empty-fmodret.bpf.o');
+const COUNT_SITE = join(WORK, 'count-site.bpf.o');
 
-const ITERATIONS = Number(process.env.KC_BENCH_ITERATIONS ?? 20_000);
-const REPETITIONS = Number(process.env.KC_BENCH_REPETITIONS ?? 9);
+const ITERATIONS = Number(process.env.KC_BENCH_ITERATIONS ?? 10_000);
+const REPETITIONS = Number(process.env.KC_BENCH_REPETITIONS ?? 7);
+const ICOUNT = process.env.KC_BENCH_ICOUNT !== '0';
+/** Cached arms timed in the attach phase. */
+const CACHED_ARMS = 5;
 
 /** The seed example of the brief (Chaos Mesh's KernelChaos doc): failtype 0 under __x64_sys_mount. */
 const SPEC = {
@@ -41,12 +50,13 @@ const SPEC = {
 
 type ModeName = 'baseline' | 'engine-trampoline' | 'engine-kprobe' | 'kprobe-design' | 'empty-fmodret';
 const MODES: readonly ModeName[] = ['baseline', 'engine-trampoline', 'engine-kprobe', 'kprobe-design', 'empty-fmodret'];
+type EngineMode = 'trampoline' | 'kprobe';
 
 interface ModeResult {
-  /** Loop time per run, ns. */
+  /** Loop time per run, ns (virtual ns under icount). */
   runsNs: number[];
-  /** Site calls the engine counted (engine modes), summed over runs. */
-  siteCalls?: number;
+  /** Per armed run: its time minus the mean of the baseline runs just before and after it, ns. */
+  pairedAddedNs: number[];
   faults?: number;
   error?: string;
 }
@@ -61,24 +71,42 @@ interface PhaseTimes {
   attachMs: number;
   /** engine.arm() end to end with a cold cache (vmlinux.h + compile + load + attach). */
   armColdMs: number;
-  /** engine.arm() with the object cached, median of the benchmark's arms. */
+  /** engine.arm() with vmlinux.h and the object cached: median. */
   armCachedMedianMs: number;
 }
 
-interface BenchResult {
+interface AttachResult {
   kernel: string;
+  attach: Partial<Record<EngineMode, PhaseTimes | { error: string }>>;
+  notes: string[];
+}
+
+interface CostResult {
+  kernel: string;
+  icount: boolean;
   iterations: number;
   repetitions: number;
+  /** should_failslab calls per loop iteration (counted in a calibration run). */
+  siteCallsPerIteration: number;
   modes: Record<ModeName, ModeResult>;
-  attach: Partial<Record<'trampoline' | 'kprobe', PhaseTimes | { error: string }>>;
   notes: string[];
 }
 
 function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
+function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
   if (s.length === 0) return Number.NaN;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (at - lo);
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
 }
 
 function errorText(err: unknown): string {
@@ -93,160 +121,198 @@ function errorText(err: unknown): string {
 // Inside the VM
 // ---------------------------------------------------------------------------------------------
 
-async function insideVm(): Promise<void> {
-  const { validateKernelChaos } = await import('../src/api/validate.js');
-  const { generateProgram } = await import('../src/bpf/generate.js');
-  const { compileProgram } = await import('../src/bpf/compile.js');
-  const { ensureVmlinuxHeader } = await import('../src/bpf/vmlinux.js');
-  const { BpfObject } = await import('../src/bpf/libbpf.js');
-  const { BpfFaultEngine } = await import('../src/bpf/engine.js');
-  const { cgroupId } = await import('../src/bpf/cgroup.js');
+async function loadEngineModules() {
+  const [validate, generate, compile, vmlinux, libbpf, engine, cgroup] = await Promise.all([
+    import('../src/api/validate.js'),
+    import('../src/bpf/generate.js'),
+    import('../src/bpf/compile.js'),
+    import('../src/bpf/vmlinux.js'),
+    import('../src/bpf/libbpf.js'),
+    import('../src/bpf/engine.js'),
+    import('../src/bpf/cgroup.js'),
+  ]);
+  return { ...validate, ...generate, ...compile, ...vmlinux, ...libbpf, ...engine, ...cgroup };
+}
 
-  const notes: string[] = [];
-  const verdict = validateKernelChaos(SPEC);
+function parsedSpec(m: Awaited<ReturnType<typeof loadEngineModules>>) {
+  const verdict = m.validateKernelChaos(SPEC);
   if (!verdict.valid) throw new Error(`the benchmark spec does not validate: ${JSON.stringify(verdict.errors)}`);
-  const request = verdict.parsed;
+  return verdict.parsed;
+}
 
-  const cgroup = '/sys/fs/cgroup/kc-bench-target';
-  mkdirSync(cgroup, { recursive: true });
-  const targetId = cgroupId(cgroup);
-  const cacheDir = mkdtempSync('/tmp/kc-bench-cache-');
-  const engine = new BpfFaultEngine();
+const TARGET_CGROUP = '/sys/fs/cgroup/kc-bench-target';
 
-  // --- attach time, phase by phase, then engine.arm() cold -----------------------------------
+/** Attach time, phase by phase, then engine.arm() cold and cached. Wall time (no icount). */
+async function attachPhase(): Promise<void> {
+  const m = await loadEngineModules();
+  const request = parsedSpec(m);
+  mkdirSync(TARGET_CGROUP, { recursive: true });
+  const targetId = m.cgroupId(TARGET_CGROUP);
+  const engine = new m.BpfFaultEngine();
+  const notes: string[] = [];
   // Untimed first: the guest reads clang and bpftool over 9p, so their first run measures the
   // host filesystem, not the engine. One throwaway compile pages them in.
-  {
-    const scratch = mkdtempSync('/tmp/kc-bench-warm-');
-    await compileProgram(generateProgram(request, 'trampoline', { variant: 'empty-site' }).source, { cacheDir: scratch });
-  }
-  const attach: BenchResult['attach'] = {};
+  await m.compileProgram(m.generateProgram(request, 'trampoline', { variant: 'empty-site' }).source, { cacheDir: mkdtempSync('/tmp/kc-bench-warm-') });
+
+  const attach: AttachResult['attach'] = {};
   for (const mode of ['trampoline', 'kprobe'] as const) {
     try {
       const coldDir = mkdtempSync(`/tmp/kc-bench-cold-${mode}-`);
       let t = performance.now();
-      const validated = validateKernelChaos(SPEC);
+      const validated = m.validateKernelChaos(SPEC);
       const validateMs = performance.now() - t;
       if (!validated.valid) throw new Error('spec invalid');
       t = performance.now();
-      const program = generateProgram(validated.parsed, mode);
+      const program = m.generateProgram(validated.parsed, mode);
       const generateMs = performance.now() - t;
       t = performance.now();
-      await ensureVmlinuxHeader(coldDir);
+      await m.ensureVmlinuxHeader(coldDir);
       const vmlinuxHeaderMs = performance.now() - t;
       t = performance.now();
-      const compiled = await compileProgram(program.source, { cacheDir: coldDir });
+      const compiled = await m.compileProgram(program.source, { cacheDir: coldDir });
       const compileUncachedMs = performance.now() - t;
       t = performance.now();
-      const again = await compileProgram(program.source, { cacheDir: coldDir });
+      const again = await m.compileProgram(program.source, { cacheDir: coldDir });
       const compileCachedMs = performance.now() - t;
-      if (compiled.cached || !again.cached) notes.push(`compile cache for ${mode} did not behave as expected (first cached=${compiled.cached}, second cached=${again.cached})`);
+      if (compiled.cached || !again.cached) notes.push(`compile cache for ${mode}: first cached=${compiled.cached}, second cached=${again.cached}`);
       t = performance.now();
-      const object = BpfObject.load(compiled.objectPath);
+      const object = m.BpfObject.load(compiled.objectPath);
       const loadMs = performance.now() - t;
       t = performance.now();
       const links = program.hooks.map((h) => object.attach(h.program));
       const attachMs = performance.now() - t;
       for (const link of links.reverse()) link.destroy();
       object.close();
-      // End to end with a cold cache of its own (a separate dir, so vmlinux.h is made again).
+      // End to end with a cold cache of its own (a separate dir: vmlinux.h is made again).
       const armDir = mkdtempSync(`/tmp/kc-bench-arm-${mode}-`);
       t = performance.now();
-      const armed = await engine.arm(request, [targetId], { attachMode: mode, cacheDir: armDir });
+      (await engine.arm(request, [targetId], { attachMode: mode, cacheDir: armDir })).disarm();
       const armColdMs = performance.now() - t;
-      armed.disarm();
-      attach[mode] = { validateMs, generateMs, vmlinuxHeaderMs, compileUncachedMs, compileCachedMs, loadMs, attachMs, armColdMs, armCachedMedianMs: Number.NaN };
-      console.log(`bench: attach ${mode}: ${JSON.stringify(attach[mode], (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v))}`);
+      const cached: number[] = [];
+      for (let i = 0; i < CACHED_ARMS; i++) {
+        t = performance.now();
+        const armed = await engine.arm(request, [targetId], { attachMode: mode, cacheDir: armDir });
+        cached.push(performance.now() - t);
+        armed.disarm();
+      }
+      attach[mode] = { validateMs, generateMs, vmlinuxHeaderMs, compileUncachedMs, compileCachedMs, loadMs, attachMs, armColdMs, armCachedMedianMs: median(cached) };
+      console.log(`bench: attach ${mode} done (engine.arm() cold ${fmt(armColdMs)} ms, cached ${fmt(median(cached))} ms)`);
     } catch (err) {
       attach[mode] = { error: errorText(err) };
       console.log(`bench: attach-time measurement for ${mode} failed: ${errorText(err)}`);
     }
   }
+  rmdirSync(TARGET_CGROUP);
+  const result: AttachResult = { kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), attach, notes };
+  mkdirSync(OUT_DIR, { recursive: true });
+  writeFileSync(join(OUT_DIR, 'engine-attach.json'), JSON.stringify(result, null, 2));
+}
 
-  // --- cost per mode, interleaved --------------------------------------------------------------
-  const modes = Object.fromEntries(MODES.map((m) => [m, { runsNs: [] as number[] }])) as Record<ModeName, ModeResult>;
-  const armTimes: Record<'trampoline' | 'kprobe', number[]> = { trampoline: [], kprobe: [] };
+/** Loop cost per mode: calibration, then paired, interleaved runs. Virtual time under icount. */
+async function costPhase(): Promise<void> {
+  const m = await loadEngineModules();
+  const request = parsedSpec(m);
+  mkdirSync(TARGET_CGROUP, { recursive: true });
+  const targetId = m.cgroupId(TARGET_CGROUP);
+  const engine = new m.BpfFaultEngine();
+  const cacheDir = mkdtempSync('/tmp/kc-bench-cache-');
+  const notes: string[] = [];
+  const modes = Object.fromEntries(MODES.map((name) => [name, { runsNs: [], pairedAddedNs: [] } as ModeResult])) as Record<ModeName, ModeResult>;
 
   const runLoop = (): number => {
-    const r = spawnSync(SLAB_LOOP, [String(ITERATIONS), join(cgroup, 'cgroup.procs')], { encoding: 'utf8' });
+    const r = spawnSync(SLAB_LOOP, [String(ITERATIONS), join(TARGET_CGROUP, 'cgroup.procs')], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`slab-loop exited ${r.status}: ${r.stderr.trim()}`);
     return Number(r.stdout.trim());
   };
 
-  /** Arms one mode; returns a function that disarms it and reports engine counters. */
-  const arm = async (mode: ModeName): Promise<() => { calls?: number; faults?: number }> => {
-    switch (mode) {
-      case 'baseline':
-        return () => ({});
-      case 'engine-trampoline':
-      case 'engine-kprobe': {
-        const attachMode = mode === 'engine-trampoline' ? 'trampoline' : 'kprobe';
-        const t = performance.now();
-        const armed = await engine.arm(request, [targetId], { attachMode, cacheDir });
-        armTimes[attachMode].push(performance.now() - t);
-        return () => {
-          const c = armed.counters();
-          armed.disarm();
-          return { calls: Number(c.calls), faults: Number(c.faults) };
-        };
-      }
-      case 'kprobe-design':
-      case 'empty-fmodret': {
-        const object = BpfObject.load(mode === 'kprobe-design' ? KPROBE_DESIGN : EMPTY_FMODRET);
-        const programs = mode === 'kprobe-design' ? ['frame0_enter', 'frame0_exit', 'site'] : ['empty_site'];
-        const links = programs.map((p) => object.attach(p));
-        return () => {
-          for (const link of links.reverse()) link.destroy();
-          object.close();
-          return {};
-        };
-      }
+  /** Arms one mode; returns the function that disarms it (and reports the engine's faults). */
+  const arm = async (mode: Exclude<ModeName, 'baseline'>): Promise<() => number | undefined> => {
+    if (mode === 'engine-trampoline' || mode === 'engine-kprobe') {
+      const armed = await engine.arm(request, [targetId], { attachMode: mode === 'engine-trampoline' ? 'trampoline' : 'kprobe', cacheDir });
+      return () => {
+        const faults = Number(armed.counters().faults);
+        armed.disarm();
+        return faults;
+      };
     }
+    const object = m.BpfObject.load(mode === 'kprobe-design' ? KPROBE_DESIGN : EMPTY_FMODRET);
+    const links = (mode === 'kprobe-design' ? ['frame0_enter', 'frame0_exit', 'site'] : ['empty_site']).map((p) => object.attach(p));
+    return () => {
+      for (const link of links.reverse()) link.destroy();
+      object.close();
+      return undefined;
+    };
   };
 
-  // Warm-up: page cache and slab caches for the loop; vmlinux.h and both objects into the cache,
-  // so the timed arms below are cached ones.
+  // Warm-up: page and slab caches for the loop; vmlinux.h and both engine objects into the cache.
   runLoop();
-  for (const mode of ['trampoline', 'kprobe'] as const) (await engine.arm(request, [targetId], { attachMode: mode, cacheDir })).disarm();
+  for (const attachMode of ['trampoline', 'kprobe'] as const) (await engine.arm(request, [targetId], { attachMode, cacheDir })).disarm();
+
+  // Site calls per loop iteration, counted by a separate program in a run of its own.
+  let siteCallsPerIteration = Number.NaN;
+  try {
+    const counter = m.BpfObject.load(COUNT_SITE);
+    const map = counter.map('site_calls');
+    const slot = (i: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(i); return b; };
+    const id = Buffer.alloc(8);
+    id.writeBigUInt64LE(targetId);
+    map.update(slot(0), id);
+    const link = counter.attach('count_site');
+    runLoop();
+    link.destroy();
+    siteCallsPerIteration = Number(map.lookup(slot(1), 8)?.readBigUInt64LE(0) ?? Number.NaN) / ITERATIONS;
+    counter.close();
+    console.log(`bench: should_failslab calls per iteration: ${fmt(siteCallsPerIteration, 2)}`);
+  } catch (err) {
+    notes.push(`counting site calls failed: ${errorText(err)}`);
+  }
+
+  const armedModes = MODES.filter((name): name is Exclude<ModeName, 'baseline'> => name !== 'baseline');
+  let before = runLoop();
+  modes.baseline.runsNs.push(before);
   for (let rep = 0; rep < REPETITIONS; rep++) {
-    const order = MODES.map((_, i) => MODES[(i + rep) % MODES.length] as ModeName);
+    const order = armedModes.map((_, i) => armedModes[(i + rep) % armedModes.length] as Exclude<ModeName, 'baseline'>);
+    const line: string[] = [];
     for (const mode of order) {
       const result = modes[mode];
       if (result.error) continue;
-      let disarm: (() => { calls?: number; faults?: number }) | undefined;
+      let disarm: (() => number | undefined) | undefined;
+      let armedNs: number | undefined;
       try {
         disarm = await arm(mode);
-        result.runsNs.push(runLoop());
+        armedNs = runLoop();
       } catch (err) {
         result.error = errorText(err);
         console.log(`bench: ${mode} failed: ${result.error}`);
       } finally {
-        if (disarm) {
-          const c = disarm();
-          if (c.calls !== undefined) result.siteCalls = (result.siteCalls ?? 0) + c.calls;
-          if (c.faults !== undefined) result.faults = (result.faults ?? 0) + c.faults;
-        }
+        const faults = disarm?.();
+        if (faults !== undefined) result.faults = (result.faults ?? 0) + faults;
       }
+      const after = runLoop();
+      modes.baseline.runsNs.push(after);
+      if (armedNs !== undefined) {
+        const added = armedNs - (before + after) / 2;
+        result.runsNs.push(armedNs);
+        result.pairedAddedNs.push(added);
+        line.push(`${mode} +${fmt(added / ITERATIONS)}`);
+      }
+      before = after;
     }
-    console.log(`bench: repetition ${rep + 1}/${REPETITIONS} done (${order.map((m) => `${m} ${fmt((modes[m].runsNs.at(-1) ?? Number.NaN) / 1e6)} ms`).join(', ')})`);
+    console.log(`bench: repetition ${rep + 1}/${REPETITIONS}, added ns/iteration: ${line.join(', ')}`);
   }
-  for (const mode of ['trampoline', 'kprobe'] as const) {
-    const a = attach[mode];
-    if (a && !('error' in a)) a.armCachedMedianMs = median(armTimes[mode]);
-  }
-  rmdirSync(cgroup);
-
-  const result: BenchResult = {
+  rmSync(cacheDir, { recursive: true, force: true });
+  rmdirSync(TARGET_CGROUP);
+  const result: CostResult = {
     kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    icount: ICOUNT,
     iterations: ITERATIONS,
     repetitions: REPETITIONS,
+    siteCallsPerIteration,
     modes,
-    attach,
     notes,
   };
   mkdirSync(OUT_DIR, { recursive: true });
-  writeFileSync(RESULT, JSON.stringify(result, null, 2));
-  rmSync(cacheDir, { recursive: true, force: true });
+  writeFileSync(join(OUT_DIR, 'engine-cost.json'), JSON.stringify(result, null, 2));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,11 +332,14 @@ function vmUnavailableReason(vmRun: string): string | null {
 function compileFixtures(): void {
   mkdirSync(WORK, { recursive: true });
   const fixtures = join(ROOT, 'bench', 'fixtures');
+  // No vmlinux.h: these programs read no kernel structures, so they need no CO-RE.
+  const bpf = (name: string, out: string): [string, string[]] =>
+    ['clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', `-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '-c', join(fixtures, name), '-o', out]];
   const steps: [string, string[]][] = [
     ['clang', ['-O2', '-Wall', '-o', SLAB_LOOP, join(fixtures, 'slab-loop.c')]],
-    // No vmlinux.h needed: these programs read no kernel structures.
-    ['clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '-c', join(fixtures, 'kprobe-design.bpf.c'), '-o', KPROBE_DESIGN]],
-    ['clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '-c', join(fixtures, 'empty-fmodret.bpf.c'), '-o', EMPTY_FMODRET]],
+    bpf('kprobe-design.bpf.c', KPROBE_DESIGN),
+    bpf('empty-fmodret.bpf.c', EMPTY_FMODRET),
+    bpf('count-site.bpf.c', COUNT_SITE),
   ];
   for (const [cmd, args] of steps) {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -278,54 +347,93 @@ function compileFixtures(): void {
   }
 }
 
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+function loadAverage(): string {
+  try {
+    return `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${cpus().length} CPUs`;
+  } catch {
+    return 'load unknown';
+  }
 }
 
-function report(result: BenchResult): void {
-  const base = median(result.modes.baseline.runsNs);
-  const tramp = result.modes['engine-trampoline'];
-  const callsPerIteration = tramp.siteCalls !== undefined && tramp.runsNs.length > 0 ? tramp.siteCalls / (tramp.runsNs.length * result.iterations) : Number.NaN;
-  const added = (m: ModeName): number => (median(result.modes[m].runsNs) - base) / result.iterations;
+/** Boots the VM for one phase, echoing the guest's `bench:` lines as they come. */
+function runPhase(vmRun: string, phase: 'attach' | 'cost'): Promise<{ code: number; tail: string }> {
+  // The guest reads /work/main over an uncached 9p mount; a bind mount of the (cached, read-only)
+  // root view makes node's imports ~5x faster. Results go to the read-write path.
+  const inner = [
+    'mkdir -p /tmp/hv && mount --bind / /tmp/hv',
+    `cd /tmp/hv${ROOT}`,
+    `KC_BENCH_PHASE=${phase} KC_BENCH_OUT=${OUT_DIR} KC_BENCH_ICOUNT=${ICOUNT ? 1 : 0} KC_BENCH_ITERATIONS=${ITERATIONS} KC_BENCH_REPETITIONS=${REPETITIONS} node --import tsx bench/engine.bench.ts`,
+  ].join(' && ');
+  // vm-run.sh has no option for extra QEMU flags; its KC_VM_ACCEL value is spliced unquoted after
+  // `accel=`, which is how -icount gets in. One vCPU: icount runs one TCG thread anyway.
+  const env = { ...process.env, ...(phase === 'cost' && ICOUNT ? { KC_VM_ACCEL: 'tcg -icount shift=0,align=off,sleep=off' } : {}) };
+  return new Promise((resolve) => {
+    const child = spawn(vmRun, ['--timeout', '1500', '--mem', '1024', '--cpus', '1', '--rw', ROOT, '--', 'sh', '-c', inner], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffered = '';
+    const tail: string[] = [];
+    const onData = (d: Buffer): void => {
+      buffered += d.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).replace(/\r$/, '');
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith('bench:')) console.log(`  [vm ${phase}] ${line}`);
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', (code) => resolve({ code: code ?? 125, tail: tail.join('\n') }));
+  });
+}
+
+function reportCost(result: CostResult, hostLoad: string): void {
+  const unit = result.icount ? 'virtual ns (QEMU -icount: 1 ns per guest instruction)' : 'wall ns under TCG (noisy on a loaded host)';
+  const added = (mode: ModeName): number => median(result.modes[mode].pairedAddedNs) / result.iterations;
   const kprobeDesign = added('kprobe-design');
-  console.log(`kernel ${result.kernel} under QEMU TCG (emulated: absolute times are inflated many times; compare ratios only)`);
-  console.log(`workload: ${result.iterations} x socket(AF_UNIX)+close() in a targeted cgroup, chain __x64_sys_mount never entered; ${result.repetitions} interleaved repetitions, medians`);
-  console.log(`should_failslab calls per iteration (engine counter): ${fmt(callsPerIteration, 2)}`);
+  console.log(`kernel ${result.kernel}, QEMU TCG, 1 vCPU; unit: ${unit}. Emulated: only ratios measured in this run mean much.`);
+  console.log(`host: ${hostLoad}.`);
+  console.log(`workload: ${result.iterations} x socket(AF_UNIX)+close() per run, in the targeted cgroup; chain __x64_sys_mount, never entered.`);
+  console.log(`${result.repetitions} repetitions, modes interleaved in rotating order, each armed run paired with the baseline runs around it; medians.`);
+  console.log(`should_failslab calls per iteration: ${fmt(result.siteCallsPerIteration, 2)}; baseline loop median ${fmt(median(result.modes.baseline.runsNs) / 1e6, 2)} ms`);
   console.log('');
-  console.log(`${'mode'.padEnd(18)} ${'median loop ms'.padStart(15)} ${'added ns/iter'.padStart(14)} ${'added ns/call'.padStart(14)} ${'vs kprobe design'.padStart(17)}`);
-  for (const m of MODES) {
-    const r = result.modes[m];
+  console.log(`${'mode'.padEnd(18)} ${'added ns/iter'.padStart(14)} ${'IQR ns/iter'.padStart(14)} ${'added ns/call'.padStart(14)} ${'vs kprobe design'.padStart(17)}`);
+  for (const mode of MODES) {
+    if (mode === 'baseline') continue;
+    const r = result.modes[mode];
     if (r.error) {
-      console.log(`${m.padEnd(18)} FAILED: ${r.error.split('\n')[0]}`);
+      console.log(`${mode.padEnd(18)} FAILED: ${r.error.split('\n')[0]}`);
       continue;
     }
-    const a = m === 'baseline' ? 0 : added(m);
-    console.log(
-      `${m.padEnd(18)} ${fmt(median(r.runsNs) / 1e6, 1).padStart(15)} ${fmt(a).padStart(14)} ${fmt(a / callsPerIteration).padStart(14)} ${(m === 'baseline' ? '' : fmt(a / kprobeDesign, 2)).padStart(17)}`,
-    );
+    const a = added(mode);
+    const perIteration = r.pairedAddedNs.map((x) => x / result.iterations);
+    const iqr = `${fmt(quantile(perIteration, 0.25))}..${fmt(quantile(perIteration, 0.75))}`;
+    console.log(`${mode.padEnd(18)} ${fmt(a).padStart(14)} ${iqr.padStart(14)} ${fmt(a / result.siteCallsPerIteration).padStart(14)} ${fmt(a / kprobeDesign, 2).padStart(17)}`);
   }
   const ratio = added('engine-trampoline') / kprobeDesign;
   console.log('');
-  console.log(`engine (trampoline) / kprobe design added cost: ${fmt(ratio, 2)} (target <= 0.80) -> ${ratio <= 0.8 ? 'MET' : 'NOT MET'}`);
-  console.log(`empty fmod_ret / kprobe design added cost: ${fmt(added('empty-fmodret') / kprobeDesign, 2)}`);
-  const faults = (tramp.faults ?? 0) + (result.modes['engine-kprobe'].faults ?? 0);
-  console.log(`faults injected by the engine during the runs: ${faults} (must be 0: the chain never matches)`);
+  console.log(`engine (trampoline) / kprobe design, added cost: ${fmt(ratio, 2)} (target <= 0.80) -> ${ratio <= 0.8 ? 'MET' : 'NOT MET'}`);
+  console.log(`engine (kprobe mode) / kprobe design, added cost: ${fmt(added('engine-kprobe') / kprobeDesign, 2)}`);
+  console.log(`empty fmod_ret / kprobe design, added cost: ${fmt(added('empty-fmodret') / kprobeDesign, 2)} (the floor for any fmod_ret design)`);
+  const faults = (result.modes['engine-trampoline'].faults ?? 0) + (result.modes['engine-kprobe'].faults ?? 0);
+  console.log(`faults the engine injected during the runs: ${faults} (must be 0: the chain never matches)`);
+  for (const n of result.notes) console.log(`note: ${n}`);
+}
+
+function reportAttach(result: AttachResult): void {
   console.log('');
-  console.log('attach time, spec to armed (ms, emulated):');
+  console.log('attach time, spec to armed (wall ms in the emulated VM; "uncached" = first compile for this kernel and spec):');
   for (const [mode, a] of Object.entries(result.attach)) {
     if (!a) continue;
     if ('error' in a) {
       console.log(`  ${mode}: FAILED: ${a.error.split('\n')[0]}`);
       continue;
     }
-    console.log(
-      `  ${mode}: validate ${fmt(a.validateMs, 1)}, generate ${fmt(a.generateMs, 1)}, vmlinux.h ${fmt(a.vmlinuxHeaderMs)}, ` +
-      `compile uncached ${fmt(a.compileUncachedMs)} / cached ${fmt(a.compileCachedMs, 1)}, load ${fmt(a.loadMs)}, attach ${fmt(a.attachMs)}; ` +
-      `engine.arm() cold ${fmt(a.armColdMs)}, cached median ${fmt(a.armCachedMedianMs)}`,
-    );
+    console.log(`  ${mode}: validate ${fmt(a.validateMs, 1)}, generate ${fmt(a.generateMs, 1)}, vmlinux.h ${fmt(a.vmlinuxHeaderMs)}, compile ${fmt(a.compileUncachedMs)} uncached / ${fmt(a.compileCachedMs, 1)} cached, load ${fmt(a.loadMs)}, attach ${fmt(a.attachMs)}`);
+    console.log(`  ${' '.repeat(mode.length)}  engine.arm() end to end: ${fmt(a.armColdMs)} cold, ${fmt(a.armCachedMedianMs)} cached (median of ${CACHED_ARMS})`);
   }
   for (const n of result.notes) console.log(`note: ${n}`);
-  console.log(`(raw results: ${RESULT})`);
 }
 
 async function onHost(): Promise<void> {
@@ -336,23 +444,28 @@ async function onHost(): Promise<void> {
     return;
   }
   compileFixtures();
-  rmSync(RESULT, { force: true });
-  console.log(`booting the test VM (${REPETITIONS} repetitions x ${MODES.length} modes x ${ITERATIONS} iterations; a few minutes under TCG)...`);
-  const r = spawnSync(vmRun, ['--timeout', '1500', '--mem', '1024', '--rw', ROOT, '--', 'sh', '-c',
-    `cd ${ROOT} && KC_BENCH_IN_VM=1 KC_BENCH_ITERATIONS=${ITERATIONS} KC_BENCH_REPETITIONS=${REPETITIONS} node --import tsx bench/engine.bench.ts`],
-  { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  const guestLines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('bench:'));
-  for (const l of guestLines) console.log(`  [vm] ${l}`);
-  if (!existsSync(RESULT)) {
-    console.log(`engine benchmark failed in the VM (exit ${r.status}):\n${(r.stdout ?? '').split('\n').slice(-30).join('\n')}\n${r.stderr ?? ''}`);
-    process.exitCode = 1;
-    return;
-  }
-  report(JSON.parse(readFileSync(RESULT, 'utf8')) as BenchResult);
+  const costFile = join(OUT_DIR, 'engine-cost.json');
+  const attachFile = join(OUT_DIR, 'engine-attach.json');
+  rmSync(costFile, { force: true });
+  rmSync(attachFile, { force: true });
+  const loadBefore = loadAverage();
+  console.log(`cost phase: ${REPETITIONS} repetitions x 4 armed modes + baselines, ${ITERATIONS} iterations per run${ICOUNT ? ', QEMU -icount' : ''} (a few minutes)...`);
+  const cost = await runPhase(vmRun, 'cost');
+  const loadAfter = loadAverage();
+  console.log('attach phase: cold and cached arms, both modes (a few minutes)...');
+  const attach = await runPhase(vmRun, 'attach');
+  let failed = false;
+  if (existsSync(costFile)) reportCost(JSON.parse(readFileSync(costFile, 'utf8')) as CostResult, `${loadBefore} before, ${loadAfter} after`);
+  else { failed = true; console.log(`cost phase failed in the VM (exit ${cost.code}):\n${cost.tail}`); }
+  if (existsSync(attachFile)) reportAttach(JSON.parse(readFileSync(attachFile, 'utf8')) as AttachResult);
+  else { failed = true; console.log(`attach phase failed in the VM (exit ${attach.code}):\n${attach.tail}`); }
+  console.log(`(raw results: ${costFile}, ${attachFile})`);
+  if (failed) process.exitCode = 1;
 }
 
-if (process.env.KC_BENCH_IN_VM === '1') {
-  insideVm().catch((err: unknown) => {
+const phase = process.env.KC_BENCH_PHASE;
+if (phase === 'attach' || phase === 'cost') {
+  (phase === 'attach' ? attachPhase() : costPhase()).catch((err: unknown) => {
     console.log(`bench: failed: ${errorText(err)}`);
     process.exitCode = 1;
   });

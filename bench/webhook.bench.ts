@@ -6,13 +6,15 @@
 // connections, in alternating rounds so that noise from other load on the machine hits both alike;
 // the median round of each is reported. Target: webhook >= 0.85 x baseline req/s, p99 < 10 ms.
 //
-//   npm run bench -- webhook            (env: BENCH_SECONDS per round, default 5; BENCH_ROUNDS, default 3)
+//   npm run bench -- webhook   (env: BENCH_SECONDS per round, default 5; BENCH_ROUNDS, default 3;
+//                              BENCH_LOAD=node to use the built-in client instead of wrk)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import { Agent, createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import pino from 'pino';
 import { InMemoryStore } from '../src/kube/memory.js';
@@ -76,10 +78,12 @@ function parseLatencyMs(text: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
+type Load = (url: string, seconds: number) => Promise<Omit<RoundResult, 'cpuUsPerRequest'>>;
+
 /** Both servers live in this process and only one is loaded at a time, so the process's CPU is its. */
-async function measuredRound(url: string, script: string, seconds: number): Promise<RoundResult> {
+async function measuredRound(load: Load, url: string, seconds: number): Promise<RoundResult> {
   const before = process.cpuUsage();
-  const r = await runWrk(url, script, seconds);
+  const r = await load(url, seconds);
   const used = process.cpuUsage(before);
   return { ...r, cpuUsPerRequest: (used.user + used.system) / Math.max(1, r.rps * seconds) };
 }
@@ -103,6 +107,68 @@ function runWrk(url: string, script: string, seconds: number): Promise<Omit<Roun
   });
 }
 
+/**
+ * Fallback load generator when wrk is missing: this file in a child process (so it does not share
+ * the servers' event loop), 32 keep-alive TLS connections, each sending the next request as soon
+ * as the previous answer arrives (wrk's closed loop).
+ */
+function runNodeClient(url: string, seconds: number): Promise<Omit<RoundResult, 'cpuUsPerRequest'>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+      env: { ...process.env, KC_BENCH_CLIENT_URL: url, KC_BENCH_CLIENT_SECONDS: String(seconds) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', reject);
+    p.on('exit', () => {
+      try {
+        resolve(JSON.parse(out) as Omit<RoundResult, 'cpuUsPerRequest'>);
+      } catch {
+        reject(new Error(`node load client failed: ${out}`));
+      }
+    });
+  });
+}
+
+async function clientMain(url: string, seconds: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, rejectUnauthorized: false });
+  const body = JSON.stringify(REVIEW);
+  const target = new URL(url);
+  const latencies: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const one = (): Promise<void> =>
+    new Promise((done) => {
+      const started = performance.now();
+      const req = httpsRequest(
+        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - started);
+            else errors++;
+            done();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        done();
+      });
+      req.end(body);
+    });
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline) await one();
+    }),
+  );
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const p99ms = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? Number.NaN;
+  process.stdout.write(JSON.stringify({ rps: latencies.length / seconds, p99ms, errors }));
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
@@ -124,16 +190,15 @@ async function startBaseline(tls: { cert: string; key: string }): Promise<Server
 }
 
 async function main(): Promise<number> {
-  if (spawnSync('wrk', ['--version']).error) {
-    console.error('webhook bench: wrk is not installed (apt-get install wrk)');
-    return 1;
-  }
+  // BENCH_LOAD=node forces the node client (e.g. to compare it with wrk).
+  const haveWrk = process.env.BENCH_LOAD !== 'node' && spawnSync('wrk', ['--version']).error === undefined;
   const dir = mkdtempSync(join(tmpdir(), 'kc-bench-'));
   const script = join(dir, 'post.lua');
   writeFileSync(
     script,
     `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${JSON.stringify(REVIEW)}]==]\n`,
   );
+  const load: Load = haveWrk ? (url, seconds) => runWrk(url, script, seconds) : (url, seconds) => runNodeClient(url, seconds);
   const { serving } = createSelfSigned();
   const store = new InMemoryStore();
   await store.start();
@@ -148,11 +213,11 @@ async function main(): Promise<number> {
   const results: Record<keyof typeof targets, RoundResult[]> = { baseline: [], webhook: [] };
   try {
     // Warm-up: JIT and TLS session setup for both.
-    await runWrk(targets.baseline, script, 1);
-    await runWrk(targets.webhook, script, 1);
+    await load(targets.baseline, 1);
+    await load(targets.webhook, 1);
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of round % 2 === 0 ? (['baseline', 'webhook'] as const) : (['webhook', 'baseline'] as const)) {
-        results[name].push(await measuredRound(targets[name], script, SECONDS));
+        results[name].push(await measuredRound(load, targets[name], SECONDS));
       }
     }
   } finally {
@@ -174,7 +239,9 @@ async function main(): Promise<number> {
     ]),
   ) as Record<keyof typeof results, RoundResult>;
   const ratio = summary.webhook.rps / summary.baseline.rps;
-  console.log(`POST /validate-kernelchaos (seed example), keep-alive TLS, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS}s rounds (median)`);
+  console.log(
+    `POST /validate-kernelchaos (seed example), keep-alive TLS, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS}s rounds (median), load: ${haveWrk ? 'wrk -t2' : 'built-in node client'}`,
+  );
   // p99 under a closed loop of 32 connections is queueing behind the CPU: on a shared machine it
   // measures the machine; the load average says how shared it was.
   console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -194,7 +261,9 @@ async function main(): Promise<number> {
   return summary.webhook.errors === 0 && summary.baseline.errors === 0 ? 0 : 1;
 }
 
-main().then(
+const clientUrl = process.env.KC_BENCH_CLIENT_URL;
+const run = clientUrl ? clientMain(clientUrl, Number(process.env.KC_BENCH_CLIENT_SECONDS ?? 5)).then(() => 0) : main();
+run.then(
   (code) => {
     process.exitCode = code;
   },

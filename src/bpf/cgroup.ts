@@ -1,6 +1,6 @@
 // Cgroup v2 helpers for `kernelchaos run`: a fresh child cgroup whose id (the directory's inode
 // number, what bpf_get_current_cgroup_id returns) the fault engine targets.
-import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from './types.js';
 
@@ -78,12 +78,25 @@ export function cgroupPids(path: string): number[] {
   }
 }
 
+/** Child cgroups (subdirectories) of a cgroup. */
+function childCgroups(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(path, e.name));
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Removes the cgroup. Processes that outlived the command (daemons it started) are moved to the
- * parent first, so they keep running and nothing is left behind. Returns false if it could not.
+ * Removes the cgroup and any cgroups the command created below it. Processes that outlived the
+ * command (daemons it started) are moved to the cgroup's parent first, so they keep running and
+ * nothing is left behind. Returns false if it could not.
  */
-export function removeCgroup(path: string): boolean {
-  const parent = join(path, '..');
+export function removeCgroup(path: string, parent: string = join(path, '..')): boolean {
+  let ok = true;
+  for (const child of childCgroups(path)) ok = removeCgroup(child, parent) && ok;
   for (let attempt = 0; attempt < 3; attempt++) {
     for (const pid of cgroupPids(path)) {
       try {
@@ -94,10 +107,10 @@ export function removeCgroup(path: string): boolean {
     }
     try {
       rmdirSync(path);
-      return true;
+      return ok;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return true;
+      if (code === 'ENOENT') return ok;
       if (code !== 'EBUSY') return false;
     }
   }

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { errorInjectionList, kernelBtfFunctions } from './btf.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
-import { generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
+import { GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
 import { siteFor } from './sites.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
@@ -19,14 +19,16 @@ export interface AttachModePlan {
 }
 
 export interface KernelFacts {
-  /** FUNC names in the kernel BTF, or null without BTF. */
-  btfFunctions: Set<string> | null;
+  /** Which of the functions asked about have BTF entries, or null without BTF. */
+  btfFunctions: ReadonlySet<string> | null;
   /** The error-injection list, or null when debugfs is not readable. */
-  errorInjection: Set<string> | null;
+  errorInjection: ReadonlySet<string> | null;
 }
 
-export function readKernelFacts(): KernelFacts {
-  return { btfFunctions: kernelBtfFunctions(), errorInjection: errorInjectionList() };
+/** The running kernel's facts about the functions a request hooks. */
+export function readKernelFacts(req: ParsedFailKernRequest): KernelFacts {
+  const names = [siteFor(req.failtype).funcname, ...req.callchain.map((f) => f.funcname)];
+  return { btfFunctions: kernelBtfFunctions(names), errorInjection: errorInjectionList() };
 }
 
 /**
@@ -142,7 +144,7 @@ export interface EngineOptions {
   /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
   /** Facts about the kernel for `auto` (default: read from this kernel). */
-  facts?: () => KernelFacts;
+  facts?: (req: ParsedFailKernRequest) => KernelFacts;
 }
 
 export class BpfFaultEngine implements FaultEngine {
@@ -152,7 +154,7 @@ export class BpfFaultEngine implements FaultEngine {
     const started = performance.now();
     const requested = options.attachMode ?? 'auto';
     if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started);
-    const plan = planAttachMode(request, (this.options.facts ?? readKernelFacts)());
+    const plan = planAttachMode(request, (this.options.facts ?? readKernelFacts)(request));
     try {
       return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started);
     } catch (err) {
@@ -178,7 +180,14 @@ export class BpfFaultEngine implements FaultEngine {
     options: ArmOptions,
     started: number,
   ): Promise<ArmedBpfFault> {
-    const program = generateProgram(request, mode);
+    let program: GeneratedProgram;
+    try {
+      program = generateProgram(request, mode);
+    } catch (err) {
+      // The webhook validates first, so this is a request the parser accepted but C cannot express.
+      if (err instanceof GenerateError) throw new EngineError('compile-failed', `the fault program cannot be generated: ${err.message}`);
+      throw err;
+    }
     const compiled = await compileProgram(program.source, {
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),

@@ -1,9 +1,9 @@
 // KernelChaos failKernRequest -> one BPF C program (libbpf CO-RE style). Pure: no I/O.
 //
 // Order of checks at the injection site, cheapest rejection first for everyone who is not a target:
-//   0. with a call chain: is any target thread inside the chain at all? (one load from an array
-//      map; the frame programs only track target threads, so this gate is itself cgroup-filtered
-//      and lets every task, target or not, leave at once while no chain is in progress);
+//   0. with a call chain: does any target thread have the whole chain active? (one load from an
+//      array map; the frame programs only track target threads, so this gate is itself
+//      cgroup-filtered and lets every task, target or not, leave at once while no chain is complete);
 //   1. target cgroup (a cached per-cgroup verdict: one helper call and one hash lookup);
 //      for bio also the bio's own blkcg, so writeback submitted by a kworker for the target counts;
 //   2. not in interrupt context (there `current` is a bystander);
@@ -54,7 +54,7 @@ export const MAP_NAMES = {
   claims: 'kc_claims',
   /** LRU_HASH u64 pid_tgid -> struct kc_thread: call-chain state (only with a non-empty chain). */
   threads: 'kc_threads',
-  /** ARRAY[1] struct kc_chain: how many target threads hold chain state (only with a non-empty chain). */
+  /** ARRAY[1] struct kc_chain: how many target threads have the whole chain active (only with a non-empty chain). */
   chain: 'kc_chain',
 } as const;
 
@@ -360,7 +360,7 @@ class Writer {
         `} ${MAP_NAMES.threads} SEC(".maps");`,
         '',
         'struct kc_chain {',
-        '\t__u64 threads; /* entries in kc_threads: target threads inside the chain */',
+        '\t__u64 complete; /* target threads whose whole chain is active right now */',
         '};',
         '',
         'struct {',
@@ -375,6 +375,16 @@ class Writer {
         '\t__u32 zero = 0;',
         '',
         `\treturn bpf_map_lookup_elem(&${MAP_NAMES.chain}, &zero);`,
+        '}',
+        '',
+        '/* A thread whose whole chain became active (+1) or stopped being (-1). A thread that dies',
+        '   inside the chain leaves the count high: the site then only does more checks, never more faults. */',
+        'static __always_inline void kc_chain_complete(__s64 delta)',
+        '{',
+        '\tstruct kc_chain *chain = kc_chain_get();',
+        '',
+        '\tif (chain)',
+        '\t\t__sync_fetch_and_add(&chain->complete, delta);',
         '}',
         '',
       );
@@ -546,17 +556,16 @@ class Writer {
       `\t\tst = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
       '\t\tif (!st)',
       '\t\t\treturn 0;',
-      '\t\tstruct kc_chain *chain = kc_chain_get();',
-      '',
-      '\t\tif (chain)',
-      '\t\t\t__sync_fetch_and_add(&chain->threads, 1);',
       '\t}',
       '\t__u32 depth = st->depth;',
       '',
       '\tif (depth < KC_MAX_DEPTH) {',
       '\t\tst->marks[depth] = mark;',
-      '\t\tif (mark)',
+      '\t\tif (mark) {',
       '\t\t\tst->active = active + 1;',
+      '\t\t\tif (active + 1 == KC_CHAIN_LENGTH)',
+      '\t\t\t\tkc_chain_complete(1);',
+      '\t\t}',
       '\t}',
       '\tst->depth = depth + 1;',
       '\treturn 0;',
@@ -575,10 +584,10 @@ class Writer {
     this.program(kind, site.funcname, 'kc_site', 'site');
     if (hasChain) {
       this.emit(
-        '\t/* 0. no target thread is inside the chain: nothing can fail (one load, no hashing) */',
+        '\t/* 0. no target thread has the whole chain active: nothing can fail (one load, no hashing) */',
         '\tstruct kc_chain *chain = kc_chain_get();',
         '',
-        '\tif (!chain || !chain->threads)',
+        '\tif (!chain || !chain->complete)',
         '\t\treturn 0;',
       );
     }
@@ -649,16 +658,13 @@ const CHAIN_LEAVE = [
   '\t__u32 depth = st->depth - 1;',
   '',
   '\tst->depth = depth;',
-  '\tif (depth < KC_MAX_DEPTH && st->marks[depth] && st->active)',
+  '\tif (depth < KC_MAX_DEPTH && st->marks[depth] && st->active) {',
+  '\t\tif (st->active == KC_CHAIN_LENGTH)',
+  '\t\t\tkc_chain_complete(-1);',
   '\t\tst->active -= 1;',
-  '\tif (depth)',
-  '\t\treturn;',
-  `\tif (!bpf_map_delete_elem(&${MAP_NAMES.threads}, &tid)) {`,
-  '\t\tstruct kc_chain *chain = kc_chain_get();',
-  '',
-  '\t\tif (chain && chain->threads)',
-  '\t\t\t__sync_fetch_and_add(&chain->threads, -1);',
   '\t}',
+  '\tif (!depth)',
+  `\t\tbpf_map_delete_elem(&${MAP_NAMES.threads}, &tid);`,
   '}',
   '',
 ];

@@ -16,6 +16,9 @@ interface ControllerCliOptions {
   healthPort: number;
   resync: number;
   logLevel: string;
+  manifests?: string;
+  dryRun?: boolean;
+  output: 'text' | 'json';
 }
 
 function port(value: string): number {
@@ -49,7 +52,10 @@ function program(): Command {
     .option('--lease-name <name>', 'name of the coordination.k8s.io/v1 Lease used for leader election', 'kernelchaos-controller')
     .addOption(new Option('--identity <id>', 'this replica in the Lease (default: the pod name, else the host name)').env('POD_NAME').default(hostname()))
     .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', port, 0)
-    .option('--resync <seconds>', 'full reconcile at least this often', seconds('--resync'), 60_000)
+    .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(seconds('--resync')).default(60_000, '60'))
+    .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
+    .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
+    .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
@@ -66,6 +72,13 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  if (o.dryRun || o.manifests) {
+    if (!o.dryRun || !o.manifests) {
+      console.error('kernelchaos controller: --manifests and --dry-run go together (a directory cannot be patched); for a cluster use --kubeconfig');
+      return 2;
+    }
+    return await dryRun(o);
   }
   const log = pino({ level: o.logLevel, base: { component: 'controller' } });
   const [{ loadKubeConfig }, { InformerStore }, { Controller }] = await Promise.all([
@@ -104,8 +117,13 @@ export async function main(argv: string[]): Promise<number> {
 
   log.info({ namespace: o.namespace, lease: o.leaseName, identity: o.identity }, 'starting: syncing cluster state');
   const stopping = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   // Not awaited: an unreachable API keeps the store syncing (readiness false) until SIGTERM.
   controller.start().then(
@@ -117,5 +135,31 @@ export async function main(argv: string[]): Promise<number> {
   await controller.stop();
   health?.close();
   log.flush();
+  return 0;
+}
+
+async function dryRun(o: ControllerCliOptions): Promise<number> {
+  const [{ ManifestDirStore }, { preview, formatPreview }, { silentLog }] = await Promise.all([
+    import('../kube/manifestDir.js'),
+    import('../controller/preview.js'),
+    import('../kube/log.js'),
+  ]);
+  // Problems are printed below from store.problems, not logged.
+  const store = new ManifestDirStore(o.manifests as string, { log: silentLog });
+  try {
+    await store.start();
+  } catch (err) {
+    console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  } finally {
+    store.stop();
+  }
+  const result = preview(store, o.namespace, new Date());
+  if (o.output === 'json') {
+    console.log(JSON.stringify({ ...result, problems: store.problems }, null, 2));
+  } else {
+    for (const p of store.problems) console.error(`skipped ${p.source}: ${p.message}`);
+    console.log(formatPreview(result));
+  }
   return 0;
 }

@@ -99,12 +99,18 @@ function tlsSource(o: WebhookCliOptions): { tls: TlsSource; note: string } {
   return { tls: { kind: 'files', certFile: o.cert, keyFile: o.key, pollIntervalMs: o.certPollInterval }, note: `${o.cert} (reloaded on change)` };
 }
 
-async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<ClusterStore> {
+/** The store, and whether it is already started (a manifest directory is read before serving). */
+async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ store: ClusterStore; started: boolean }> {
   if (o.manifests && o.kubeconfig) throw new UsageError('--manifests and --kubeconfig exclude each other');
   if (o.manifests) {
     const { ManifestDirStore } = await import('../kube/manifestDir.js');
     logger.info({ dir: o.manifests }, 'cluster state from manifests');
-    return new ManifestDirStore(o.manifests, { log: logger });
+    const store = new ManifestDirStore(o.manifests, { log: logger });
+    // A mistyped directory is a usage error now, not a webhook that never becomes ready.
+    await store.start().catch((err: unknown) => {
+      throw new UsageError(`--manifests: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    return { store, started: true };
   }
   if (o.kubeconfig || process.env.KUBERNETES_SERVICE_HOST) {
     const [{ loadKubeConfig }, { InformerStore }] = await Promise.all([import('../kube/kubeconfig.js'), import('../kube/informer.js')]);
@@ -112,10 +118,10 @@ async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<Clust
     logger.info({ kubeconfig: o.kubeconfig ?? 'in-cluster' }, 'cluster state from the Kubernetes API');
     // No Pods and no Nodes: the injector judges the pod in the request, and a pod being created has
     // no node yet, so watching them would cost memory for nothing.
-    return new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace'], log: logger });
+    return { store: new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace'], log: logger }), started: false };
   }
   logger.warn('no cluster and no --manifests: using an empty store (validation works; no policies, the injector labels nothing)');
-  return new InMemoryStore();
+  return { store: new InMemoryStore(), started: false };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -132,10 +138,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = pino({ level: o.logLevel, base: { component: 'webhook' } });
   let store: ClusterStore;
+  let started: boolean;
   let tls: { tls: TlsSource; note: string };
   try {
     tls = tlsSource(o);
-    store = await clusterStore(o, logger);
+    ({ store, started } = await clusterStore(o, logger));
   } catch (err) {
     console.error(`kernelchaos webhook: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
@@ -150,10 +157,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   logger.info({ port: running.port, tls: tls.note, namespace: o.namespace }, 'listening');
   // Serve at once (liveness); readiness waits for the store's initial lists.
-  store.start().then(
-    () => logger.info('cluster state synced'),
-    (err: unknown) => logger.error({ err }, 'cluster state failed to sync; readiness stays false'),
-  );
+  if (started) logger.info('cluster state synced');
+  else {
+    store.start().then(
+      () => logger.info('cluster state synced'),
+      (err: unknown) => logger.error({ err }, 'cluster state failed to sync; readiness stays false'),
+    );
+  }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

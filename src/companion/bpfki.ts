@@ -118,7 +118,7 @@ export class BpfkiInjector extends EventEmitter<{ change: [InjectionChange] }> {
     }
     const entry: Entry = { key, pid: req.pid, fault, cgroupId: cgroup.cgroupId, cgroupPath: cgroup.path, armedAt: this.now() };
     this.entries.set(key, entry);
-    this.opts.log.info({ pid: req.pid, cgroup: cgroup.path, mode: fault.mode }, 'bpfki fault armed');
+    this.opts.log.info({ targetPid: req.pid, cgroup: cgroup.path, mode: fault.mode }, 'bpfki fault armed');
     this.emit('change', { kind: 'armed', injection: this.view(entry), reason: 'FailMMOrBIO', at: this.now() });
     return { ok: true, message: `injected into cgroup ${cgroup.path} of pid ${req.pid}` };
   }
@@ -146,9 +146,9 @@ export class BpfkiInjector extends EventEmitter<{ change: [InjectionChange] }> {
     try {
       e.fault.disarm();
     } catch (err) {
-      this.opts.log.warn({ pid: e.pid, err: String(err) }, 'bpfki disarm failed');
+      this.opts.log.warn({ targetPid: e.pid, err: String(err) }, 'bpfki disarm failed');
     }
-    this.opts.log.info({ pid: e.pid, faults: String(view.faults) }, `bpfki fault disarmed: ${reason}`);
+    this.opts.log.info({ targetPid: e.pid, faults: String(view.faults) }, `bpfki fault disarmed: ${reason}`);
     this.emit('change', { kind: 'disarmed', injection: view, reason, at: this.now() });
   }
 

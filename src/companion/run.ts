@@ -108,6 +108,8 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     sink,
     log,
     ...(config.armOptions ? { armOptions: config.armOptions } : {}),
+    // Each counter change is a status write in a cluster: every 15 s per experiment is plenty there.
+    countersIntervalMs: config.source.kind === 'kubernetes' ? 15_000 : 5000,
   });
   const bpfki =
     config.bpfkiPort !== undefined

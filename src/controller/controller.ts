@@ -23,6 +23,8 @@ export interface ControllerOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Wait this long after a change before reconciling, so a burst of pod events costs one pass. Default 50 ms. */
+  debounceMs?: number;
   /** Clock (tests). */
   now?: () => Date;
 }
@@ -115,7 +117,7 @@ export class Controller {
     do {
       this.again = false;
       // Let a burst of store events land first.
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, this.options.debounceMs ?? 50));
       if (this.stopped || !this.elector.isLeader) return;
       try {
         await this.reconcileOnce();
@@ -144,6 +146,8 @@ export class Controller {
       if (action.type === 'event') {
         const key = `${action.regarding.kind}/${action.regarding.namespace}/${action.regarding.name}/${action.reason}`;
         if (this.lastEvents.get(key) === action.message) continue;
+        // Bounded: forgetting old entries at worst repeats one event.
+        if (this.lastEvents.size > 10_000) this.lastEvents.clear();
         this.lastEvents.set(key, action.message);
       }
       const outcome = await this.executor.execute(action);

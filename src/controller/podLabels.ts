@@ -19,15 +19,39 @@ export function isExperimentLabel(key: string): boolean {
   return EXPERIMENT_LABEL.test(key);
 }
 
-function labelKeyOfRef(ref: string): string {
-  const slash = ref.indexOf('/');
-  return experimentLabelKey(ref.slice(0, slash), ref.slice(slash + 1));
+// The label key is a hash of the ref; computed once per experiment, not once per pod.
+const labelKeys = new Map<string, string>();
+
+export function labelKeyOfRef(ref: string): string {
+  let key = labelKeys.get(ref);
+  if (key === undefined) {
+    const slash = ref.indexOf('/');
+    key = experimentLabelKey(ref.slice(0, slash), ref.slice(slash + 1));
+    if (labelKeys.size > 10_000) labelKeys.clear();
+    labelKeys.set(ref, key);
+  }
+  return key;
 }
 
-/** The experiments (namespace/name) a pod is labelled for, by annotation or by label. */
+/** Whether a pod is labelled for the experiment (namespace/name), by annotation or by label. */
 export function podCarries(pod: V1Pod, ref: string): boolean {
   if (parseExperimentsAnnotation(pod.metadata?.annotations?.[EXPERIMENTS_ANNOTATION]).includes(ref)) return true;
   return pod.metadata?.labels?.[labelKeyOfRef(ref)] !== undefined;
+}
+
+/** Pods indexed by what they carry: experiment refs (annotation) and experiment label keys. */
+export function carrierIndex(pods: readonly V1Pod[]): (ref: string) => V1Pod[] {
+  const byMark = new Map<string, V1Pod[]>();
+  const add = (mark: string, pod: V1Pod): void => {
+    const list = byMark.get(mark);
+    if (list) list.push(pod);
+    else byMark.set(mark, [pod]);
+  };
+  for (const pod of pods) {
+    for (const ref of parseExperimentsAnnotation(pod.metadata?.annotations?.[EXPERIMENTS_ANNOTATION])) add(ref, pod);
+    for (const key of Object.keys(pod.metadata?.labels ?? {})) if (isExperimentLabel(key)) add(key, pod);
+  }
+  return (ref) => [...new Set([...(byMark.get(ref) ?? []), ...(byMark.get(labelKeyOfRef(ref)) ?? [])])];
 }
 
 /** Whether the pod carries any of our keys at all. */

@@ -8,7 +8,7 @@ import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
 import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets } from '../selection/index.js';
-import { podCarries, podHasOwnKeys, podLabelPatch } from './podLabels.js';
+import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
 import { computeStatus, statusUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
 
 export interface ControllerState {
@@ -84,11 +84,10 @@ function shapeProblem(kind: 'KernelChaos' | 'KernelChaosPolicy', object: KernelC
   return p;
 }
 
-function planFor(raw: KernelChaos, state: ControllerState, livePods: readonly V1Pod[]): ExperimentPlan {
-  if (raw.metadata.deletionTimestamp) return { kind: 'deleting' };
-  const problem = shapeProblem('KernelChaos', raw);
+function planFor(chaos: KernelChaos, state: ControllerState, livePods: readonly V1Pod[]): ExperimentPlan {
+  if (chaos.metadata.deletionTimestamp) return { kind: 'deleting' };
+  const problem = shapeProblem('KernelChaos', chaos);
   if (problem !== null) return { kind: 'invalid', message: problem };
-  const chaos = raw;
   // An invalid policy of a reachable namespace fails closed: its limits are unknown.
   const reach = new Set(reachableNamespaces(chaos));
   const broken = state.policies
@@ -157,6 +156,8 @@ export function reconcile(state: ControllerState): ReconcileResult {
   const plans = new Map<string, ExperimentPlan>();
   const livePods = state.pods.filter((p) => !isTerminating(p));
   const desired = new Map<string, Set<string>>();
+  // Terminating pods are going away with their labels; nothing waits for them.
+  const carriersOf = carrierIndex(livePods);
   let nextWake: number | undefined;
 
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
@@ -170,7 +171,7 @@ export function reconcile(state: ControllerState): ReconcileResult {
       plan = { kind: 'invalid', message: `cannot evaluate: ${error instanceof Error ? error.message : String(error)}` };
     }
     plans.set(ref, plan);
-    const carriers = state.pods.filter((p) => podCarries(p, ref));
+    const carriers = carriersOf(ref);
     const finalizers = chaos.metadata.finalizers ?? [];
 
     if (plan.kind === 'deleting') {

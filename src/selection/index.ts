@@ -4,7 +4,7 @@ import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { SkipReason } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import { eligibility } from './eligibility.js';
-import { podMatchesSelector, type NodeLabelLookup } from './match.js';
+import { compileSelector, type NodeLabelLookup } from './match.js';
 import { chooseByModeChecked, experimentSeed } from './mode.js';
 
 export * from './eligibility.js';
@@ -19,8 +19,8 @@ export interface CandidateContext {
 
 /** The pods an experiment's selector matches (before opt-in rules and mode). */
 export function selectCandidates(chaos: KernelChaos, pods: readonly V1Pod[], ctx: CandidateContext = {}): V1Pod[] {
-  const defaultNamespace = chaos.metadata.namespace ?? 'default';
-  return pods.filter((pod) => podMatchesSelector(chaos.spec.selector, defaultNamespace, pod, ctx.nodeLabels));
+  const matches = compileSelector(chaos.spec.selector, chaos.metadata.namespace ?? 'default');
+  return pods.filter((pod) => matches(pod, ctx.nodeLabels));
 }
 
 export function nodeLabelLookup(nodes: readonly V1Node[]): NodeLabelLookup {

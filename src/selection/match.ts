@@ -43,18 +43,65 @@ export function selectorNamespaces(selector: PodSelectorSpec, defaultNamespace: 
   return listed.length > 0 ? [...new Set(listed)].sort() : [defaultNamespace];
 }
 
-function nodeMatches(selector: PodSelectorSpec, pod: V1Pod, nodeLabels: NodeLabelLookup | undefined): boolean {
-  const names = selector.nodes ?? [];
-  const labels = asStringMap(selector.nodeSelectors) ?? {};
-  const hasLabels = Object.keys(labels).length > 0;
-  if (names.length === 0 && !hasLabels) return true;
-  const nodeName = pod.spec?.nodeName;
-  // An unscheduled pod is on no node, so no node selector can match it.
-  if (!nodeName) return false;
-  if (names.includes(nodeName)) return true;
-  if (!hasLabels) return false;
-  const actual = nodeLabels?.(nodeName);
-  return actual !== undefined && mapMatches(labels, actual);
+/** A pod predicate for one selector, with the selector's maps and requirements prepared once. */
+export type PodMatcher = (pod: V1Pod, nodeLabels?: NodeLabelLookup) => boolean;
+
+// Selectors are immutable once read from the store; callers that test one pod at a time (the
+// webhook) reuse the prepared matcher.
+const compiled = new WeakMap<PodSelectorSpec, Map<string, PodMatcher>>();
+
+export function compileSelector(selector: PodSelectorSpec, defaultNamespace: string): PodMatcher {
+  let byNs = compiled.get(selector);
+  if (!byNs) {
+    byNs = new Map();
+    compiled.set(selector, byNs);
+  }
+  let matcher = byNs.get(defaultNamespace);
+  if (!matcher) {
+    matcher = prepare(selector, defaultNamespace);
+    byNs.set(defaultNamespace, matcher);
+  }
+  return matcher;
+}
+
+function prepare(selector: PodSelectorSpec, defaultNamespace: string): PodMatcher {
+  if (hasExplicitPods(selector)) {
+    const named = new Map(Object.entries(selector.pods).map(([ns, names]) => [ns, new Set(names)]));
+    return (pod) => named.get(podNamespace(pod))?.has(pod.metadata?.name ?? '') ?? false;
+  }
+  const namespaces = new Set(selectorNamespaces(selector, defaultNamespace));
+  const labels = asStringMap(selector.labelSelectors);
+  const expressions = (selector.expressionSelectors ?? []).map(fromSchemaRequirement);
+  const annotations = asStringMap(selector.annotationSelectors);
+  const fieldMap = asStringMap(selector.fieldSelectors);
+  const fields = fieldMap ? fieldRequirementsFromMap(fieldMap) : [];
+  const nodeNames = new Set(selector.nodes ?? []);
+  const nodeSelector = asStringMap(selector.nodeSelectors) ?? {};
+  const hasNodeSelector = Object.keys(nodeSelector).length > 0;
+  const phases = new Set<string>(selector.podPhaseSelectors ?? []);
+
+  const nodeMatches = (pod: V1Pod, nodeLabels: NodeLabelLookup | undefined): boolean => {
+    if (nodeNames.size === 0 && !hasNodeSelector) return true;
+    const nodeName = pod.spec?.nodeName;
+    // An unscheduled pod is on no node, so no node selector can match it.
+    if (!nodeName) return false;
+    if (nodeNames.has(nodeName)) return true;
+    if (!hasNodeSelector) return false;
+    const actual = nodeLabels?.(nodeName);
+    return actual !== undefined && mapMatches(nodeSelector, actual);
+  };
+
+  return (pod, nodeLabels) => {
+    if (!namespaces.has(podNamespace(pod))) return false;
+    const podLabels = pod.metadata?.labels;
+    if (!mapMatches(labels, podLabels)) return false;
+    if (!requirementsMatch(expressions, podLabels)) return false;
+    if (!mapMatches(annotations, pod.metadata?.annotations)) return false;
+    if (fields.length > 0 && !fieldRequirementsMatch(fields, pod)) return false;
+    if (!nodeMatches(pod, nodeLabels)) return false;
+    if (phases.size > 0 && !phases.has(pod.status?.phase ?? '')) return false;
+    return true;
+  };
 }
 
 export function podMatchesSelector(
@@ -63,20 +110,5 @@ export function podMatchesSelector(
   pod: V1Pod,
   nodeLabels?: NodeLabelLookup,
 ): boolean {
-  const namespace = podNamespace(pod);
-  const name = pod.metadata?.name ?? '';
-  if (hasExplicitPods(selector)) {
-    return (selector.pods[namespace] ?? []).includes(name);
-  }
-  if (!selectorNamespaces(selector, defaultNamespace).includes(namespace)) return false;
-  const labels = pod.metadata?.labels;
-  if (!mapMatches(asStringMap(selector.labelSelectors), labels)) return false;
-  if (!requirementsMatch((selector.expressionSelectors ?? []).map(fromSchemaRequirement), labels)) return false;
-  if (!mapMatches(asStringMap(selector.annotationSelectors), pod.metadata?.annotations)) return false;
-  const fields = asStringMap(selector.fieldSelectors);
-  if (fields && !fieldRequirementsMatch(fieldRequirementsFromMap(fields), pod)) return false;
-  if (!nodeMatches(selector, pod, nodeLabels)) return false;
-  const phases = selector.podPhaseSelectors ?? [];
-  if (phases.length > 0 && !phases.includes((pod.status?.phase ?? '') as (typeof phases)[number])) return false;
-  return true;
+  return compileSelector(selector, defaultNamespace)(pod, nodeLabels);
 }

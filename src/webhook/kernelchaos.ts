@@ -55,6 +55,10 @@ function withRequestNamespace(object: Record<string, unknown>, request: Admissio
 
 function advisoryWarnings(chaos: KernelChaos, ctx: WebhookContext): string[] {
   const out: string[] = [];
+  const selector = chaos.spec.selector;
+  // The common case (no explicit namespaces or pods) reaches only the own namespace, where creating
+  // an experiment in a system namespace is excluded by the webhook configuration anyway.
+  if ((selector.namespaces?.length ?? 0) === 0 && selector.pods === undefined) return out;
   for (const ns of reachableNamespaces(chaos)) {
     if (SYSTEM_NAMESPACES.has(ns) || ns === ctx.ownNamespace) {
       out.push(`spec.selector: namespace ${ns} is never targeted (system namespace)`);
@@ -102,9 +106,12 @@ export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext
   if (!verdict.valid) return deny(uid, 422, formatFieldErrors(verdict.errors), warnings);
 
   const policies = ctx.store.list('KernelChaosPolicy');
-  const violations = checkPolicies(verdict.chaos, policies, ctx.now());
-  if (violations.length > 0) return deny(uid, 403, violations.map(formatViolation).join('; '), warnings);
-  return allow(uid, [...warnings, ...advisoryWarnings(verdict.chaos, ctx)]);
+  if (policies.length > 0) {
+    const violations = checkPolicies(verdict.chaos, policies, ctx.now());
+    if (violations.length > 0) return deny(uid, 403, violations.map(formatViolation).join('; '), warnings);
+  }
+  const advice = advisoryWarnings(verdict.chaos, ctx);
+  return allow(uid, advice.length > 0 ? [...warnings, ...advice] : warnings);
 }
 
 /** POST /mutate-kernelchaos: defaults as a JSONPatch against exactly what was sent. */
@@ -122,6 +129,9 @@ export function mutateKernelChaos(request: AdmissionRequest, ctx: WebhookContext
     return deny(uid, 422, formatFieldErrors(verdict.errors), verdict.warnings.map(warningText));
   }
   const original = guarded.object;
-  const defaulted = applyKernelChaosDefaults(structuredClone(original) as unknown as KernelChaos);
-  return allowWithPatch(uid, jsonpatch.compare(original, defaulted as unknown as Record<string, unknown>));
+  // Defaults may depend on the namespace (selector.namespaces), which kubectl -n leaves to the
+  // request; metadata itself is the apiserver's to fill, so the patch never touches it.
+  const defaulted = applyKernelChaosDefaults(structuredClone(withRequestNamespace(original, request)) as unknown as KernelChaos);
+  const target = { ...(defaulted as unknown as Record<string, unknown>), metadata: original.metadata };
+  return allowWithPatch(uid, jsonpatch.compare(original, target));
 }

@@ -27,7 +27,7 @@ describe('generateProgram: the injection site', () => {
     const req = parsed({ ...SEED, probability: 10, times: 3 });
     const site = programBody(generateProgram(req, 'trampoline').source, 'kc_site');
     expectOrder(site, [
-      'if (!chain || !chain->threads)',
+      'if (!chain || !chain->complete)',
       'kc_task_targeted()',
       'kc_in_task()',
       '& KC_GFP_NOFAIL',
@@ -136,12 +136,12 @@ describe('generateProgram: the call chain', () => {
     expect(enter).toContain('((__u64)kc_arg_count % (__u64)2)');
   });
 
-  it('gates the site on a count of target threads inside the chain, kept by the frame programs', () => {
+  it('gates the site on a count of target threads whose whole chain is active, kept by the frame programs', () => {
     const source = generateProgram(parsed(SEED), 'kprobe').source;
     // the gate is the site's first statement: no helper call, no hashing before it
-    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tstruct kc_chain \*chain = kc_chain_get\(\);\n\n\tif \(!chain \|\| !chain->threads\)\n\t\treturn 0;/);
-    expect(programBody(source, 'kc_enter_0')).toContain('__sync_fetch_and_add(&chain->threads, 1)');
-    expect(source).toContain('__sync_fetch_and_add(&chain->threads, -1)');
+    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tstruct kc_chain \*chain = kc_chain_get\(\);\n\n\tif \(!chain \|\| !chain->complete\)\n\t\treturn 0;/);
+    expect(programBody(source, 'kc_enter_0')).toContain('if (active + 1 == KC_CHAIN_LENGTH)\n\t\t\t\tkc_chain_complete(1);');
+    expect(source).toContain('if (st->active == KC_CHAIN_LENGTH)\n\t\t\tkc_chain_complete(-1);');
     // without a chain there is nothing to gate on
     expect(generateProgram(parsed({ failtype: 0 }), 'kprobe').source).not.toContain('kc_chain');
   });

@@ -161,6 +161,26 @@ describe('controller lifecycle against the Kubernetes API', () => {
     expect(server.requests.some((r) => r.user === standbyToken && r.method === 'PATCH' && r.path.endsWith('/pods/web-new'))).toBe(true);
   });
 
+  it('a leader cut off from the API steps down; the standby takes over once the lease expires', async () => {
+    const a = await startController('ctl-a');
+    const b = await startController('ctl-b');
+    const leader = await waitFor('a leader', () => (a.isLeader ? a : b.isLeader ? b : undefined));
+    const standby = leader === a ? b : a;
+    const leaderToken = leader === a ? 'ctl-a' : 'ctl-b';
+    const standbyToken = leader === a ? 'ctl-b' : 'ctl-a';
+    // The leader's lease renewals fail from now on (a network partition, not a clean stop: no release).
+    server.hook((req) => (req.resource.plural === 'leases' && req.user === leaderToken ? { status: 503, body: { kind: 'Status', code: 503 } } : undefined));
+    await waitFor('old leader stepped down', () => !leader.isLeader);
+    await waitFor('standby took over', () => standby.isLeader);
+    const lease = server.get<{ spec: { holderIdentity: string; leaseTransitions: number } }>('coordination.k8s.io/v1', 'Lease', SYSTEM_NS, 'kernelchaos-controller');
+    expect(lease?.spec.holderIdentity).toBe(standbyToken);
+    expect(lease?.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
+    await c.custom.createNamespacedCustomObject({ ...KC, namespace: NS, body: experimentBody('exp', { mode: 'all', selector: { labelSelectors: { app: 'db' } } }) });
+    await waitFor('labelled by the new leader', async () => (await labelsOf('db-0'))[EXP_LABEL] === 'true');
+    const podWrites = server.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/pods/'));
+    expect(podWrites.every((r) => r.user === standbyToken)).toBe(true);
+  });
+
   it('removes the labels when the duration ends and aggregates the companions’ records into conditions', async () => {
     let offsetMs = 0;
     const ctl = await startController('ctl-a', 'ctl-a', () => new Date(Date.now() + offsetMs));

@@ -114,6 +114,13 @@ describe('reconcile', () => {
     expect(reconcile(gone).actions).toEqual([]);
   });
 
+  it('deletion does not wait for terminating pods that still carry the labels', () => {
+    const deleting = experiment({ mode: 'all' }, { deleting: true });
+    const going = pod('apps', 'going', { labels: { [TARGET_LABEL]: 'true', [EXP]: 'true' }, annotations: { [EXPERIMENTS_ANNOTATION]: 'apps/exp' } });
+    going.metadata!.deletionTimestamp = new Date('2026-11-27T02:59:59Z');
+    expect(types(reconcile(state({ experiments: [deleting], pods: [going] })).actions)).toEqual(['removeFinalizer']);
+  });
+
   it('an experiment whose duration has ended (no scheduler) is unlabelled and stopped; an active one asks to be woken at its end', () => {
     const running = experiment({ mode: 'all', duration: '5m' }, { created: '2026-11-27T02:58:00Z' });
     const r = reconcile(state({ experiments: [running], pods: pods(1) }));

@@ -89,6 +89,8 @@ interface Watcher {
 
 /** A request as the hooks see it. */
 export interface RequestInfo {
+  /** The bearer token the client sent. */
+  user: string;
   method: string;
   path: string;
   query: URLSearchParams;
@@ -498,7 +500,7 @@ export class FakeApiServer {
       }
       const { resource: r, namespace, name, subresource } = parsed;
       const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
-      const info: RequestInfo = { method, path: url.pathname, query: url.searchParams, contentType, body, resource: r, namespace, name, subresource, watch };
+      const info: RequestInfo = { user, method, path: url.pathname, query: url.searchParams, contentType, body, resource: r, namespace, name, subresource, watch };
       for (const hook of [...this.hooks]) {
         const answer = await hook(info, this);
         if (answer) {

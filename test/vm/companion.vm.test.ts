@@ -85,7 +85,9 @@ chaos() { # NAME EXTRA-SPEC-LINE METADATA-EXTRA
     'spec:' '  mode: one' '  selector: {namespaces: [chaos-mount]}' '  containerNames: [target]' "$2" \
     '  failKernRequest:' '    callchain: [{funcname: __x64_sys_mount}]' '    failtype: 0'
 }
-chaos window '  duration: 90s' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
+# One run of 60 s opening at OPEN (@every counts from creationTimestamp; the next run is 10 min on).
+chaos window '  duration: 60s
+  scheduler: {cron: "@every 10m"}' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
 
 echo "RESULT base_progs=$(progs)"
 start_companion() {
@@ -97,7 +99,7 @@ start_companion() {
 start_companion "$W/companion.log"
 echo "RESULT before_open_target=$(try_mounts "$TARGET" 20) before_open_sibling=$(try_mounts "$SIBLING" 20)"
 
-wait_log "$W/companion.log" '"msg":"fault armed"' 1 180
+wait_log "$W/companion.log" '"msg":"fault armed"' 1 120
 echo "RESULT in_window_target=$(try_mounts "$TARGET" 20) in_window_sibling=$(try_mounts "$SIBLING" 20)"
 echo "RESULT in_window_err=$(tr ' ' _ < "$W/mount.err")"
 try_mounts "$TARGET" 20 >/dev/null
@@ -122,7 +124,7 @@ kill $SLEEPER
 
 # Removal: a KernelChaos without duration arms; deleting its file disarms.
 chaos removable '' '' > "$M/removable.yaml"
-wait_log "$W/companion.log" '"msg":"fault armed"' 2 180
+wait_log "$W/companion.log" '"msg":"fault armed"' 2 120
 echo "RESULT removable_armed_target=$(try_mounts "$TARGET" 20)"
 rm "$M/removable.yaml"
 wait_log "$W/companion.log" '"msg":"fault disarmed' 2 60
@@ -130,7 +132,7 @@ echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
 
 # kill -9: the kernel drops the programs with the process.
 chaos removable '' '' > "$M/removable.yaml"
-wait_log "$W/companion.log" '"msg":"fault armed"' 3 180
+wait_log "$W/companion.log" '"msg":"fault armed"' 3 120
 echo "RESULT before_kill_target=$(try_mounts "$TARGET" 5) before_kill_progs=$(progs)"
 kill -9 $CPID
 wait $CPID 2>/dev/null
@@ -139,7 +141,7 @@ echo "RESULT killed_target=$(try_mounts "$TARGET" 20) killed_progs=$(progs)"
 
 # Restart: the same directory brings the fault back.
 start_companion "$W/companion2.log"
-wait_log "$W/companion2.log" '"msg":"fault armed"' 1 180
+wait_log "$W/companion2.log" '"msg":"fault armed"' 1 120
 echo "RESULT restarted_target=$(try_mounts "$TARGET" 20) restarted_sibling=$(try_mounts "$SIBLING" 20)"
 kill -TERM $CPID
 wait $CPID

@@ -103,6 +103,14 @@ describe('POST /mutate-pods: eligibility', () => {
     expect(response.auditAnnotations?.['deferred-to-controller']).toBe('chaos-testing/kernel-chaos-example');
   });
 
+  it('is not disturbed by a malformed experiment in the cluster state', async () => {
+    hook.store.put('KernelChaos', { apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'KernelChaos', metadata: { name: 'broken', namespace: 'shop' } } as never);
+    hook.store.put('KernelChaos', { ...allModeChaos('odd', 'shop'), spec: { ...allModeChaos('odd', 'shop').spec, selector: { labelSelectors: 'app=web' } } } as never);
+    hook.store.put('KernelChaos', allModeChaos('web-chaos', 'shop', WEB));
+    const { patched } = await admit(pod({ name: 'w', namespace: 'shop', labels: { app: 'web' }, annotations: { 'kernelchaos.dev/inject': 'true' } }), 'shop');
+    expect(patched.metadata?.annotations?.['kernelchaos.dev/experiments']).toBe('shop/web-chaos');
+  });
+
   it('ignores experiments that are being deleted', async () => {
     const chaos = allModeChaos('going', 'shop', WEB);
     chaos.metadata.deletionTimestamp = '2026-11-25T10:00:00Z';

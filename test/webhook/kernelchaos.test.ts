@@ -179,6 +179,14 @@ describe('POST /mutate-kernelchaos', () => {
     expect(again.patchType).toBeUndefined();
   });
 
+  it('defaults from the request namespace when the object has none (kubectl -n), leaving metadata alone', async () => {
+    const chaos = allModeChaos('x', 'team-d');
+    delete chaos.metadata.namespace;
+    const r = await review(hook, '/mutate-kernelchaos', kernelChaosRequest(chaos, { namespace: 'team-d' }));
+    const patch = decodePatch(r);
+    expect(patch).toEqual([{ op: 'add', path: '/spec/selector/namespaces', value: ['team-d'] }]);
+  });
+
   it('denies an invalid object rather than defaulting it', async () => {
     const chaos = seedChaos();
     chaos.spec.failKernRequest.probability = 101;

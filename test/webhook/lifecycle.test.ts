@@ -192,6 +192,9 @@ describe('kernelchaos webhook (CLI)', () => {
     const badCert = await run(['--cert', '/nonexistent/tls.crt', '--key', '/nonexistent/tls.key']);
     expect(badCert.code).toBe(2);
     expect(badCert.err).toMatch(/\/nonexistent\/tls\.crt/);
+    const noDir = await run(['--self-signed', '--manifests', '/nonexistent/dir']);
+    expect(noDir.code).toBe(2);
+    expect(noDir.err).toMatch(/--manifests: manifest directory \/nonexistent\/dir cannot be read/);
     const badDelay = await run(['--self-signed', '--drain-delay', 'soon']);
     expect(badDelay.code).toBe(2);
     expect(badDelay.err).toMatch(/--drain-delay: must be a Go duration/);

@@ -1,0 +1,101 @@
+// The companion's real parts together on the host: a manifest directory (H5's ManifestDirStore),
+// the cgroup resolver over a kubelet-style fixture tree, the real validator and cron parser. Only
+// the kernel side is a recording double (this is not an e2e test: the VM test is).
+import { mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { validateKernelChaos } from '../../src/api/validate.js';
+import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
+import { silentLog as kubeSilentLog } from '../../src/kube/log.js';
+import { FakeEngine } from './fakes.js';
+
+const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
+const APP = 'ab'.repeat(32);
+const SIDE = 'cd'.repeat(32);
+
+let dir: string;
+let running: RunningCompanion | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kc-companion-int-'));
+});
+afterEach(async () => {
+  await running?.stop('test done');
+  running = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  // Waits for a condition, not a duration; the bound only turns a hang into a readable failure.
+  for (let i = 0; i < 1000 && !cond(); i += 1) await new Promise((r) => setTimeout(r, 10));
+  if (!cond()) throw new Error(`never happened: ${what}`);
+}
+
+const POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: app
+  uid: ${UID}
+  labels: {kernelchaos.dev/target: "true"}
+  annotations: {kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
+spec:
+  nodeName: node-1
+  containers: [{name: app, image: busybox}, {name: side, image: busybox}]
+status:
+  phase: Running
+  qosClass: Burstable
+  containerStatuses:
+    - {name: app, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${APP}", state: {running: {}}}
+    - {name: side, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${SIDE}", state: {running: {}}}
+`;
+
+// The seed example of the brief, as Chaos Mesh documents it.
+const SEED = `apiVersion: chaos-mesh.org/v1alpha1
+kind: KernelChaos
+metadata:
+  name: kernel-chaos-example
+  namespace: chaos-testing
+spec:
+  mode: one
+  selector:
+    namespaces:
+      - chaos-mount
+  failKernRequest:
+    callchain:
+      - funcname: '__x64_sys_mount'
+    failtype: 0
+`;
+
+describe('companion over a manifest directory and a kubelet cgroup tree', () => {
+  it('arms the seed example for every container of a targeted pod, and disarms when its file goes', async () => {
+    const manifests = join(dir, 'manifests');
+    const cgroupRoot = join(dir, 'cgroup');
+    mkdirSync(manifests);
+    const podSlice = join(cgroupRoot, 'kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${UID.replace(/-/g, '_')}.slice`);
+    mkdirSync(join(podSlice, `cri-containerd-${APP}.scope`), { recursive: true });
+    mkdirSync(join(podSlice, `cri-containerd-${SIDE}.scope`), { recursive: true });
+    writeFileSync(join(cgroupRoot, 'cgroup.controllers'), 'cpu memory\n');
+    const ino = (id: string): bigint => statSync(join(podSlice, `cri-containerd-${id}.scope`), { bigint: true }).ino;
+    writeFileSync(join(manifests, 'pod.yaml'), POD);
+    writeFileSync(join(manifests, 'seed.yaml'), SEED);
+
+    const engine = new FakeEngine();
+    running = await runCompanion(
+      { node: 'node-1', source: { kind: 'manifests', dir: manifests, pollIntervalMs: 50 }, cgroupRoot, procRoot: join(dir, 'proc') },
+      { engine, validate: validateKernelChaos, log: kubeSilentLog },
+    );
+    expect(engine.live()).toHaveLength(1);
+    const fault = engine.live()[0];
+    expect(fault?.targets).toEqual([ino(APP), ino(SIDE)].sort((a, b) => (a < b ? -1 : 1)));
+    expect(fault?.request).toMatchObject({ failtype: 0, probability: 0, times: 0, callchain: [{ funcname: '__x64_sys_mount', predicate: null }] });
+    expect(running.companion.recordsOf('chaos-testing', 'kernel-chaos-example').map((r) => `${r.container.container}:${r.phase}`).sort()).toEqual([
+      'app:Injected',
+      'side:Injected',
+    ]);
+
+    unlinkSync(join(manifests, 'seed.yaml'));
+    await until('the fault is disarmed after the file is removed', () => engine.live().length === 0);
+    expect(fault?.disarmed).toBe(true);
+  });
+});
