@@ -56,9 +56,9 @@ function withRequestNamespace(object: Record<string, unknown>, request: Admissio
 function advisoryWarnings(chaos: KernelChaos, ctx: WebhookContext): string[] {
   const out: string[] = [];
   const selector = chaos.spec.selector;
-  // The common case (no explicit namespaces or pods) reaches only the own namespace, where creating
-  // an experiment in a system namespace is excluded by the webhook configuration anyway.
-  if ((selector.namespaces?.length ?? 0) === 0 && selector.pods === undefined) return out;
+  // The common case reaches only the own namespace (the webhook configuration keeps experiments out
+  // of system namespaces): no walk needed.
+  if (selector.pods === undefined && (selector.namespaces ?? []).every((ns) => ns === chaos.metadata.namespace)) return out;
   for (const ns of reachableNamespaces(chaos)) {
     if (SYSTEM_NAMESPACES.has(ns) || ns === ctx.ownNamespace) {
       out.push(`spec.selector: namespace ${ns} is never targeted (system namespace)`);
