@@ -161,7 +161,7 @@ export class InformerStore extends InMemoryStore {
     if (this.stopped) return;
     w.failures++;
     const delay = Math.min(this.maxRestartDelayMs, this.restartDelayMs * 2 ** Math.min(w.failures - 1, 16));
-    this.log.warn({ kind: w.kind, err: errorMessage(err), retryInMs: delay }, 'watch failed; restarting');
+    this.log.warn({ kind: w.kind, err: errorMessage(err).split('\n')[0], hint: hintFor(w.kind, err), retryInMs: delay }, 'watch failed; restarting');
     if (w.timer) clearTimeout(w.timer);
     w.timer = setTimeout(() => {
       w.timer = undefined;
@@ -169,4 +169,15 @@ export class InformerStore extends InMemoryStore {
     }, delay);
     w.timer.unref();
   }
+}
+
+/** What a user can do about the usual failures, so the log line says more than "HTTP-Code: 404". */
+export function hintFor(kind: WatchedKind, err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
+  const info = KIND_INFO[kind];
+  const resource = info.group ? `${info.plural}.${info.group}` : info.plural;
+  if (code === 404 && info.group !== '') return `the CustomResourceDefinition ${resource} is not installed: kubectl apply -f manifests/crds/`;
+  if (code === 401) return 'the API server refused the credentials: check the kubeconfig user or the service account token';
+  if (code === 403) return `not allowed to list/watch ${resource}: check the RBAC rules (manifests/*/rbac.yaml)`;
+  return undefined;
 }

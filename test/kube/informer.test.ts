@@ -70,6 +70,22 @@ describe('InformerStore', () => {
     expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['unlabelled']);
   });
 
+  it('with `namespace`, lists and watches namespaced kinds in that namespace only', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'other' } } });
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('mine') });
+    await core.createNamespacedPod({ namespace: 'other', body: pod('theirs') });
+    store = new InformerStore(kc, { kinds: ['Pod', 'Namespace'], namespace: 'apps', log: silentLog });
+    await store.start();
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['mine']);
+    // Cluster-scoped kinds are not narrowed.
+    expect(store.list('Namespace').map((n) => n.metadata?.name)).toEqual(['apps', 'other']);
+    await core.createNamespacedPod({ namespace: 'other', body: pod('theirs-2') });
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('mine-2') });
+    await waitFor('mine-2', () => store?.get('Pod', 'apps', 'mine-2'));
+    expect(store.get('Pod', 'other', 'theirs-2')).toBeUndefined();
+    expect(server.requests.filter((r) => r.method === 'GET' && r.path.includes('/pods')).every((r) => r.path === '/api/v1/namespaces/apps/pods')).toBe(true);
+  });
+
   it('keeps following after the server ends the watch stream', async () => {
     store = new InformerStore(kc, { kinds: ['Pod'], log: silentLog });
     await store.start();
@@ -111,6 +127,21 @@ describe('InformerStore', () => {
       expect(server.requests.filter((r) => r.method === 'GET' && !r.query.includes('watch') && r.path === '/api/v1/pods').length).toBeGreaterThanOrEqual(2);
     });
   }
+
+  it('says what to do when the CRD is missing, and syncs once it is there', async () => {
+    const warnings: Array<{ hint?: string }> = [];
+    const log = { ...silentLog, warn: (obj: object) => void warnings.push(obj as { hint?: string }) };
+    let installed = false;
+    server.hook((req) => (!installed && req.resource.plural === 'kernelchaos' ? { status: 404, body: { kind: 'Status', code: 404, reason: 'NotFound' } } : undefined));
+    store = new InformerStore(kc, { kinds: ['KernelChaos'], log, restartDelayMs: 10 });
+    const started = store.start();
+    await waitFor('a hint', () => warnings.find((w) => w.hint));
+    expect(warnings.find((w) => w.hint)?.hint).toBe('the CustomResourceDefinition kernelchaos.chaos-mesh.org is not installed: kubectl apply -f manifests/crds/');
+    expect(store.synced).toBe(false);
+    installed = true;
+    await started;
+    expect(store.synced).toBe(true);
+  });
 
   it('retries a failing initial list until it succeeds', async () => {
     let failures = 2;

@@ -192,7 +192,7 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
       .replaceAll('@@UID@@', POD_UID)
       .replaceAll('@@TARGET@@', TARGET_ID)
       .replaceAll('@@SIBLING@@', SIBLING_ID);
-    const vmRun = await runInVm(script, { timeoutSeconds: 900, memMb: 1536 });
+    const vmRun = await runInVm(script, { timeoutSeconds: 1500, memMb: 1536 });
     writeFileSync(join(work, 'vm-output.txt'), vmRun.output);
     const r = results(vmRun.output);
     const n = (k: string): number => Number(r.get(k) || NaN);
@@ -244,5 +244,5 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(n('sigterm_exit')).toBe(0);
     expect(n('sigterm_progs')).toBe(n('base_progs'));
     expect(n('sigterm_logged')).toBe(1);
-  }, 1_000_000);
+  }, 1_600_000);
 });
