@@ -7,9 +7,10 @@ import { KernelChaosPolicySchema, KernelChaosSchema } from './schema.js';
 import { applyKernelChaosDefaults } from './defaults.js';
 import { parseFailKernRequest } from './predicate/index.js';
 import { structuralErrors } from './validation/structural.js';
-import { kernelChaosRules } from './validation/kernelchaos-rules.js';
+import { kernelChaosRules, type ValidationContext } from './validation/kernelchaos-rules.js';
 import { policyRules } from './validation/policy-rules.js';
 import { describeValue, isRecord, joinIndex, joinKey } from './validation/paths.js';
+export type { ValidationContext } from './validation/kernelchaos-rules.js';
 
 export type KernelChaosVerdict =
   | { valid: true; chaos: KernelChaos; parsed: ParsedFailKernRequest; warnings: string[] }
@@ -28,12 +29,13 @@ const MAX_VALUES = 50_000;
 /** Errors reported per object; the rest are counted, so a garbage object cannot produce megabytes of them. */
 const MAX_ERRORS = 100;
 
-export function validateKernelChaos(input: unknown): KernelChaosVerdict {
+/** `context: 'local'` relaxes only what has no meaning outside a cluster (see ValidationContext). */
+export function validateKernelChaos(input: unknown, options: { context?: ValidationContext } = {}): KernelChaosVerdict {
   try {
     const guard = topLevelProblem(input, 'KernelChaos', 'chaos-mesh.org/v1alpha1');
     if (guard) return { valid: false, errors: [guard], warnings: [] };
     const object = input as Record<string, unknown>;
-    const rules = kernelChaosRules(object);
+    const rules = kernelChaosRules(object, options.context ?? 'cluster');
     const structure = structuralErrors(KernelChaosSchema, object);
     const errors = [...structure.errors, ...rules.errors];
     if (errors.length > 0) return { valid: false, errors: capErrors(errors, structure.omitted), warnings: rules.warnings };

@@ -52,7 +52,7 @@ export function loadSpecFile(file: string, text?: string): LocalSpec {
   if (chaos.length !== 1) {
     throw new SpecFileError(file, [{ path: 'kind', message: `expected exactly one KernelChaos document, found ${chaos.length}` }]);
   }
-  const verdict = validateKernelChaos(chaos[0]);
+  const verdict = validateKernelChaos(chaos[0], { context: 'local' });
   if (!verdict.valid) throw new SpecFileError(file, verdict.errors);
   const spec = verdict.chaos.spec;
   const meta = verdict.chaos.metadata as { name?: unknown; namespace?: unknown } | undefined;

@@ -535,3 +535,24 @@ describe('validateKernelChaosPolicy', () => {
     expect(messageAt(validateKernelChaosPolicy(seed()), 'kind')).toContain('must be KernelChaosPolicy');
   });
 });
+
+describe('validation context', () => {
+  const base = {
+    apiVersion: 'chaos-mesh.org/v1alpha1',
+    kind: 'KernelChaos',
+    metadata: { name: 'local-run', namespace: 'default' },
+    spec: { mode: 'one', selector: {}, failKernRequest: { failtype: 0 }, duration: '5s' },
+  };
+  it('the cluster refuses duration without scheduler', () => {
+    const verdict = validateKernelChaos(base);
+    expect(verdict.valid).toBe(false);
+    if (!verdict.valid) expect(verdict.errors.map((e) => e.path)).toEqual(['spec.scheduler']);
+  });
+  it('a local run accepts duration alone (the scheduler has no meaning there), but still checks it', () => {
+    expect(validateKernelChaos(base, { context: 'local' }).valid).toBe(true);
+    const bad = validateKernelChaos({ ...base, spec: { ...base.spec, duration: '5 seconds' } }, { context: 'local' });
+    expect(bad.valid).toBe(false);
+    const noDuration = validateKernelChaos({ ...base, spec: { ...base.spec, duration: undefined, scheduler: { cron: '@every 1m' } } }, { context: 'local' });
+    expect(noDuration.valid).toBe(false);
+  });
+});

@@ -31,7 +31,13 @@ export interface RuleOutput {
   warnings: string[];
 }
 
-export function kernelChaosRules(input: Record<string, unknown>): RuleOutput {
+/**
+ * `cluster`: the verdict the webhook gives. `local`: for `kernelchaos run`/`render`, where the
+ * scheduler does not apply, so a duration alone (one run, counted from arming) is fine.
+ */
+export type ValidationContext = 'cluster' | 'local';
+
+export function kernelChaosRules(input: Record<string, unknown>, context: ValidationContext = 'cluster'): RuleOutput {
   const out: RuleOutput = { errors: [], warnings: [] };
   const err = (path: string, message: string): void => {
     out.errors.push({ path, message });
@@ -45,7 +51,7 @@ export function kernelChaosRules(input: Record<string, unknown>): RuleOutput {
   checkModeValue(spec, err, warn);
   if (isRecord(spec.selector)) checkSelector(spec.selector, err);
   checkContainerNames(spec.containerNames, err);
-  checkTiming(spec, err);
+  checkTiming(spec, err, context);
   if (isRecord(spec.failKernRequest)) checkFailKernRequest(spec.failKernRequest, spec, err, warn);
   if (typeof spec.remoteCluster === 'string' && spec.remoteCluster !== '') {
     warn(`spec.remoteCluster is not supported: the experiment runs in this cluster`);
@@ -189,7 +195,7 @@ function checkContainerNames(names: unknown, err: Report): void {
   });
 }
 
-function checkTiming(spec: Record<string, unknown>, err: Report): void {
+function checkTiming(spec: Record<string, unknown>, err: Report, context: ValidationContext): void {
   const { duration, scheduler } = spec;
   if (typeof duration === 'string') {
     const ms = parseGoDuration(duration);
@@ -205,7 +211,7 @@ function checkTiming(spec: Record<string, unknown>, err: Report): void {
   if (hasScheduler && !hasDuration) {
     err('spec.duration', 'is required with spec.scheduler: how long each run lasts, e.g. duration: 30s');
   }
-  if (hasDuration && !hasScheduler) {
+  if (hasDuration && !hasScheduler && context === 'cluster') {
     err(
       'spec.scheduler',
       'is required with spec.duration (they are set together or not at all): add scheduler: {cron: "@every 10m"}, or remove duration to run until deleted',
