@@ -600,7 +600,7 @@ class Writer {
         '\t\treturn 0;',
       );
     } else {
-      this.emit('\t/* 1. target cgroup first: the cheapest rejection for every other task */', '\tif (!kc_task_targeted())', '\t\treturn 0;');
+      this.emit('\t/* 1. target cgroup: the cheapest per-task rejection for every other task */', '\tif (!kc_task_targeted())', '\t\treturn 0;');
     }
     this.emit('\t/* 2. interrupt context: current is a bystander */', '\tif (!kc_in_task())', '\t\treturn 0;');
     if (site.gfpArgIndex !== null) {

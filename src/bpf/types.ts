@@ -7,6 +7,9 @@ export type AttachMode = 'auto' | 'trampoline' | 'kprobe';
 
 export interface FaultCounters {
   /** Calls of the injection site seen in a target cgroup (before chain/probability checks). */
+  // H2 addition: with a call chain the site's first check is a global gate (does any target thread
+  // have the whole chain active?), so calls are only counted while the chain is complete somewhere;
+  // 0 with a chain means the chain never completed.
   calls: bigint;
   /** Faults injected (the site was made to fail). */
   faults: bigint;

@@ -135,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
   const removed = removeCgroup(cgroup.path);
   const site = fault.details.program.site;
   say(
-    `${counters.calls} calls of ${site.funcname} seen, ${counters.faults} faults injected (failtype ${site.failtype}: ${site.effect}; ${fault.mode} mode); ` +
+    `${counters.calls} calls of ${site.funcname} ${fault.details.program.hooks.length > 1 ? 'with the chain complete' : 'seen'}, ${counters.faults} faults injected (failtype ${site.failtype}: ${site.effect}; ${fault.mode} mode); ` +
       `disarmed: ${disarmedBy ?? 'the command exited'}; exit status ${status}`,
   );
   if (!removed) say(`could not remove ${cgroup.path}; remove it with rmdir once its processes end`);

@@ -41,6 +41,27 @@ export function serverCredentials(tls: MtlsMaterial): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true);
 }
 
+/** Paths of the PEM files (a mounted Secret: tls.crt, tls.key, ca.crt). */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/**
+ * Like serverCredentials, but re-reads the files every `refreshIntervalMs`, so a rotated Secret
+ * (certificates last 30 days) is served without a restart. Client certificates stay required.
+ */
+export function watchedServerCredentials(files: TlsFiles, refreshIntervalMs = 60_000): grpc.ServerCredentials {
+  const provider = new grpc.experimental.FileWatcherCertificateProvider({
+    certificateFile: files.certFile,
+    privateKeyFile: files.keyFile,
+    caCertificateFile: files.caFile,
+    refreshIntervalMs,
+  });
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
 export function clientCredentials(tls: MtlsMaterial): grpc.ChannelCredentials {
   return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
 }
@@ -229,12 +250,12 @@ export interface RunningServer {
 export function serve(
   service: grpc.ServiceClientConstructor,
   implementation: grpc.UntypedServiceImplementation,
-  options: { host: string; port: number; tls: MtlsMaterial },
+  options: { host: string; port: number; credentials: grpc.ServerCredentials },
 ): Promise<RunningServer> {
   const server = new grpc.Server();
   server.addService(service.service, implementation);
   return new Promise((resolvePromise, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, serverCredentials(options.tls), (err, port) => {
+    server.bindAsync(`${options.host}:${options.port}`, options.credentials, (err, port) => {
       if (err) {
         reject(new Error(`cannot listen on ${options.host}:${options.port}: ${err.message}`));
         return;

@@ -333,13 +333,15 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       return;
     }
     this.armFailures.delete(d.key);
+    // Compiling can take seconds: the fault is armed now, not when this reconcile began.
+    const armedAt = this.clock.now();
     const a: Armed = {
       key: d.key,
       experiment: d.experiment,
       fault,
       cgroupIds: [...d.cgroupIds],
       containers: containersOf(next, d),
-      armedAt: now,
+      armedAt,
       closesAt: d.closesAt,
       lastFaults: 0n,
     };
@@ -348,7 +350,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       { experiment: `${d.experiment.namespace}/${d.experiment.name}`, cgroups: d.cgroupIds.map(String), mode: fault.mode },
       'fault armed',
     );
-    this.emit('change', { kind: 'armed', injection: this.view(a), reason: 'window open', at: now });
+    this.emit('change', { kind: 'armed', injection: this.view(a), reason: 'window open', at: armedAt });
   }
 
   private retarget(a: Armed, d: DesiredInjection, now: Date): void {

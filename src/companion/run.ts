@@ -9,18 +9,14 @@ import type { ClusterStore } from '../kube/store.js';
 import { parseCron } from '../schedule/cron.js';
 import { BpfkiInjector } from './bpfki.js';
 import { CgroupResolver, CGROUP_V1_UNSUPPORTED } from './cgroup-resolver.js';
-import type { MtlsMaterial, RunningServer } from './grpc.js';
+import type { MtlsMaterial, RunningServer, TlsFiles } from './grpc.js';
 import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
 import { LogSink, type StatusSink } from './sink.js';
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
-export interface TlsFiles {
-  certFile: string;
-  keyFile: string;
-  caFile: string;
-}
+export type { TlsFiles } from './grpc.js';
 
 export interface CompanionConfig {
   node: string;
@@ -123,13 +119,15 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
-      const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve } = await import('./grpc.js');
-      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, tls });
+      const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
+      // The files were read once above to fail fast; from here on they are re-read as they rotate.
+      const credentials = watchedServerCredentials(config.grpc.tls);
+      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, credentials });
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
       if (bpfki && config.bpfkiPort !== undefined) {
-        const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), { host: config.grpc.host, port: config.bpfkiPort, tls });
+        const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), { host: config.grpc.host, port: config.bpfkiPort, credentials });
         servers.push(b);
         bpfkiPort = b.port;
         log.warn({ port: b.port }, 'bpfki.BPFKIService listening (mutual TLS): any holder of a client certificate can fault any process on this node');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateKernelChaos } from '../../src/api/validate.js';
@@ -10,6 +13,8 @@ import {
   loadBpfkiService,
   loadCompanionService,
   serve,
+  serverCredentials,
+  watchedServerCredentials,
   type MtlsMaterial,
   type RunningServer,
   type WireExperimentStatus,
@@ -69,8 +74,8 @@ beforeAll(async () => {
   };
   // The real validator: bpfki requests are parsed exactly as KernelChaos manifests are.
   injector = new BpfkiInjector({ resolver: pidResolver, engine, validate: validateKernelChaos, log: silentLog });
-  companionServer = await serve(CompanionClient, companionHandlers(companion, injector), { host: '127.0.0.1', port: 0, tls });
-  bpfkiServer = await serve(BpfkiClient, bpfkiHandlers(injector), { host: '127.0.0.1', port: 0, tls });
+  companionServer = await serve(CompanionClient, companionHandlers(companion, injector), { host: '127.0.0.1', port: 0, credentials: serverCredentials(tls) });
+  bpfkiServer = await serve(BpfkiClient, bpfkiHandlers(injector), { host: '127.0.0.1', port: 0, credentials: serverCredentials(tls) });
 });
 
 afterAll(async () => {
@@ -218,5 +223,43 @@ describe('bpfki.BPFKIService', () => {
     // Recovering something never injected is not an error (Chaos Mesh retries recoveries).
     await expect(unary(client, 'RecoverMMOrBIO', { pid: 4 })).resolves.toMatchObject({ ret: 0 });
     client.close();
+  });
+});
+
+describe('certificate rotation', () => {
+  it('serves a rotated certificate and CA from the same files without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-grpc-rotate-'));
+    const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') };
+    const issue = (): { ca: PemPair; client: MtlsMaterial } => {
+      const newCa = createCa({ commonName: 'rotating-ca' });
+      const server = createServingCert(newCa, { service: 'kernelchaos-companion', namespace: 'kernelchaos', extraIps: ['127.0.0.1'] });
+      // Write the key before the certificate, as a Secret update swaps both at once.
+      writeFileSync(files.keyFile, server.key);
+      writeFileSync(files.certFile, server.cert);
+      writeFileSync(files.caFile, newCa.cert);
+      const c = createClientCert(newCa, { commonName: 'client' });
+      return { ca: newCa, client: { ca: Buffer.from(newCa.cert), cert: Buffer.from(c.cert), key: Buffer.from(c.key) } };
+    };
+    const first = issue();
+    const server = await serve(CompanionClient, companionHandlers(companion), { host: '127.0.0.1', port: 0, credentials: watchedServerCredentials(files, 100) });
+    const list = (m: MtlsMaterial): Promise<unknown> => {
+      const c = new CompanionClient(`127.0.0.1:${server.port}`, clientCredentials(m));
+      return unary(c, 'ListInjections', {}).finally(() => c.close());
+    };
+    try {
+      await expect(list(first.client)).resolves.toMatchObject({ node: 'node-a' });
+      const second = issue();
+      let rotated = false;
+      for (let i = 0; i < 100 && !rotated; i += 1) {
+        rotated = await list(second.client).then(() => true, () => false);
+        if (!rotated) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(rotated).toBe(true);
+      // The old CA no longer opens the door.
+      await expect(list(first.client)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

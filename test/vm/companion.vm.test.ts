@@ -104,8 +104,9 @@ wait_log "$W/companion.log" 'waiting for the first run' 1 60
 echo "RESULT before_open_target=$(try_mounts "$TARGET" 20) before_open_sibling=$(try_mounts "$SIBLING" 20)"
 
 wait_log "$W/companion.log" '"msg":"fault armed"' 1 180
-echo "RESULT in_window_target=$(try_mounts "$TARGET" 20) in_window_sibling=$(try_mounts "$SIBLING" 20)"
+echo "RESULT in_window_target=$(try_mounts "$TARGET" 20)"
 echo "RESULT in_window_err=$(tr ' ' _ < "$W/mount.err")"
+echo "RESULT in_window_sibling=$(try_mounts "$SIBLING" 20)"
 try_mounts "$TARGET" 20 >/dev/null
 client list status:window nocert
 echo "RESULT armed_log=$(grep '"msg":"fault armed"' "$W/companion.log" | head -1)"

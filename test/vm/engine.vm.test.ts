@@ -1,7 +1,7 @@
 // The fault engine against a real kernel: `kernelchaos run` in the test VM (Linux 6.1, kprobes,
 // fmod_ret, BTF, cgroup v2) with real syscalls. One boot runs every case; each case's output goes
 // to a file the assertions below read.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, runInVm, vmAvailability, VM_SCRATCH } from './harness.js';
@@ -116,7 +116,7 @@ function num(text: string, key: string): number {
 
 /** The run summary's counters. */
 function summary(text: string): { calls: number; faults: number; mode: string } {
-  const m = /(\d+) calls of \w+ seen, (\d+) faults injected \(failtype \d: [^;]*; (\w+) mode\)/.exec(text);
+  const m = /(\d+) calls of \w+ [^,]*, (\d+) faults injected \(failtype \d: [^;]*; (\w+) mode\)/.exec(text);
   if (!m) throw new Error(`no run summary in:\n${text}`);
   return { calls: Number(m[1]), faults: Number(m[2]), mode: m[3] ?? '' };
 }
@@ -134,6 +134,7 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
     }
     const result = await runInVm(script(), { timeoutSeconds: 900 });
     vmOutput = result.output;
+    writeFileSync(join(RESULTS, 'console.log'), vmOutput);
   }, 1_200_000);
 
   const context = (name: string): string => `${read(name)}\n--- console tail ---\n${vmOutput.slice(-3000)}`;
