@@ -228,7 +228,7 @@ async function parent(): Promise<void> {
       startupToReadyMs: steady.readyMs,
       armedAtStart: steady.initial,
       rssMb: { companion: round(steadyIdle.rssKb / 1024), bareNode: round(bareIdle.rssKb / 1024), ratio: round(steadyIdle.rssKb / bareIdle.rssKb) },
-      idleCpuPercentOfOneCore: { companion: round(steadyIdle.cpuPercent), bareNode: round(bareIdle.cpuPercent), target: '< 1', seconds: IDLE_SECONDS },
+      idleCpuPercentOfOneCore: { companion: round(steadyIdle.cpuPercent), bareNode: round(bareIdle.cpuPercent), target: '< 1', seconds: IDLE_SECONDS, resolution: round(100 / CLK_TCK / IDLE_SECONDS) },
       churnCpuPercentOfOneCore: round(churnIdle.cpuPercent),
       windowOpenToArmMs: { samples: windowLatencies.length, p50: percentile(windowLatencies, 0.5), p95: percentile(windowLatencies, 0.95), max: Math.max(...windowLatencies) },
       fileToArmMs: fileLatency,

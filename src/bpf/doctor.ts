@@ -1,7 +1,7 @@
 // `kernelchaos doctor`'s judgement: from the observed KernelFacts (kernel-facts.ts), which failtypes
 // can be injected here, through which hook, and if not, exactly why and what to change. Pure.
 import { SITES, type FailType } from './sites.js';
-import type { KernelFacts, SiteName } from './kernel-facts.js';
+import type { ConfigKey, KernelFacts, SiteName } from './kernel-facts.js';
 import type { ProbeOutcome } from './kernel-facts-probe.js';
 
 export type Verdict = 'works' | 'kprobe-only' | 'fails';
@@ -38,13 +38,10 @@ function atLeast(v: [number, number] | null, min: [number, number]): boolean | n
 }
 
 /** A config option's state: true/false when the config is known, null when not. */
-function configHas(facts: KernelFacts, key: Parameters<typeof configValue>[1]): boolean | null {
-  const v = configValue(facts, key);
-  return v === null ? null : v === 'y' || v === 'm';
-}
-function configValue(facts: KernelFacts, key: keyof Extract<KernelFacts['config'], { known: true }>['options']): string | null {
+function configHas(facts: KernelFacts, key: ConfigKey): boolean | null {
   if (!facts.config.known) return null;
-  return facts.config.options[key] ?? 'n';
+  const v = facts.config.options[key];
+  return v === 'y' || v === 'm';
 }
 
 const SITE_CONFIG: Record<SiteName, 'CONFIG_FAILSLAB' | 'CONFIG_FAIL_PAGE_ALLOC' | 'CONFIG_FAIL_MAKE_REQUEST'> = {
@@ -259,4 +256,40 @@ export function diagnose(facts: KernelFacts): Diagnosis {
       ? `only failtype ${usable.join(', ')} can be injected on this kernel`
       : 'no failtype can be injected on this kernel';
   return { failtypes, overall: { verdict, usable, summary } };
+}
+
+/** A problem with one call-chain frame on this kernel, with the manifest field to change. */
+export interface FrameProblem { path: string; message: string }
+
+/**
+ * Whether each call-chain frame can be hooked here, given how the site will be hooked (`via`).
+ * Needs facts gathered with `functions` naming the frames; frames not gathered are skipped.
+ */
+export function diagnoseChain(facts: KernelFacts, failtype: FailType, chain: readonly string[], via: Hook | null): { problems: FrameProblem[]; warnings: string[] } {
+  const problems: FrameProblem[] = [];
+  const warnings: string[] = [];
+  const site = SITES[failtype].funcname;
+  const kprobesUsable = kprobeBlockers(facts, site).length === 0;
+  chain.forEach((name, i) => {
+    const path = `spec.failKernRequest.callchain[${i}].funcname`;
+    const info = facts.chainFunctions?.[name];
+    if (!info) return;
+    if (info.symbol !== null && !info.symbol.plain) {
+      problems.push({
+        path,
+        message: info.symbol.clones.length > 0
+          ? `${name} exists on this kernel only as the compiler clone${info.symbol.clones.length > 1 ? 's' : ''} ${info.symbol.clones.join(', ')}: a hook on ${name} never fires; list a caller of it instead`
+          : `${name} is not a function of this kernel${facts.release ? ` (${facts.release})` : ''}: not in /proc/kallsyms; check the spelling, or whether it was renamed or inlined`,
+      });
+      return;
+    }
+    if (info.symbol !== null && info.symbol.clones.length > 0) {
+      warnings.push(`${path}: ${name} also has the clone${info.symbol.clones.length > 1 ? 's' : ''} ${info.symbol.clones.join(', ')}; calls that go through a clone do not count as entering the frame`);
+    }
+    if (via === 'fmod_ret' && facts.btf.vmlinux && info.btfId === null) {
+      if (kprobesUsable) warnings.push(`${path}: ${name} has no BTF entry (static or inlined), so this fault is hooked with kprobes instead of trampolines`);
+      else problems.push({ path, message: `${name} has no BTF entry (static or inlined) and this kernel has no usable kprobes, so the frame cannot be hooked` });
+    }
+  });
+  return { problems, warnings };
 }

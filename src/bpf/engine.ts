@@ -1,6 +1,7 @@
 // The fault engine: parsed failKernRequest -> generated C -> compiled object -> loaded and attached
 // programs that fail the site for the target cgroups only. Implements FaultEngine (types.ts).
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { errorInjectionList, kernelBtfFunctions } from './btf.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
 import { GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
@@ -140,6 +141,50 @@ class ArmedBpfFault implements ArmedFault {
   }
 }
 
+/**
+ * Names among `names` that are neither in the kernel's BTF nor in /proc/kallsyms, or null when
+ * kallsyms cannot be read. Only the BTF misses are looked up, so the usual case reads no file.
+ */
+export function functionsMissingFromKernel(names: readonly string[], btf: ReadonlySet<string> | null, kallsymsPath = '/proc/kallsyms'): string[] | null {
+  const unknown = names.filter((n) => !btf?.has(n));
+  if (unknown.length === 0) return [];
+  let text: string;
+  try {
+    text = readFileSync(kallsymsPath, 'utf8');
+  } catch {
+    return null;
+  }
+  const present = new Set<string>();
+  const wanted = new Set(unknown);
+  for (const line of text.split('\n')) {
+    const name = line.split(' ', 4)[2]?.split('\t', 1)[0];
+    if (name !== undefined && wanted.has(name)) present.add(name);
+  }
+  return unknown.filter((n) => !present.has(n));
+}
+
+/**
+ * Refuses, before any compile, a request whose site or frames this kernel does not have, naming
+ * the field: otherwise the user would read a verifier or attach error about something else.
+ */
+function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<string> | null): void {
+  const site = siteFor(request.failtype);
+  const frames = request.callchain.map((f) => f.funcname);
+  const missing = functionsMissingFromKernel([site.funcname, ...frames], btf);
+  if (!missing || missing.length === 0) return;
+  if (missing.includes(site.funcname)) {
+    throw new EngineError(
+      'missing-symbol',
+      `failtype ${request.failtype} cannot work on this kernel: ${site.funcname} is not in it ` +
+        `(not in BTF nor /proc/kallsyms; kernels from 6.11 build should_failslab/should_fail_alloc_page only with CONFIG_FAILSLAB/CONFIG_FAIL_PAGE_ALLOC); run \`kernelchaos doctor\``,
+    );
+  }
+  const problems = request.callchain
+    .map((f, i) => (missing.includes(f.funcname) ? `spec.failKernRequest.callchain[${i}].funcname: ${f.funcname} is not a function of this kernel (not in BTF nor /proc/kallsyms)` : null))
+    .filter((p): p is string => p !== null);
+  throw new EngineError('missing-symbol', problems.join('; '));
+}
+
 export interface EngineOptions {
   /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
@@ -153,16 +198,17 @@ export class BpfFaultEngine implements FaultEngine {
   async arm(request: ParsedFailKernRequest, targetCgroupIds: readonly bigint[], options: ArmOptions = {}): Promise<ArmedFault & { details: ArmedDetails }> {
     const started = performance.now();
     const requested = options.attachMode ?? 'auto';
-    if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started);
-    const plan = planAttachMode(request, (this.options.facts ?? readKernelFacts)(request));
+    const facts = (this.options.facts ?? readKernelFacts)(request);
+    if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started, facts);
+    const plan = planAttachMode(request, facts);
     try {
-      return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started);
+      return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started, facts);
     } catch (err) {
       // A kernel that advertises BTF may still refuse a trampoline (no ftrace direct calls, a
       // lockdown); kprobes are the fallback. Compile errors would fail the same way again.
       if (plan.mode !== 'trampoline' || !(err instanceof EngineError) || err.reason === 'compile-failed') throw err;
       try {
-        return await this.armIn('kprobe', `trampolines failed (${err.message}); fell back to kprobes`, request, targetCgroupIds, options, started);
+        return await this.armIn('kprobe', `trampolines failed (${err.message}); fell back to kprobes`, request, targetCgroupIds, options, started, facts);
       } catch (second) {
         if (second instanceof EngineError) {
           throw new EngineError(second.reason, `${second.message} (trampolines failed first: ${err.message})`, [err.detail, second.detail].filter(Boolean).join('\n---\n'));
@@ -179,6 +225,7 @@ export class BpfFaultEngine implements FaultEngine {
     targets: readonly bigint[],
     options: ArmOptions,
     started: number,
+    facts: KernelFacts,
   ): Promise<ArmedBpfFault> {
     let program: GeneratedProgram;
     try {
@@ -188,6 +235,8 @@ export class BpfFaultEngine implements FaultEngine {
       if (err instanceof GenerateError) throw new EngineError('compile-failed', `the fault program cannot be generated: ${err.message}`);
       throw err;
     }
+    // Injected facts describe a pretend kernel (tests); only the real one is checked against kallsyms.
+    if (!this.options.facts) checkFunctionsExist(request, facts.btfFunctions);
     const compiled = await compileProgram(program.source, {
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),

@@ -58,6 +58,8 @@ export interface KernelFacts {
   capabilities: { effectiveHex: string; bpf: boolean; perfmon: boolean; sysAdmin: boolean } | null;
   unprivilegedBpfDisabled: number | null;
   toolchain: { clang: ToolFact; bpftool: ToolFact; libbpf: ToolFact };
+  /** Call-chain functions asked for (GatherOptions.functions): in kallsyms (null: unreadable) and their BTF id. */
+  chainFunctions?: Record<string, { symbol: SymbolPresence | null; btfId: number | null }>;
   /** Live attach attempts per site; null when not run (fixture roots, or --no-probe). */
   probes: { kprobeOverride: Record<SiteName, ProbeOutcome>; fmodRet: Record<SiteName, ProbeOutcome> } | null;
 }
@@ -70,6 +72,8 @@ export interface GatherOptions {
   liveProbes?: boolean;
   /** Look for clang, bpftool and libbpf. Default true. */
   toolchain?: boolean;
+  /** Call-chain functions to look up as well (kallsyms and BTF). */
+  functions?: readonly string[];
 }
 
 const CAP_SYS_ADMIN = 21n;
@@ -131,19 +135,32 @@ async function gatherConfig(procRoot: string, bootDir: string, release: string |
   return { known: false, reason: `neither ${gz} nor ${join(bootDir, `config-${release ?? '$(uname -r)'}`)} is readable` };
 }
 
-/** Splits kallsyms into the site symbols we care about. Exported for tests. */
-export function scanKallsyms(text: string): Record<SiteName, SymbolPresence> {
-  const sites = Object.fromEntries(SITE_NAMES.map((s) => [s, { plain: false, clones: [] as string[] }])) as Record<SiteName, SymbolPresence>;
+/**
+ * Finds `names` in kallsyms text: the plain symbol and its compiler clones (`name.constprop.0`,
+ * `name.isra.0`, `name.part.0`, ...), which callers may call instead of it. Exported for tests.
+ */
+export function scanSymbols(text: string, names: readonly string[]): Record<string, SymbolPresence> {
+  const found: Record<string, SymbolPresence> = Object.fromEntries(names.map((n) => [n, { plain: false, clones: [] as string[] }]));
+  const wanted = new Set(names);
   for (const line of text.split('\n')) {
     // "ffffffff81af6050 T should_fail_bio" (optionally "\t[module]")
     const name = line.split(/\s+/)[2];
-    if (name === undefined || !name.startsWith('should_fail')) continue;
-    for (const site of SITE_NAMES) {
-      if (name === site) sites[site].plain = true;
-      else if (name.startsWith(site + '.') && !sites[site].clones.includes(name)) sites[site].clones.push(name);
-    }
+    if (name === undefined) continue;
+    const dot = name.indexOf('.');
+    const base = dot < 0 ? name : name.slice(0, dot);
+    if (!wanted.has(base)) continue;
+    const entry = found[base] as SymbolPresence;
+    // `.cold` is the unlikely tail of the same function, split off by the compiler: never called.
+    if (name.endsWith('.cold') || /\.cold\.\d+$/.test(name)) continue;
+    if (dot < 0) entry.plain = true;
+    else if (!entry.clones.includes(name)) entry.clones.push(name);
   }
-  return sites;
+  return found;
+}
+
+/** The three injection sites in kallsyms text. Exported for tests. */
+export function scanKallsyms(text: string): Record<SiteName, SymbolPresence> {
+  return scanSymbols(text, SITE_NAMES) as Record<SiteName, SymbolPresence>;
 }
 
 /** Parses /sys/kernel/debug/error_injection/list ("should_failslab\tERRNO"). Exported for tests. */
@@ -235,21 +252,31 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
 
   const config = await gatherConfig(procRoot, bootDir, release);
 
+  const chainNames = [...new Set(opts.functions ?? [])];
   let btf: KernelFacts['btf'];
+  let chainBtf = new Map<string, number>();
   const btfPath = join(sysRoot, 'kernel/btf/vmlinux');
   try {
-    const found = findBtfFunctions(await readFile(btfPath), SITE_NAMES);
-    btf = { vmlinux: true, functions: Object.fromEntries(found) as Partial<Record<SiteName, number>> };
+    const found = findBtfFunctions(await readFile(btfPath), [...SITE_NAMES, ...chainNames]);
+    btf = { vmlinux: true, functions: Object.fromEntries(SITE_NAMES.filter((s) => found.has(s)).map((s) => [s, found.get(s)])) as Partial<Record<SiteName, number>> };
+    chainBtf = found;
   } catch (err) {
     btf = { vmlinux: false, reason: `${btfPath}: ${err instanceof Error && err.name === 'BtfFormatError' ? err.message : why(err)}` };
   }
 
   let kallsyms: KernelFacts['kallsyms'];
+  let chainSymbols: Record<string, SymbolPresence> | null = null;
   try {
-    kallsyms = { readable: true, sites: scanKallsyms(await readFile(join(procRoot, 'kallsyms'), 'utf8')) };
+    const text = await readFile(join(procRoot, 'kallsyms'), 'utf8');
+    kallsyms = { readable: true, sites: scanKallsyms(text) };
+    chainSymbols = chainNames.length > 0 ? scanSymbols(text, chainNames) : {};
   } catch (err) {
     kallsyms = { readable: false, reason: why(err) };
   }
+  const chainFunctions = Object.fromEntries(chainNames.map((name) => [name, {
+    symbol: chainSymbols?.[name] ?? null,
+    btfId: chainBtf.get(name) ?? null,
+  }]));
 
   // The list lives in debugfs; look where debugfs is mounted (normally /sys/kernel/debug).
   let errorInjection: KernelFacts['errorInjection'];
@@ -319,6 +346,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
   return {
     release, version: parseRelease(release), arch: machine(), config, btf, kallsyms, errorInjection, kprobes,
     mounts, cgroup, lockdown, capabilities, unprivilegedBpfDisabled, toolchain, probes,
+    ...(chainNames.length > 0 ? { chainFunctions } : {}),
   };
 }
 

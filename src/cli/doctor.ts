@@ -1,14 +1,18 @@
 // `kernelchaos doctor`: what this kernel offers for fault injection and, per failtype, whether it
 // works here and what to change if not. Exit 0 if at least one failtype can work, 1 if none.
+// With -f SPEC it also checks that manifest's failtype and call-chain functions on this kernel,
+// and the exit status is about that spec.
 import { Command, Option } from 'commander';
 import { gatherKernelFacts } from '../bpf/kernel-facts.js';
-import { diagnose } from '../bpf/doctor.js';
+import { diagnose, diagnoseChain } from '../bpf/doctor.js';
 import { doctorChecks, formatDoctorReport } from '../bpf/doctor-report.js';
+import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('kernelchaos doctor')
     .description("report which failtypes this kernel can inject, and what's missing")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('-f, --file <spec>', "also check a KernelChaos manifest: its failtype and each call-chain function on this kernel")
     .option('--no-probe', 'do not attach throwaway test programs to the injection sites')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -18,14 +22,48 @@ export async function main(argv: string[]): Promise<number> {
     const code = (err as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ output: 'text' | 'json'; probe: boolean }>();
-  const facts = await gatherKernelFacts({ liveProbes: opts.probe });
+  const opts = program.opts<{ output: 'text' | 'json'; probe: boolean; file?: string }>();
+
+  let spec: LocalSpec | null = null;
+  if (opts.file !== undefined) {
+    try {
+      spec = loadSpecFile(opts.file);
+    } catch (err) {
+      if (err instanceof SpecFileError) {
+        process.stderr.write(`kernelchaos doctor: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+  const chain = spec ? spec.request.callchain.map((f) => f.funcname) : [];
+  const facts = await gatherKernelFacts({ liveProbes: opts.probe, functions: chain });
   const diagnosis = diagnose(facts);
   const checks = doctorChecks(facts);
+  const specCheck = spec
+    ? (() => {
+        const failtype = diagnosis.failtypes[spec.request.failtype];
+        const frames = diagnoseChain(facts, spec.request.failtype, chain, failtype.via);
+        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems: frames.problems, frameWarnings: frames.warnings };
+      })()
+    : null;
+
   if (opts.output === 'json') {
-    process.stdout.write(JSON.stringify({ facts, checks, diagnosis }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ facts, checks, diagnosis, ...(specCheck ? { spec: specCheck } : {}) }, null, 2) + '\n');
   } else {
     process.stdout.write(formatDoctorReport(checks, diagnosis) + '\n');
+    if (specCheck) {
+      const usable = specCheck.verdict !== 'fails' && specCheck.frameProblems.length === 0;
+      const lines = [
+        '',
+        `spec ${specCheck.name} (${opts.file}): failtype ${specCheck.failtype} ${specCheck.verdict === 'fails' ? 'cannot work here (see above)' : `works via ${specCheck.via}`}; ` +
+          `call chain ${chain.length === 0 ? '(empty)' : chain.join(' -> ')}: ${usable ? 'OK' : specCheck.frameProblems.length > 0 ? 'PROBLEMS' : 'not checked further'}`,
+        ...specCheck.frameProblems.map((p) => `  problem: ${p.path}: ${p.message}`),
+        ...specCheck.frameWarnings.map((w) => `  note:    ${w}`),
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    }
   }
+  if (specCheck) return specCheck.verdict !== 'fails' && specCheck.frameProblems.length === 0 ? 0 : 1;
   return diagnosis.overall.usable.length > 0 ? 0 : 1;
 }

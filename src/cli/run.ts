@@ -74,7 +74,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  for (const w of spec.warnings) say(`warning: ${w}`);
+  // Warnings about cluster-only fields or the experiment's lifetime do not apply here: locally the
+  // fault lasts as long as the command (or spec.duration).
+  const local = spec.warnings.filter(
+    (w) => !w.includes('until the experiment is deleted') && !spec.clusterOnly.some((k) => w.startsWith(`spec.${k} `)),
+  );
+  for (const w of local) say(`warning: ${w}`);
   if (spec.clusterOnly.length > 0) {
     say(`${spec.clusterOnly.map((k) => `spec.${k}`).join(', ')} ${spec.clusterOnly.length === 1 ? 'does' : 'do'} not apply locally: the fault targets this command and its children only.`);
   }

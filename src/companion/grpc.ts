@@ -48,18 +48,38 @@ export interface TlsFiles {
   caFile: string;
 }
 
+export interface WatchedCredentials {
+  credentials: grpc.ServerCredentials;
+  /** Stops re-reading the files (after the servers using them have stopped). */
+  close(): void;
+}
+
 /**
  * Like serverCredentials, but re-reads the files every `refreshIntervalMs`, so a rotated Secret
  * (certificates last 30 days) is served without a restart. Client certificates stay required.
+ * Resolves once the files have been read, so no handshake meets a server without a certificate.
  */
-export function watchedServerCredentials(files: TlsFiles, refreshIntervalMs = 60_000): grpc.ServerCredentials {
+export async function watchedServerCredentials(files: TlsFiles, refreshIntervalMs = 60_000): Promise<WatchedCredentials> {
   const provider = new grpc.experimental.FileWatcherCertificateProvider({
     certificateFile: files.certFile,
     privateKeyFile: files.keyFile,
     caCertificateFile: files.caFile,
     refreshIntervalMs,
   });
-  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  // Our own listener keeps the provider reading (and its latest update cached) for the servers.
+  let loaded: () => void = () => {};
+  const first = new Promise<void>((resolve) => (loaded = resolve));
+  const listener = (update: unknown): void => {
+    if (update) loaded();
+  };
+  provider.addIdentityCertificateListener(listener);
+  const timer = setTimeout(() => loaded(), 10_000);
+  await first;
+  clearTimeout(timer);
+  return {
+    credentials: grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true),
+    close: () => provider.removeIdentityCertificateListener(listener),
+  };
 }
 
 export function clientCredentials(tls: MtlsMaterial): grpc.ChannelCredentials {

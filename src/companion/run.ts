@@ -113,6 +113,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
       : undefined;
 
   const servers: RunningServer[] = [];
+  let stopWatching: () => void = () => {};
   let grpcPort: number | undefined;
   let bpfkiPort: number | undefined;
   try {
@@ -121,7 +122,9 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     if (config.grpc && tls) {
       const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
       // The files were read once above to fail fast; from here on they are re-read as they rotate.
-      const credentials = watchedServerCredentials(config.grpc.tls);
+      const watched = await watchedServerCredentials(config.grpc.tls);
+      stopWatching = watched.close;
+      const { credentials } = watched;
       const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, credentials });
       servers.push(s);
       grpcPort = s.port;
@@ -136,6 +139,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   } catch (err) {
     await companion.stop('companion failed to start');
     await Promise.all(servers.map((s) => s.stop()));
+    stopWatching();
     store.stop();
     throw err;
   }
@@ -152,6 +156,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
         await companion.stop(reason);
         store.stop();
         await Promise.all(servers.map((s) => s.stop()));
+        stopWatching();
       })()),
   };
 }

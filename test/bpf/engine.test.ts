@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { planAttachMode } from '../../src/bpf/engine.js';
+import { BpfFaultEngine, functionsMissingFromKernel, planAttachMode } from '../../src/bpf/engine.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EngineError } from '../../src/bpf/types.js';
+import { ast, oneFrame, param } from './fixtures.js';
 import { cgroup2Mount, ownCgroupPath } from '../../src/bpf/cgroup.js';
 import { BANANAS, parsed, SEED } from './fixtures.js';
 
@@ -38,5 +43,30 @@ describe('cgroup helpers', () => {
   it("reads this process's cgroup v2 path", () => {
     expect(ownCgroupPath('0::/user.slice/user-0.slice/session-1.scope\n')).toBe('/user.slice/user-0.slice/session-1.scope');
     expect(ownCgroupPath('12:cpu:/x\n0::/\n')).toBe('/');
+  });
+});
+
+describe('BpfFaultEngine.arm', () => {
+  it('a request C cannot express is an EngineError before anything reaches the compiler or the kernel', async () => {
+    const seventh = param('seventh', 6, null, 0);
+    const req = oneFrame(ast.bin('==', ast.param(seventh), ast.int(1n)), [seventh]);
+    const error = await new BpfFaultEngine().arm(req, [1n], { attachMode: 'kprobe', cacheDir: '/nonexistent/never-created' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(EngineError);
+    expect((error as EngineError).reason).toBe('compile-failed');
+    expect((error as EngineError).message).toContain('spec.failKernRequest.callchain[0].parameters: parameter 7 is passed on the stack');
+  });
+});
+
+describe('functionsMissingFromKernel', () => {
+  it('looks up BTF misses in kallsyms and reports only names the kernel has nowhere', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-kallsyms-'));
+    const kallsyms = join(dir, 'kallsyms');
+    writeFileSync(kallsyms, '0000000000000000 T should_fail_bio\n0000000000000000 t ext4_fill_super\t[ext4]\n0000000000000000 T __x64_sys_mount\n');
+    expect(functionsMissingFromKernel(['__x64_sys_mount'], new Set(['__x64_sys_mount']), kallsyms)).toEqual([]);
+    expect(functionsMissingFromKernel(['should_failslab', 'ext4_fill_super', 'should_fail_bio'], new Set(), kallsyms)).toEqual(['should_failslab']);
+    expect(functionsMissingFromKernel(['x'], null, join(dir, 'absent'))).toBeNull();
   });
 });

@@ -241,7 +241,8 @@ describe('certificate rotation', () => {
       return { ca: newCa, client: { ca: Buffer.from(newCa.cert), cert: Buffer.from(c.cert), key: Buffer.from(c.key) } };
     };
     const first = issue();
-    const server = await serve(CompanionClient, companionHandlers(companion), { host: '127.0.0.1', port: 0, credentials: watchedServerCredentials(files, 100) });
+    const watched = await watchedServerCredentials(files, 100);
+    const server = await serve(CompanionClient, companionHandlers(companion), { host: '127.0.0.1', port: 0, credentials: watched.credentials });
     const list = (m: MtlsMaterial): Promise<unknown> => {
       const c = new CompanionClient(`127.0.0.1:${server.port}`, clientCredentials(m));
       return unary(c, 'ListInjections', {}).finally(() => c.close());
@@ -259,6 +260,7 @@ describe('certificate rotation', () => {
       await expect(list(first.client)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     } finally {
       await server.stop();
+      watched.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -2,7 +2,9 @@
 // host really has (read here independently of kernel-facts.ts), so the test holds on any host:
 // on the build machine (no kprobes) it checks that doctor says precisely that.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../src/cli/doctor.js';
 import type { Diagnosis } from '../../src/bpf/doctor.js';
 import type { CheckRow } from '../../src/bpf/doctor-report.js';
@@ -66,6 +68,28 @@ describe('kernelchaos doctor on this host', () => {
     expect(stdout).toMatch(/^kprobes\s+(ok|missing)\s+/m);
     for (const [i, site] of SITES.entries()) expect(stdout).toMatch(new RegExp(`^failtype ${i} \\(${site}\\): (WORKS|FAILS)`, 'm'));
     expect(stdout).toMatch(/^verdict: /m);
+  });
+
+  it('-f SPEC: names a call-chain function this kernel lacks by its manifest field, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-doctor-spec-'));
+    try {
+      const file = join(dir, 'typo.yaml');
+      writeFileSync(file, [
+        'apiVersion: chaos-mesh.org/v1alpha1', 'kind: KernelChaos', 'metadata: {name: typo, namespace: t}',
+        'spec:', '  mode: one', '  selector: {namespaces: [t]}', '  failKernRequest:', '    failtype: 2', '    callchain:',
+        '      - funcname: no_such_kernel_function_xyz',
+      ].join('\n'));
+      const { code, stdout } = await runDoctor(['--no-probe', '-f', file]);
+      expect(code).toBe(1);
+      if (kallsyms !== null) {
+        expect(stdout).toMatch(/^ {2}problem: spec\.failKernRequest\.callchain\[0\]\.funcname: no_such_kernel_function_xyz is not a function of this kernel/m);
+      }
+      const missing = await runDoctor(['-f', join(dir, 'absent.yaml')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/absent\.yaml: \(file\): cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a bad --output value is a clear usage error, exit 2', async () => {

@@ -96,9 +96,9 @@ printf '%s\n' \
 echo "RESULT base_progs=$(progs)"
 start_companion "$W/companion.log"
 # The window opens 30 s after the companion is up (node starts slowly in the emulated guest) and
-# lasts 120 s; @every counts from creationTimestamp, so the next run would be 10 min later.
+# lasts 75 s; @every counts from creationTimestamp, so the next run would be 10 min later.
 OPEN=$(date -u -d @$(($(date +%s)+30)) +%Y-%m-%dT%H:%M:%SZ)
-chaos window '  duration: 120s
+chaos window '  duration: 75s
   scheduler: {cron: "@every 10m"}' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
 wait_log "$W/companion.log" 'waiting for the first run' 1 60
 echo "RESULT before_open_target=$(try_mounts "$TARGET" 20) before_open_sibling=$(try_mounts "$SIBLING" 20)"
@@ -107,8 +107,6 @@ wait_log "$W/companion.log" '"msg":"fault armed"' 1 180
 echo "RESULT in_window_target=$(try_mounts "$TARGET" 20)"
 echo "RESULT in_window_err=$(tr ' ' _ < "$W/mount.err")"
 echo "RESULT in_window_sibling=$(try_mounts "$SIBLING" 20)"
-try_mounts "$TARGET" 20 >/dev/null
-client list status:window nocert
 echo "RESULT armed_log=$(grep '"msg":"fault armed"' "$W/companion.log" | head -1)"
 echo "RESULT window_open=$OPEN"
 
@@ -129,6 +127,8 @@ kill $SLEEPER
 chaos removable '' '' > "$M/removable.yaml"
 wait_log "$W/companion.log" '"msg":"fault armed"' 2 180
 echo "RESULT removable_armed_target=$(try_mounts "$TARGET" 20)"
+# gRPC while a fault is armed with no end (a client starts slowly in the emulated guest).
+client list status:removable nocert
 rm "$M/removable.yaml"
 wait_log "$W/companion.log" '"msg":"fault disarmed' 2 120
 echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
@@ -210,19 +210,6 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(n('in_window_sibling')).toBe(0);
     expect(r.get('in_window_err')).toMatch(/Cannot_allocate_memory/);
 
-    const list = JSON.parse(r.get('grpc_list') || '{}') as {
-      node: string;
-      injections: Array<{ experiment: { name: string }; faults: string; calls: string }>;
-    };
-    expect(list.node, context).toBe('vm-node');
-    expect(list.injections.map((i) => i.experiment.name)).toEqual(['window']);
-    // 20 + 20 failed mounts in the window so far, each at least one fault.
-    expect(Number(list.injections[0]?.faults)).toBeGreaterThanOrEqual(40);
-    const status = JSON.parse(r.get('grpc_status') || '{}') as { schedule_phase: string; records: Array<{ id: string; phase: string }> };
-    expect(status.schedule_phase).toBe('active');
-    expect(status.records).toEqual([expect.objectContaining({ id: 'chaos-mount/mount-target/target', phase: 'Injected' })]);
-    expect(r.get('grpc_nocert')).toMatch(/"error":14/); // UNAVAILABLE: the TLS handshake is refused
-
     expect(n('after_window_target'), context).toBe(0);
     expect(n('after_window_progs')).toBe(n('base_progs'));
 
@@ -233,6 +220,19 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(n('bpfki_recovered_target')).toBe(0);
 
     expect(n('removable_armed_target'), context).toBe(20);
+    const list = JSON.parse(r.get('grpc_list') || '{}') as {
+      node: string;
+      injections: Array<{ experiment: { name: string }; faults: string; calls: string; containers: string[] }>;
+    };
+    expect(list.node, context).toBe('vm-node');
+    expect(list.injections.map((i) => i.experiment.name)).toEqual(['removable']);
+    expect(list.injections[0]?.containers).toEqual(['chaos-mount/mount-target/target']);
+    // 20 failed mounts so far, each at least one fault.
+    expect(Number(list.injections[0]?.faults)).toBeGreaterThanOrEqual(20);
+    const status = JSON.parse(r.get('grpc_status') || '{}') as { schedule_phase: string; records: Array<{ id: string; phase: string }> };
+    expect(status.schedule_phase).toBe('active');
+    expect(status.records).toEqual([expect.objectContaining({ id: 'chaos-mount/mount-target/target', phase: 'Injected' })]);
+    expect(r.get('grpc_nocert')).toMatch(/"error":14/); // UNAVAILABLE: the TLS handshake is refused
     expect(n('removed_target')).toBe(0);
 
     expect(n('before_kill_target'), context).toBe(5);

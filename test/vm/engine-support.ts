@@ -2,7 +2,7 @@
 // C fixtures compiled with cc, the guest kernel's BTF copied out once, and every test program
 // compiled on the host against it. The compile cache key is (source, BTF hash, clang binary,
 // flags), so the guest's `kernelchaos run` finds each object already built.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -18,11 +18,17 @@ export const FIXTURES_BIN = join(VM_SCRATCH, 'fixtures-bin');
 export const SPEC_DIR = join(VM_SCRATCH, 'engine-specs');
 const FIXTURES_SRC = resolve(import.meta.dirname, 'fixtures');
 
+/** cc where there is one; CI installs clang (for BPF), which compiles these helpers as well. */
+function cCompiler(): string {
+  return spawnSync('sh', ['-c', 'command -v cc']).status === 0 ? 'cc' : 'clang';
+}
+
 /** Compiles test/vm/fixtures/*.c into .vmcache/fixtures-bin (the guest runs the host's binaries). */
 export function buildFixtures(): void {
   mkdirSync(FIXTURES_BIN, { recursive: true });
-  execFileSync('cc', ['-O2', '-Wall', '-o', join(FIXTURES_BIN, 'mount-many'), join(FIXTURES_SRC, 'mount-many.c')]);
-  execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'create-files'), join(FIXTURES_SRC, 'create-files.c')]);
+  const cc = cCompiler();
+  execFileSync(cc, ['-O2', '-Wall', '-o', join(FIXTURES_BIN, 'mount-many'), join(FIXTURES_SRC, 'mount-many.c')]);
+  execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'create-files'), join(FIXTURES_SRC, 'create-files.c')]);
 }
 
 /** A KernelChaos manifest as a user writes it, saved where the guest can read it. */

@@ -83,6 +83,19 @@ for mode in auto kprobe; do
   dd if=/dev/zero of=/dev/ram1 bs=4096 count=16 oflag=direct > ${R}/bio-$mode.bystander 2>&1; echo "status=$?" >> ${R}/bio-$mode.bystander
 done
 
+# failtype 2, writeback: the target only dirties the page cache of /dev/ram2; a bystander's sync
+# writes it back, so the current task is not a target and only the bio's cgroup (its blkcg) is.
+# Cgroup writeback needs the memory and io controllers; a bystander holds the device open so the
+# target's close does not flush it itself.
+echo "+memory +io" > /sys/fs/cgroup/cgroup.subtree_control
+exec 3</dev/ram2
+rm -f /tmp/written /tmp/synced
+$KC run -f ${S}/bio.yaml -- sh -c 'dd if=/dev/urandom of=/dev/ram2 bs=4096 count=64 2>/dev/null; echo dd=$?; touch /tmp/written; while [ ! -e /tmp/synced ]; do sleep 0.1; done' > ${R}/writeback.out 2>&1 &
+n=0; until [ -e /tmp/written ] || [ $n -gt 600 ]; do sleep 0.2; n=$((n+1)); done
+sync; echo "sync_status=$?" >> ${R}/writeback.sync
+touch /tmp/synced; wait
+exec 3<&-
+
 # SIGKILL: the kernel drops every program with the process's file descriptors
 $KC run -f ${S}/seed.yaml -- sleep 120 > ${R}/sigkill.run 2>&1 &
 pid=$!
@@ -244,6 +257,13 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
     expect(summary(out).faults).toBeGreaterThanOrEqual(1);
     const bystander = read(`bio-${mode}.bystander`);
     expect(num(bystander, 'status'), bystander).toBe(0);
+  });
+
+  it('failtype 2 attributes writeback by the bio\'s cgroup: a bystander\'s sync of the target\'s pages fails', () => {
+    const out = read('writeback.out');
+    expect(num(out, 'dd'), context('writeback.out')).toBe(0); // buffered: the write itself succeeded
+    expect(summary(out).faults).toBeGreaterThanOrEqual(1);
+    expect(read('writeback.sync')).toContain('sync_status=0');
   });
 
   it('run killed with SIGKILL leaves no program attached', () => {
