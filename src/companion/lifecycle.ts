@@ -8,7 +8,8 @@ import type { KernelChaos } from '../api/types.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { ClusterStore, StoreEvent } from '../kube/store.js';
 import type { CronParser } from '../schedule/state.js';
-import { parseContainerId, qosClassOf, type CgroupResolver, type Resolution } from './cgroup-resolver.js';
+import type { CgroupResolver } from './cgroup-resolver.js';
+import { ResolutionCache } from './resolution-cache.js';
 import { containerRecordId, type ExperimentId, type ValidationOutcome, type Validate } from './model.js';
 import { containersToResolve, isTargetedPodOnNode, plan, type DesiredInjection, type Plan } from './plan.js';
 import { advance, newRecord, toContainerRecord, type Desired, type LiveRecord, type Transition } from './records.js';
@@ -85,8 +86,6 @@ interface ArmFailure {
   cgroupIds: string;
 }
 
-type CachedResolution = { resolution: Resolution; retryAt: Date | null; attempts: number };
-
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
@@ -96,7 +95,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
   private readonly records = new Map<string, LiveRecord>(); // by `${uid}|ns/pod/container`
   private readonly faultBase = new Map<string, bigint>(); // faults of earlier programs, by uid
   private readonly firstSeen = new Map<string, Date>();
-  private readonly resolutions = new Map<string, CachedResolution>();
+  private readonly resolutions: ResolutionCache;
   private readonly validations = new Map<string, ValidationOutcome>();
   private readonly published = new Map<string, string>();
   private lastPlan: Plan = { experiments: [], injections: [], nextWake: null };
@@ -111,6 +110,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
   constructor(private readonly opts: CompanionOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
+    this.resolutions = new ResolutionCache(opts.resolver);
   }
 
   get node(): string {
@@ -211,9 +211,8 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       validate,
       parseCron: this.opts.parseCron,
     };
-    await this.resolveContainers(containersToResolve(base), pods, now);
-    const resolutions = new Map([...this.resolutions].map(([id, c]) => [id, c.resolution]));
-    const next = plan({ ...base, resolutions });
+    await this.resolutions.update(containersToResolve(base), pods, now);
+    const next = plan({ ...base, resolutions: this.resolutions.resolutions() });
     this.lastPlan = next;
     if (this.stopped) return;
     await this.apply(next, now);
@@ -247,33 +246,6 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       if (!v) memo.set(k, (v = validate(c)));
       return v;
     };
-  }
-
-  private async resolveContainers(needed: string[], pods: V1Pod[], now: Date): Promise<void> {
-    const neededSet = new Set(needed);
-    for (const id of this.resolutions.keys()) if (!neededSet.has(id)) this.resolutions.delete(id);
-    const owner = new Map<string, V1Pod>();
-    for (const pod of pods) {
-      for (const s of [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])]) {
-        if (s.containerID) owner.set(s.containerID, pod);
-      }
-    }
-    await Promise.all(
-      needed.map(async (containerId) => {
-        const cached = this.resolutions.get(containerId);
-        if (cached && (cached.retryAt === null || cached.retryAt > now)) return;
-        const pod = owner.get(containerId);
-        const parsed = parseContainerId(containerId);
-        let resolution: Resolution;
-        if (!parsed.ok) resolution = { kind: 'unsupported', reason: parsed.reason };
-        else if (!pod?.metadata?.uid) resolution = { kind: 'not-found', reason: 'the pod has no metadata.uid', tried: [] };
-        else resolution = await this.opts.resolver.resolve({ podUid: pod.metadata.uid, qosClass: qosClassOf(pod), ref: parsed.ref });
-        const attempts = (cached?.attempts ?? 0) + 1;
-        // A cgroup can lag the container status by a moment: retry not-found with backoff (1 s .. 30 s).
-        const retryAt = resolution.kind === 'not-found' ? new Date(now.getTime() + Math.min(30_000, 1000 * 2 ** (attempts - 1))) : null;
-        this.resolutions.set(containerId, { resolution, retryAt, attempts });
-      }),
-    );
   }
 
   private async apply(next: Plan, now: Date): Promise<void> {
@@ -475,7 +447,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       if (d !== null && (wake === null || d < wake)) wake = d;
     };
     for (const f of this.armFailures.values()) consider(f.retryAt);
-    for (const r of this.resolutions.values()) consider(r.retryAt);
+    consider(this.resolutions.nextRetry());
     if (wake !== null && wake < now) return now;
     return wake;
   }
