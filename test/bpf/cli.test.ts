@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as render } from '../../src/cli/render.js';
 import { main as run } from '../../src/cli/run.js';
 import { loadSpecFile, SpecFileError } from '../../src/bpf/spec-file.js';
+import { SEED_YAML } from '../fixtures/seed.js';
 
 const DIR = resolve(import.meta.dirname, '..', '..', '.vmcache', 'cli-test');
 mkdirSync(DIR, { recursive: true });
@@ -15,21 +16,6 @@ function specFile(name: string, text: string): string {
   return path;
 }
 
-const SEED_YAML = `apiVersion: chaos-mesh.org/v1alpha1
-kind: KernelChaos
-metadata:
-  name: kernel-chaos-example
-  namespace: chaos-testing
-spec:
-  mode: one
-  selector:
-    namespaces:
-      - chaos-mount
-  failKernRequest:
-    callchain:
-      - funcname: '__x64_sys_mount'
-    failtype: 0
-`;
 
 function capture(): { out: () => string; err: () => string } {
   let out = '';

@@ -9,6 +9,7 @@ import { validateKernelChaos } from '../../src/api/validate.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog as kubeSilentLog } from '../../src/kube/log.js';
 import { FakeEngine } from './fakes.js';
+import { SEED_YAML as SEED } from '../fixtures/seed.js';
 
 const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
 const APP = 'ab'.repeat(32);
@@ -50,22 +51,6 @@ status:
     - {name: side, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${SIDE}", state: {running: {}}}
 `;
 
-// The seed example of the brief, as Chaos Mesh documents it.
-const SEED = `apiVersion: chaos-mesh.org/v1alpha1
-kind: KernelChaos
-metadata:
-  name: kernel-chaos-example
-  namespace: chaos-testing
-spec:
-  mode: one
-  selector:
-    namespaces:
-      - chaos-mount
-  failKernRequest:
-    callchain:
-      - funcname: '__x64_sys_mount'
-    failtype: 0
-`;
 
 describe('companion over a manifest directory and a kubelet cgroup tree', () => {
   it('arms the seed example for every container of a targeted pod, and disarms when its file goes', async () => {

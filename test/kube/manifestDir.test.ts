@@ -8,22 +8,8 @@ import { ManifestDirStore } from '../../src/kube/manifestDir.js';
 import type { StoreEvent } from '../../src/kube/store.js';
 import type { Log } from '../../src/kube/log.js';
 import { waitFor } from '../fakes/wait.js';
+import { SEED_YAML as SEED } from '../fixtures/seed.js';
 
-const SEED = `apiVersion: chaos-mesh.org/v1alpha1
-kind: KernelChaos
-metadata:
-  name: kernel-chaos-example
-  namespace: chaos-testing
-spec:
-  mode: one
-  selector:
-    namespaces:
-      - chaos-mount
-  failKernRequest:
-    callchain:
-      - funcname: '__x64_sys_mount'
-    failtype: 0
-`;
 
 const POD = (name: string, extra = '') => `apiVersion: v1
 kind: Pod
