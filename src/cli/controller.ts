@@ -2,7 +2,8 @@
 // their status. Several replicas may run; one acts, chosen through a coordination.k8s.io Lease.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { commanderExitCode, forCli } from './commander.js';
 import { pino } from 'pino';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 
@@ -36,29 +37,29 @@ function seconds(flag: string) {
 }
 
 function program(): Command {
-  return new Command('kernelchaos controller')
-    .description(
-      'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
-        'KernelChaosPolicy honoured), label them for the node companion, remove the labels when an ' +
-        'experiment ends or is deleted (finalizer), and aggregate status conditions and Events. ' +
-        'Only the holder of the Lease acts; other replicas stand by.',
-    )
-    .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
-    .addOption(
-      new Option('--namespace <ns>', 'namespace kernelchaos runs in: holds the Lease; its pods are never targeted')
-        .env('POD_NAMESPACE')
-        .default(DEFAULT_NAMESPACE),
-    )
-    .option('--lease-name <name>', 'name of the coordination.k8s.io/v1 Lease used for leader election', 'kernelchaos-controller')
-    .addOption(new Option('--identity <id>', 'this replica in the Lease (default: the pod name, else the host name)').env('POD_NAME').default(hostname()))
-    .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', port, 0)
-    .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(seconds('--resync')).default(60_000, '60'))
-    .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
-    .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
-    .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
-    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  return forCli(
+    new Command('kernelchaos controller')
+      .description(
+        'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
+          'KernelChaosPolicy honoured), label them for the node companion, remove the labels when an ' +
+          'experiment ends or is deleted (finalizer), and aggregate status conditions and Events. ' +
+          'Only the holder of the Lease acts; other replicas stand by.',
+      )
+      .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+      .addOption(
+        new Option('--namespace <ns>', 'namespace kernelchaos runs in: holds the Lease; its pods are never targeted')
+          .env('POD_NAMESPACE')
+          .default(DEFAULT_NAMESPACE),
+      )
+      .option('--lease-name <name>', 'name of the coordination.k8s.io/v1 Lease used for leader election', 'kernelchaos-controller')
+      .addOption(new Option('--identity <id>', 'this replica in the Lease (default: the pod name, else the host name)').env('POD_NAME').default(hostname()))
+      .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', port, 0)
+      .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(seconds('--resync')).default(60_000, '60'))
+      .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
+      .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
+      .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
+      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -66,7 +67,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     o = program().parse(argv, { from: 'user' }).opts<ControllerCliOptions>();
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.helpDisplayed' ? 0 : 2;
+    const code = commanderExitCode(err);
+    if (code !== null) return code;
     if (err instanceof UsageError) {
       console.error(`kernelchaos controller: ${err.message}`);
       return 2;

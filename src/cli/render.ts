@@ -1,22 +1,24 @@
 // `kernelchaos render -f SPEC [--mode trampoline|kprobe]`: prints the BPF C program a KernelChaos
 // compiles to, exactly as `run` and the companion would compile it.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { commanderExitCode, forCli } from './commander.js';
 import { generateProgram, GenerateError, type ProgramMode } from '../bpf/generate.js';
 import { loadSpecFile, SpecFileError } from '../bpf/spec-file.js';
 
 export async function main(argv: string[]): Promise<number> {
   const out: string[] = [];
-  const command = new Command('kernelchaos render')
-    .description('Print the BPF C program that a KernelChaos manifest compiles to.')
-    .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
-    .addOption(new Option('--mode <mode>', 'how frames and the site are hooked').choices(['trampoline', 'kprobe']).default('trampoline'))
-    .option('--hooks', 'print the programs and the functions they hook instead of the source')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  const command = forCli(
+    new Command('kernelchaos render')
+      .description('Print the BPF C program that a KernelChaos manifest compiles to.')
+      .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
+      .addOption(new Option('--mode <mode>', 'how frames and the site are hooked').choices(['trampoline', 'kprobe']).default('trampoline'))
+      .option('--hooks', 'print the programs and the functions they hook instead of the source')
+  );
   try {
     command.parse(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const code = commanderExitCode(err);
+    if (code !== null) return code;
     throw err;
   }
   const opts = command.opts<{ file: string; mode: ProgramMode; hooks?: boolean }>();

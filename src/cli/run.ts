@@ -5,7 +5,8 @@
 // interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { commanderExitCode, forCli } from './commander.js';
 import { BpfFaultEngine, type ArmedDetails } from '../bpf/engine.js';
 import { createRunCgroup, removeCgroup, type RunCgroup } from '../bpf/cgroup.js';
 import { GenerateError } from '../bpf/generate.js';
@@ -35,19 +36,20 @@ interface Parsed {
 }
 
 function parseArgs(argv: string[]): Parsed | number {
-  const command = new Command('kernelchaos run')
-    .description('Run one command under a KernelChaos fault on this host (no cluster needed).')
-    .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
-    .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
-    .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
-    .argument('<command...>', 'the command to run (put it after --)')
-    .passThroughOptions()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  const command = forCli(
+    new Command('kernelchaos run')
+      .description('Run one command under a KernelChaos fault on this host (no cluster needed).')
+      .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
+      .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
+      .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
+      .argument('<command...>', 'the command to run (put it after --)')
+      .passThroughOptions()
+  );
   try {
     command.parse(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const code = commanderExitCode(err);
+    if (code !== null) return code;
     throw err;
   }
   const opts = command.opts<{ file: string; attachMode: AttachMode; cacheDir?: string }>();

@@ -1,6 +1,7 @@
 // `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
 import { writeFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { commanderExitCode, forCli } from './commander.js';
 import pino, { type Logger } from 'pino';
 import { parseGoDuration } from '../api/duration.js';
 import type { ClusterStore } from '../kube/store.js';
@@ -42,37 +43,37 @@ function duration(flag: string) {
 }
 
 function program(): Command {
-  return new Command('kernelchaos webhook')
-    .description(
-      'Serve the admission webhook over HTTPS: POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, ' +
-        '/validate-kernelchaospolicy; GET /healthz, /readyz, /metrics. SIGTERM drains: /readyz fails, in-flight requests finish, then exit.',
-    )
-    .option('--port <n>', 'HTTPS port (0: any free port)', port, 8443)
-    .option('--host <addr>', 'address to listen on (default: every address)')
-    .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
-    .option('--key <file>', 'private key PEM of --cert')
-    .option('--self-signed', 'generate a throwaway CA and a certificate for localhost/127.0.0.1 in memory (the default outside a cluster)')
-    .option('--self-signed-ca-out <file>', 'with a self-signed certificate: write its CA certificate here so clients can trust it')
-    .option('--manifests <dir>', 'read KernelChaos, KernelChaosPolicy and Namespace objects from YAML/JSON files in this directory (re-read on change)')
-    .option('--kubeconfig <file>', 'watch a cluster through this kubeconfig (default in a pod: the service account)')
-    .addOption(
-      new Option('--namespace <ns>', "the webhook's own namespace; its pods are never injected")
-        .env('POD_NAMESPACE')
-        .default(DEFAULT_NAMESPACE),
-    )
-    .addOption(
-      new Option('--drain-delay <duration>', 'after SIGTERM, keep answering this long while readiness fails (Go duration)')
-        .argParser(duration('--drain-delay'))
-        .default(3000, '3s'),
-    )
-    .addOption(
-      new Option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often (Go duration)')
-        .argParser(duration('--cert-poll-interval'))
-        .default(10_000, '10s'),
-    )
-    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  return forCli(
+    new Command('kernelchaos webhook')
+      .description(
+        'Serve the admission webhook over HTTPS: POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, ' +
+          '/validate-kernelchaospolicy; GET /healthz, /readyz, /metrics. SIGTERM drains: /readyz fails, in-flight requests finish, then exit.',
+      )
+      .option('--port <n>', 'HTTPS port (0: any free port)', port, 8443)
+      .option('--host <addr>', 'address to listen on (default: every address)')
+      .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
+      .option('--key <file>', 'private key PEM of --cert')
+      .option('--self-signed', 'generate a throwaway CA and a certificate for localhost/127.0.0.1 in memory (the default outside a cluster)')
+      .option('--self-signed-ca-out <file>', 'with a self-signed certificate: write its CA certificate here so clients can trust it')
+      .option('--manifests <dir>', 'read KernelChaos, KernelChaosPolicy and Namespace objects from YAML/JSON files in this directory (re-read on change)')
+      .option('--kubeconfig <file>', 'watch a cluster through this kubeconfig (default in a pod: the service account)')
+      .addOption(
+        new Option('--namespace <ns>', "the webhook's own namespace; its pods are never injected")
+          .env('POD_NAMESPACE')
+          .default(DEFAULT_NAMESPACE),
+      )
+      .addOption(
+        new Option('--drain-delay <duration>', 'after SIGTERM, keep answering this long while readiness fails (Go duration)')
+          .argParser(duration('--drain-delay'))
+          .default(3000, '3s'),
+      )
+      .addOption(
+        new Option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often (Go duration)')
+          .argParser(duration('--cert-poll-interval'))
+          .default(10_000, '10s'),
+      )
+      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  );
 }
 
 function selfSigned(o: WebhookCliOptions, note: string): { tls: TlsSource; note: string } {
@@ -129,7 +130,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     o = program().parse(argv, { from: 'user' }).opts<WebhookCliOptions>();
   } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    const code = commanderExitCode(err);
+    if (code !== null) return code;
     if (err instanceof UsageError) {
       console.error(`kernelchaos webhook: ${err.message}`);
       return 2;
