@@ -1,21 +1,13 @@
 // Builders for KernelChaos manifests in tests: the seed example, and a deep-merge to vary it.
 import type { FieldError } from '../../src/api/types.js';
 import type { KernelChaosVerdict } from '../../src/api/validate.js';
+import { seedChaos } from '../fixtures/seed.js';
 
 export type Json = Record<string, unknown>;
 
 /** Chaos Mesh's documented KernelChaos example (the seed). */
 export function seed(): Json {
-  return {
-    apiVersion: 'chaos-mesh.org/v1alpha1',
-    kind: 'KernelChaos',
-    metadata: { name: 'kernel-chaos-example', namespace: 'chaos-testing' },
-    spec: {
-      mode: 'one',
-      selector: { namespaces: ['chaos-mount'] },
-      failKernRequest: { callchain: [{ funcname: '__x64_sys_mount' }], failtype: 0 },
-    },
-  };
+  return seedChaos() as unknown as Json;
 }
 
 function isRecord(v: unknown): v is Json {

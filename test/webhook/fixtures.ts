@@ -3,18 +3,7 @@ import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { KernelChaos, KernelChaosPolicy, KernelChaosPolicySpec } from '../../src/api/types.js';
 
 /** The seed example from Chaos Mesh's KernelChaos documentation, unchanged. */
-export function seedChaos(): KernelChaos {
-  return {
-    apiVersion: 'chaos-mesh.org/v1alpha1',
-    kind: 'KernelChaos',
-    metadata: { name: 'kernel-chaos-example', namespace: 'chaos-testing' },
-    spec: {
-      mode: 'one',
-      selector: { namespaces: ['chaos-mount'] },
-      failKernRequest: { callchain: [{ funcname: '__x64_sys_mount' }], failtype: 0 },
-    },
-  };
-}
+export { seedChaos } from '../fixtures/seed.js';
 
 export function allModeChaos(name: string, namespace: string, selector: KernelChaos['spec']['selector'] = {}): KernelChaos {
   return {
