@@ -16,9 +16,18 @@ export type ManifestDocument =
       object: unknown;
       /** The 1-based line of a field path (`spec.failKernRequest.probability`), or of its nearest written parent. */
       locate?: (path: string) => number;
+      /** 1-based column of the document's first character (1 for JSON). */
+      column?: number;
+      /** Line and 1-based column of a field path, as `locate` finds it. */
+      position?: (path: string) => Position;
     }
   /** `read`: the source could not be read (the CLI exits 2); `parse`: not YAML/JSON (the manifest is invalid). */
   | { ok: false; source: string; index: number; line: number; error: 'read' | 'parse'; message: string };
+
+export interface Position {
+  line: number;
+  column: number;
+}
 
 export interface ReadOptions {
   /** Where `-` reads from; process.stdin by default. */
@@ -99,7 +108,7 @@ function parseYaml(text: string, source: string): ManifestDocument[] {
   let index = 0;
   for (const doc of list) {
     const start = doc.contents?.range?.[0] ?? doc.range[0];
-    const line = lineCounter.linePos(start).line;
+    const { line, col: column } = lineCounter.linePos(start);
     const first = doc.errors[0];
     if (first) {
       const at = first.pos[0];
@@ -121,7 +130,8 @@ function parseYaml(text: string, source: string): ManifestDocument[] {
     const expanded = expandLists(value, source, index, line);
     if (expanded.length === 1 && expanded[0]?.ok) {
       const located = doc;
-      expanded[0] = { ...expanded[0], locate: (path) => locateLine(located, path, lineCounter) ?? line };
+      const position = (path: string): Position => locatePosition(located, path, lineCounter) ?? { line, column };
+      expanded[0] = { ...expanded[0], column, position, locate: (path) => position(path).line };
     }
     out.push(...expanded);
     index += expanded.length;
@@ -176,27 +186,31 @@ function nestingProblem(text: string): { line: number; message: string } | null 
   return null;
 }
 
-/** The line where `path` (or its deepest existing prefix) is written: a map key's line, a list item's line. */
-function locateLine(doc: Document.Parsed, path: string, lineCounter: LineCounter): number | undefined {
+/** Where `path` (or its deepest existing prefix) is written: a map key's position, a list item's. */
+function locatePosition(doc: Document.Parsed, path: string, lineCounter: LineCounter): Position | undefined {
   let node: unknown = doc.contents;
-  let line: number | undefined = undefined;
+  let at: Position | undefined = undefined;
+  const positionOf = (offset: number): Position => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
   for (const segment of parsePath(path)) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
       if (!pair) break;
       const key = pair.key as { range?: [number, number, number] };
-      if (key.range) line = lineCounter.linePos(key.range[0]).line;
+      if (key.range) at = positionOf(key.range[0]);
       node = pair.value;
     } else if (isSeq(node) && typeof segment === 'number') {
       const item = node.items[segment] as { range?: [number, number, number] } | undefined;
       if (!item) break;
-      if (item.range) line = lineCounter.linePos(item.range[0]).line;
+      if (item.range) at = positionOf(item.range[0]);
       node = item;
     } else {
       break;
     }
   }
-  return line;
+  return at;
 }
 
 /** `kind: List` (kubectl get -o yaml) becomes its items; anything else is one document. */

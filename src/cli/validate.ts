@@ -1,46 +1,86 @@
-// `kernelchaos validate -f FILE|DIR|- [-f ...] [--output text|json]`: checks KernelChaos and
-// KernelChaosPolicy manifests offline with exactly the validation the webhook applies.
-// Exit codes: 0 all valid, 1 any invalid (including unparseable YAML), 2 usage or read errors.
-import { Command, CommanderError, Option } from 'commander';
+// `kernelchaos validate -f FILE|DIR|- [...]`: what the cluster would answer for each manifest, offline:
+// the webhook's validation and its KernelChaosPolicy checks (policies from the inputs, --policy and,
+// with --cluster, the cluster), and with -o yaml the object the mutating webhook would store.
+import { Option } from 'commander';
 import { readManifestSources, type ManifestDocument } from '../api/manifests.js';
-import { validateKernelChaos, validateKernelChaosPolicy } from '../api/validate.js';
-import { nearMiss } from '../api/validation/unknown-fields.js';
-import type { FieldError } from '../api/types.js';
+import type { KernelChaosPolicy } from '../api/types.js';
+import { addFilenameOption, filenames, parseCli, subcommand, usageError, type CliIo } from './commander.js';
+import { judgeContext, judgeDocument, namespacesIn, policiesIn } from './validate/judge.js';
+import { FORMATS, render, useColor, type Format } from './validate/format.js';
+import { exitCode, type DocumentReport } from './validate/report.js';
+import type { ClusterState } from './validate/cluster.js';
 
-export interface ValidateIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
+export interface ValidateIo extends CliIo {
   stdin?: AsyncIterable<string | Buffer>;
+  /** Whether stdout is a terminal (colour). */
+  isTTY?: boolean;
+  env?: NodeJS.ProcessEnv;
 }
 
-type Kind = 'KernelChaos' | 'KernelChaosPolicy';
+export const EXIT_CODES = [
+  { code: 0, meaning: 'every manifest is valid and allowed by every policy' },
+  { code: 1, meaning: 'a manifest is invalid, unparseable or denied by a policy (with --strict: or has a warning)' },
+  { code: 2, meaning: 'usage error, an unreadable file, or --cluster could not read the cluster' },
+];
 
-/** One document's outcome, as `--output json` prints it. */
-export type DocumentReport = {
-  source: string;
-  index: number;
-  line: number;
-  kind: string;
-  namespace: string;
-  name: string;
-} & (
-  | { status: 'valid'; warnings: string[] }
-  /** Each error with the line it refers to in the source, when the source is YAML. */
-  | { status: 'invalid'; errors: (FieldError & { line?: number })[]; warnings: string[] }
-  | { status: 'skipped'; reason: string }
-  /** The source could not be read. */
-  | { status: 'error'; message: string }
-);
-
-export interface ValidateSummary {
-  valid: number;
-  invalid: number;
-  skipped: number;
-  readErrors: number;
-  warnings: number;
+interface Options {
+  policy: string[];
+  output: Format;
+  quiet?: boolean;
+  warnings: boolean;
+  strict?: boolean;
+  cluster?: boolean;
+  kubeconfig?: string;
+  namespace?: string;
+  now?: Date;
+  timeout: number;
 }
 
-const KINDS: readonly Kind[] = ['KernelChaos', 'KernelChaosPolicy'];
+export function command(io: CliIo) {
+  const cmd = subcommand({
+    name: 'validate',
+    description:
+      'Check manifests offline as the cluster would: KernelChaos through the admission webhook\'s own validation and\n' +
+      'KernelChaosPolicy checks, KernelChaosPolicy documents as the webhook validates them. Other kinds are skipped.\n' +
+      'Policies come from the inputs, from --policy and, with --cluster, from the cluster.\n' +
+      'Text output: FILE:LINE:COL: KIND/NAMESPACE/NAME: FIELD: message, then a summary line.',
+    exitCodes: EXIT_CODES,
+    io,
+  });
+  addFilenameOption(cmd, { what: 'a manifest file or directory (*.yaml, *.yml, *.json, recursively)', repeatable: true })
+    .addOption(new Option('--policy <path>', 'KernelChaosPolicy file or directory to apply (not reported unless invalid); repeatable').argParser(collect).default([]))
+    .addOption(new Option('-o, --output <format>', 'text, json, yaml (the defaulted objects the cluster would store) or junit').choices(FORMATS).default('text'))
+    .option('-q, --quiet', 'print only what fails: no summary, nothing for passing manifests')
+    .option('--no-warnings', 'leave warnings out (they no longer count, even with --strict)')
+    .option('--strict', 'warnings fail too (exit 1)')
+    .option('--cluster', "also apply the cluster's KernelChaosPolicies, check namespaces exist, and use its context namespace")
+    .option('--kubeconfig <file>', 'with --cluster: the kubeconfig (default $KUBECONFIG, ~/.kube/config)')
+    .option('-n, --namespace <ns>', 'namespace for manifests that set none (default: the kubeconfig context\'s with --cluster, else default)')
+    .addOption(new Option('--now <time>', 'judge policy schedule windows at this time (RFC 3339) instead of now').argParser(parseTime))
+    .addOption(new Option('--timeout <seconds>', 'with --cluster: per API call').argParser(positiveSeconds).default(10_000, '10'))
+    .argument('[extra...]');
+  return cmd;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseTime(value: string): Date {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(d.getTime())) {
+    throw new InvalidTime(`--now: expected an RFC 3339 time such as 2025-01-06T10:00:00Z, got '${value}'`);
+  }
+  return d;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidTime(`--timeout: expected a positive number of seconds, got '${value}'`);
+  return n * 1000;
+}
+
+class InvalidTime extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   // `kernelchaos validate ... | head` closes the pipe early; that is not a failure worth a stack trace.
@@ -50,150 +90,71 @@ export async function main(argv: string[]): Promise<number> {
   return runValidate(argv, {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
+    isTTY: process.stdout.isTTY,
+    env: process.env,
   });
 }
 
 export async function runValidate(argv: string[], io: ValidateIo): Promise<number> {
-  const command = new Command('kernelchaos validate')
-    .description(
-      'Check KernelChaos and KernelChaosPolicy manifests offline, with the validation the admission webhook applies.\n' +
-        'Prints each problem as FILE: KIND/NAMESPACE/NAME: FIELD: message. Other kinds are skipped.\n' +
-        'Exit status: 0 all valid, 1 any invalid, 2 usage or read errors.',
-    )
-    .option('-f, --filename <path>', 'a manifest file, a directory (*.yaml, *.yml, *.json, recursively) or - for stdin; repeatable', collect, [])
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .argument('[extra...]')
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const cmd = command(io);
+  let parsed: number | null;
   try {
-    command.parse(argv, { from: 'user' });
+    parsed = parseCli(cmd, argv);
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof InvalidTime) return usageError(cmd, err.message);
     throw err;
   }
-  const opts = command.opts<{ filename: string[]; output: 'text' | 'json' }>();
-  const extra = command.args;
-  if (extra.length > 0) {
-    io.stderr(`kernelchaos validate: unexpected argument '${extra[0]}': pass manifests with -f (e.g. -f ${extra[0]})\n`);
-    return 2;
+  if (parsed !== null) return parsed;
+  const opts = cmd.opts<Options>();
+  const sources = filenames(cmd);
+  const extra = cmd.args;
+  if (extra.length > 0) return usageError(cmd, `unexpected argument '${extra[0]}': pass manifests with -f (e.g. -f ${extra[0]})`);
+  if (sources.length === 0) return usageError(cmd, 'no manifests given: use -f FILE, -f DIR or -f - (stdin)');
+  if (opts.kubeconfig && !opts.cluster) return usageError(cmd, '--kubeconfig needs --cluster');
+
+  const read = io.stdin ? { stdin: io.stdin } : {};
+  let cluster: ClusterState | undefined;
+  if (opts.cluster) {
+    const { readClusterState } = await import('./validate/cluster.js');
+    try {
+      cluster = await readClusterState(opts.kubeconfig, opts.timeout);
+    } catch (err) {
+      io.stderr(`kernelchaos validate: --cluster: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
   }
-  if (opts.filename.length === 0) {
-    io.stderr('kernelchaos validate: no manifests given: use -f FILE, -f DIR or -f - (stdin)\n');
-    return 2;
-  }
-  const documents = await readManifestSources(opts.filename, io.stdin ? { stdin: io.stdin } : {});
-  const reports = documents.map(reportDocument);
-  const summary = summarize(reports);
-  if (opts.output === 'json') {
-    io.stdout(`${JSON.stringify({ valid: summary.invalid === 0 && summary.readErrors === 0, summary, documents: reports }, null, 2)}\n`);
-  } else {
-    const lines = reports.flatMap(textLines);
-    const out = lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
-    const err = lines.filter((l) => l.stream === 'stderr').map((l) => l.text);
-    out.push(summaryLine(summary));
-    if (err.length > 0) io.stderr(`${err.join('\n')}\n`);
-    io.stdout(`${out.join('\n')}\n`);
-  }
-  if (summary.readErrors > 0) return 2;
-  return summary.invalid > 0 ? 1 : 0;
+  const namespace = opts.namespace ?? cluster?.namespace ?? 'default';
+  const documents = await readManifestSources(sources, read);
+  const policyDocs = opts.policy.length > 0 ? await readManifestSources(opts.policy, read) : [];
+  // Later sources win for the same namespace/name, as a later `kubectl apply` would.
+  const policies: KernelChaosPolicy[] = [...(cluster?.policies ?? []), ...policiesIn(policyDocs, namespace), ...policiesIn(documents, namespace)];
+  const ctx = judgeContext({
+    policies,
+    namespace,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(cluster ? { namespaces: [...cluster.namespaces, ...namespacesIn(documents)] } : {}),
+  });
+
+  let reports: DocumentReport[] = [...documents.map((d) => judgeDocument(d, ctx)), ...policyProblems(policyDocs, ctx)];
+  if (!opts.warnings) reports = reports.map(withoutWarnings);
+  const out = render(opts.output, reports, {
+    strict: opts.strict === true,
+    quiet: opts.quiet === true,
+    color: useColor(io.isTTY, io.env ?? {}),
+  });
+  if (out.stderr) io.stderr(out.stderr);
+  if (out.stdout) io.stdout(out.stdout);
+  return exitCode(reports, { strict: opts.strict === true });
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** --policy sources are reported only where they fail: unreadable, unparseable or invalid policies. */
+function policyProblems(docs: readonly ManifestDocument[], ctx: ReturnType<typeof judgeContext>): DocumentReport[] {
+  return docs
+    .filter((d) => !d.ok || (typeof d.object === 'object' && d.object !== null && (d.object as { kind?: unknown }).kind === 'KernelChaosPolicy'))
+    .map((d) => judgeDocument(d, ctx))
+    .filter((r) => r.status === 'error' || r.status === 'invalid');
 }
 
-function field(object: unknown, key: string): unknown {
-  return typeof object === 'object' && object !== null && !Array.isArray(object) ? (object as Record<string, unknown>)[key] : undefined;
-}
-
-/** Which validator a document gets: its kind, or a near miss of one of ours (a typo is reported, not skipped). */
-function kindOf(object: unknown): { kind: Kind; declared: string } | { skip: string; declared: string } {
-  const kind = field(object, 'kind');
-  const apiVersion = field(object, 'apiVersion');
-  if (typeof kind === 'string') {
-    if ((KINDS as readonly string[]).includes(kind)) return { kind: kind as Kind, declared: kind };
-    const near = nearMiss(kind, KINDS);
-    if (near) return { kind: near as Kind, declared: kind };
-    return { skip: `kind ${kind} is not validated by kernelchaos`, declared: kind };
-  }
-  if (typeof apiVersion === 'string' && apiVersion.startsWith('kernelchaos.dev/')) return { kind: 'KernelChaosPolicy', declared: '-' };
-  // Without a kind, a document is most likely a KernelChaos missing a line: validating reports it.
-  return { kind: 'KernelChaos', declared: '-' };
-}
-
-function identity(object: unknown): { namespace: string; name: string } {
-  const metadata = field(object, 'metadata');
-  const namespace = field(metadata, 'namespace');
-  const name = field(metadata, 'name');
-  const generateName = field(metadata, 'generateName');
-  return {
-    // The namespace kubectl would use comes from the context; `-` says the manifest sets none.
-    namespace: typeof namespace === 'string' && namespace !== '' ? namespace : '-',
-    name: typeof name === 'string' && name !== '' ? name : typeof generateName === 'string' ? `${generateName}*` : '-',
-  };
-}
-
-function reportDocument(doc: ManifestDocument): DocumentReport {
-  const base = { source: doc.source, index: doc.index, line: doc.line };
-  if (!doc.ok) {
-    if (doc.error === 'read') return { ...base, kind: '-', namespace: '-', name: '-', status: 'error', message: doc.message };
-    return {
-      ...base,
-      kind: '-',
-      namespace: '-',
-      name: '-',
-      status: 'invalid',
-      errors: [{ path: '', message: `line ${doc.line}: ${doc.message}` }],
-      warnings: [],
-    };
-  }
-  const who = identity(doc.object);
-  const kind = kindOf(doc.object);
-  if ('skip' in kind) return { ...base, kind: kind.declared, ...who, status: 'skipped', reason: kind.skip };
-  const verdict = kind.kind === 'KernelChaos' ? validateKernelChaos(doc.object) : validateKernelChaosPolicy(doc.object);
-  const shownKind = kind.declared === '-' ? kind.kind : kind.declared;
-  if (verdict.valid) return { ...base, kind: shownKind, ...who, status: 'valid', warnings: verdict.warnings };
-  const locate = doc.locate;
-  const errors = locate ? verdict.errors.map((e) => ({ ...e, line: locate(e.path) })) : verdict.errors;
-  return { ...base, kind: shownKind, ...who, status: 'invalid', errors, warnings: verdict.warnings };
-}
-
-function summarize(reports: readonly DocumentReport[]): ValidateSummary {
-  const summary: ValidateSummary = { valid: 0, invalid: 0, skipped: 0, readErrors: 0, warnings: 0 };
-  for (const r of reports) {
-    if (r.status === 'valid') summary.valid++;
-    else if (r.status === 'invalid') summary.invalid++;
-    else if (r.status === 'skipped') summary.skipped++;
-    else summary.readErrors++;
-    if (r.status === 'valid' || r.status === 'invalid') summary.warnings += r.warnings.length;
-  }
-  return summary;
-}
-
-function textLines(r: DocumentReport): { stream: 'stdout' | 'stderr'; text: string }[] {
-  const who = `${r.source}: ${r.kind}/${r.namespace}/${r.name}`;
-  switch (r.status) {
-    case 'error':
-      return [{ stream: 'stderr', text: `${r.source}: ${r.message}` }];
-    case 'skipped':
-      return [];
-    case 'valid':
-      return r.warnings.map((w) => ({ stream: 'stdout', text: `${who}: warning: ${w}` }));
-    case 'invalid':
-      return [
-        ...r.errors.map((e) => ({
-          stream: 'stdout' as const,
-          text: r.kind === '-' ? `${r.source}: ${e.message}` : e.path === '' ? `${who}: ${e.message}` : `${who}: ${e.path}: ${e.message}`,
-        })),
-        ...r.warnings.map((w) => ({ stream: 'stdout' as const, text: `${who}: warning: ${w}` })),
-      ];
-  }
-}
-
-function summaryLine(s: ValidateSummary): string {
-  const parts = [`${s.valid} valid`, `${s.invalid} invalid`];
-  if (s.skipped > 0) parts.push(`${s.skipped} skipped (other kinds)`);
-  if (s.readErrors > 0) parts.push(`${s.readErrors} unreadable`);
-  if (s.warnings > 0) parts.push(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`);
-  return parts.join(', ');
+function withoutWarnings(r: DocumentReport): DocumentReport {
+  return r.status === 'valid' || r.status === 'invalid' || r.status === 'denied' ? { ...r, warnings: [] } : r;
 }

@@ -5,7 +5,7 @@ import jsonpatch from 'fast-json-patch';
 import type { FieldError, KernelChaos } from '../api/types.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { applyKernelChaosDefaults } from '../api/defaults.js';
-import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
+import { checkPolicies, formatViolation, reachableNamespaces, type PolicyViolation } from '../policy/check.js';
 import {
   allow,
   allowWithPatch,
@@ -101,17 +101,50 @@ export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext
     );
   }
 
+  const verdict = admitKernelChaos(object, ctx);
+  switch (verdict.outcome) {
+    case 'invalid':
+      return deny(uid, 422, formatFieldErrors(verdict.errors), verdict.warnings);
+    case 'forbidden':
+      return deny(uid, 403, verdict.violations.map(formatViolation).join('; '), verdict.warnings);
+    case 'allowed':
+      return allow(uid, verdict.warnings);
+  }
+}
+
+/** The webhook's decision on creating one KernelChaos, before it becomes an AdmissionReview. */
+export type AdmissionVerdict =
+  | { outcome: 'invalid'; errors: FieldError[]; warnings: string[] }
+  | { outcome: 'forbidden'; violations: PolicyViolation[]; warnings: string[] }
+  | { outcome: 'allowed'; chaos: KernelChaos; warnings: string[] };
+
+/**
+ * Validation, then every KernelChaosPolicy of the store the experiment can reach, then advisory
+ * warnings: what POST /validate-kernelchaos decides on CREATE and what `kernelchaos validate`
+ * reports offline. `object` carries its namespace (the request's, when the manifest has none).
+ */
+export function admitKernelChaos(object: unknown, ctx: WebhookContext): AdmissionVerdict {
   const verdict = validateKernelChaos(object);
   const warnings = verdict.warnings.map(warningText);
-  if (!verdict.valid) return deny(uid, 422, formatFieldErrors(verdict.errors), warnings);
-
+  if (!verdict.valid) return { outcome: 'invalid', errors: verdict.errors, warnings };
   const policies = ctx.store.list('KernelChaosPolicy');
   if (policies.length > 0) {
     const violations = checkPolicies(verdict.chaos, policies, ctx.now());
-    if (violations.length > 0) return deny(uid, 403, violations.map(formatViolation).join('; '), warnings);
+    if (violations.length > 0) return { outcome: 'forbidden', violations, warnings };
   }
   const advice = advisoryWarnings(verdict.chaos, ctx);
-  return allow(uid, advice.length > 0 ? [...warnings, ...advice] : warnings);
+  return { outcome: 'allowed', chaos: verdict.chaos, warnings: advice.length > 0 ? [...warnings, ...advice] : warnings };
+}
+
+/**
+ * The object the mutating webhook stores: the defaults applied to the spec, metadata exactly as
+ * sent. `namespace` stands in for a manifest without one (the request's namespace).
+ */
+export function defaultedKernelChaos(object: Record<string, unknown>, namespace?: string): Record<string, unknown> {
+  const metadata = isRecord(object.metadata) ? object.metadata : undefined;
+  const placed = namespace && metadata && !metadata.namespace ? { ...object, metadata: { ...metadata, namespace } } : object;
+  const defaulted = applyKernelChaosDefaults(structuredClone(placed) as unknown as KernelChaos);
+  return { ...(defaulted as unknown as Record<string, unknown>), metadata: object.metadata };
 }
 
 /** POST /mutate-kernelchaos: defaults as a JSONPatch against exactly what was sent. */
@@ -131,7 +164,5 @@ export function mutateKernelChaos(request: AdmissionRequest, ctx: WebhookContext
   const original = guarded.object;
   // Defaults may depend on the namespace (selector.namespaces), which kubectl -n leaves to the
   // request; metadata itself is the apiserver's to fill, so the patch never touches it.
-  const defaulted = applyKernelChaosDefaults(structuredClone(withRequestNamespace(original, request)) as unknown as KernelChaos);
-  const target = { ...(defaulted as unknown as Record<string, unknown>), metadata: original.metadata };
-  return allowWithPatch(uid, jsonpatch.compare(original, target));
+  return allowWithPatch(uid, jsonpatch.compare(original, defaultedKernelChaos(original, request.namespace)));
 }

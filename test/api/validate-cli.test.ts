@@ -52,21 +52,24 @@ describe('kernelchaos validate', () => {
     const r = await run(['-f', good]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      `${good}: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler\n` +
+      `${good}:11:3: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler\n` +
         '1 valid, 0 invalid, 1 warning\n',
     );
     expect(r.err).toBe('');
   });
 
-  it('exits 1 and prints FILE: KIND/NAMESPACE/NAME: FIELD: message for each problem', async () => {
+  it('exits 1 and prints FILE:LINE:COL: KIND/NAMESPACE/NAME: FIELD: message for each problem', async () => {
     const r = await run(['-f', bad]);
     expect(r.code).toBe(1);
     const lines = r.out.trim().split('\n');
+    const badLines = stringify(withSpec({ failKernRequest: { probability: 101 } })).split('\n');
+    const probLine = badLines.findIndex((l) => l.includes('probability:')) + 1;
+    const probCol = (badLines[probLine - 1] ?? '').indexOf('probability') + 1;
     expect(lines).toContain(
-      `${bad}: KernelChaos/chaos-testing/kernel-chaos-example: spec.failKernRequest.probability: must be 0..100 (a percent; omitted or 0 = every call), got 101`,
+      `${bad}:${probLine}:${probCol}: KernelChaos/chaos-testing/kernel-chaos-example: spec.failKernRequest.probability: must be 0..100 (a percent; omitted or 0 = every call), got 101`,
     );
-    // No namespace in the manifest: shown as `-` (kubectl -n would decide).
-    expect(lines).toContain(`${bad}: KernelChaos/-/typo: spec.failKernRequst: unknown field: did you mean failKernRequest?`);
+    // No namespace in the manifest: the one it would land in (-n, else default).
+    expect(lines.some((l) => l.endsWith(': KernelChaos/default/typo: spec.failKernRequst: unknown field: did you mean failKernRequest?'))).toBe(true);
     expect(lines.at(-1)).toBe('0 valid, 2 invalid, 1 warning');
   });
 
@@ -85,7 +88,7 @@ describe('kernelchaos validate', () => {
       documents: { source: string; status: string; kind: string; errors?: { path: string; line?: number }[]; reason?: string }[];
     };
     expect(report.valid).toBe(false);
-    expect(report.summary).toEqual({ valid: 3, invalid: 2, skipped: 1, readErrors: 0, warnings: 3 });
+    expect(report.summary).toEqual({ valid: 3, invalid: 2, denied: 0, skipped: 1, readErrors: 0, warnings: 3 });
     expect(report.documents.map((d) => d.status)).toEqual(['valid', 'invalid', 'invalid', 'skipped', 'valid', 'valid']);
     expect(report.documents[3]).toMatchObject({ kind: 'Namespace', reason: 'kind Namespace is not validated by kernelchaos' });
     expect(report.documents[1]?.errors?.map((e) => e.path)).toEqual(['spec.failKernRequest.probability']);
@@ -97,14 +100,14 @@ describe('kernelchaos validate', () => {
   it('reads stdin with -f -', async () => {
     const r = await run(['-f', '-'], JSON.stringify(withSpec({ mode: 'fixed' })));
     expect(r.code).toBe(1);
-    expect(r.out).toContain('-: KernelChaos/chaos-testing/kernel-chaos-example: spec.value: is required with mode fixed');
+    expect(r.out).toContain('-:1:1: KernelChaos/chaos-testing/kernel-chaos-example: spec.value: is required with mode fixed');
   });
 
   it('reports unparseable YAML as invalid with its line', async () => {
     const broken = file('broken.yaml', 'kind: KernelChaos\nspec: [\n');
     const r = await run(['-f', broken]);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: line \\d+: invalid YAML: `));
+    expect(r.out).toMatch(new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:1: invalid YAML: `));
   });
 
   it('validates kind typos rather than skipping them', async () => {
@@ -123,14 +126,14 @@ describe('kernelchaos validate', () => {
   it('exits 2 on usage errors and 0 for --help', async () => {
     expect((await run([])).code).toBe(2);
     expect((await run([])).err).toContain('no manifests given');
-    expect((await run(['-f', good, '--output', 'yaml'])).code).toBe(2);
+    expect((await run(['-f', good, '--output', 'xml'])).code).toBe(2);
     expect((await run(['--bogus'])).code).toBe(2);
     const positional = await run([good]);
     expect(positional.code).toBe(2);
     expect(positional.err).toContain(`pass manifests with -f (e.g. -f ${good})`);
     const help = await run(['--help']);
     expect(help.code).toBe(0);
-    expect(help.out).toContain('FILE: KIND/NAMESPACE/NAME: FIELD: message');
+    expect(help.out).toContain('FILE:LINE:COL: KIND/NAMESPACE/NAME: FIELD: message');
   });
 
   it('is reachable through the kernelchaos entry point', async () => {
