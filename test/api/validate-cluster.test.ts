@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runValidate } from '../../src/cli/validate.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
-import { seed } from './helpers.js';
+import { seedChaos as seed } from '../fixtures/seed.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'kc-validate-cluster-'));
