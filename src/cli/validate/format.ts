@@ -130,7 +130,8 @@ function junit(reports: readonly DocumentReport[], o: FormatOptions): Rendered {
     let e = 0;
     let s = 0;
     for (const r of rs) {
-      const name = r.status === 'error' ? source : `${who(r)} (document ${r.index + 1}, line ${r.line})`;
+      const place = `document ${r.index + 1}, line ${r.line}`;
+      const name = r.status === 'error' ? source : r.kind === '-' ? place : `${who(r)} (${place})`;
       const open = `    <testcase classname="${xml(source)}" name="${xml(name)}">`;
       const warnings = warningsOf(r).map((w) => findingLine(r, w, 'warning', plain));
       const out = warnings.length > 0 ? [`      <system-out>${xml(warnings.join('\n'))}</system-out>`] : [];
@@ -145,10 +146,13 @@ function junit(reports: readonly DocumentReport[], o: FormatOptions): Rendered {
         const found = r.status === 'valid' ? [] : r.errors.map((x) => findingLine(r, x, 'error', plain));
         const lines = o.strict ? [...found, ...warnings] : found;
         const type = r.status === 'valid' ? 'warning' : r.status;
-        const first = r.status === 'valid' ? (warningsOf(r)[0]?.message ?? '') : (r.errors[0]?.message ?? '');
+        const top = r.status === 'valid' ? warningsOf(r)[0] : r.errors[0];
+        const first = top ? (top.path && r.status !== 'valid' ? `${top.path}: ${top.message}` : top.message) : '';
         cases.push(open, `      <failure message="${xml(first)}" type="${type}">${xml(lines.join('\n'))}</failure>`, ...out, '    </testcase>');
-      } else {
+      } else if (out.length > 0) {
         cases.push(open, ...out, '    </testcase>');
+      } else {
+        cases.push(open.replace(/>$/, '/>'));
       }
     }
     tests += rs.length;

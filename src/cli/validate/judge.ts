@@ -55,8 +55,9 @@ function finding(at: Locator, path: string, message: string, extra: Partial<Find
 
 function warningFindings(at: Locator, warnings: readonly string[]): Finding[] {
   return warnings.map((w) => {
-    const p = at(pathIn(w));
-    return { path: '', message: w, line: p.line, column: p.column };
+    const path = pathIn(w);
+    const p = at(path);
+    return { path, message: w, line: p.line, column: p.column };
   });
 }
 
