@@ -4,7 +4,8 @@
 // and a mounted Secret expect.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError, Option, type Command } from 'commander';
+import { processIo, subcommand, type CliIo } from './commander.js';
 import {
   certInfo,
   createCa,
@@ -101,11 +102,19 @@ function issueLeaf(out: string, ca: PemPair, spec: LeafSpec, days: number | unde
   return pair;
 }
 
-function program(): Command {
-  const cmd = new Command('kernelchaos certs')
-    .description('Generate a CA and serving/client certificates; renew them when due; patch webhook CA bundles.')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+export const EXIT_CODES = [
+  { code: 0, meaning: 'done (certificates written, renewed if needed, or bundles patched)' },
+  { code: 1, meaning: 'failed (e.g. the cluster refused the patch)' },
+  { code: 2, meaning: 'usage error, or a file that cannot be read or already exists' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  const cmd = subcommand({
+    name: 'certs',
+    description: 'Generate a CA and serving/client certificates; renew them when due; patch webhook CA bundles.',
+    exitCodes: EXIT_CODES,
+    io,
+  });
 
   cmd
     .command('ca')
@@ -234,7 +243,7 @@ function program(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv, { from: 'user' });
+    await command().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,7 +1,8 @@
 // `kernelchaos companion`: the node agent (a privileged DaemonSet). Watches this node's targeted
 // pods and their KernelChaos objects, attaches each experiment's fault to its containers' cgroups
 // while the schedule is open, removes it after, reports status, and serves gRPC over mutual TLS.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
 import { pino } from 'pino';
 import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
@@ -82,9 +83,19 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
   return { ok: true, config };
 }
 
-function command(): Command {
-  return new Command('kernelchaos companion')
-    .description('run the node companion: attach faults to labelled pods on this node')
+export const EXIT_CODES = [
+  { code: 0, meaning: 'stopped by SIGTERM or SIGINT, every fault detached' },
+  { code: 1, meaning: 'could not start (cluster state, gRPC listeners) or could not stop cleanly' },
+  { code: 2, meaning: 'usage error (e.g. no --node, incomplete TLS files)' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return subcommand({
+    name: 'companion',
+    description: 'Run the node companion: attach faults to labelled pods on this node.',
+    exitCodes: EXIT_CODES,
+    io,
+  })
     .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
     .option('--manifests <dir>', 'read Pods and KernelChaos objects from this directory instead of the Kubernetes API')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
@@ -99,9 +110,7 @@ function command(): Command {
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
-    .addHelpText('after', HELP_AFTER)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .addHelpText('after', HELP_AFTER);
 }
 
 export type ParsedArgs =
@@ -115,8 +124,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   try {
     program.parse(argv, { from: 'user' });
   } catch (err) {
-    const code = (err as { exitCode?: number }).exitCode;
-    return { kind: 'exit', code: code === 0 ? 0 : 2 };
+    const code = commanderExitCode(err);
+    if (code === null) throw err;
+    return { kind: 'exit', code };
   }
   const opts = program.opts<Options>();
   const built = buildConfig(opts, env);

@@ -2,8 +2,8 @@
 // their status. Several replicas may run; one acts, chosen through a coordination.k8s.io Lease.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { Command, Option } from 'commander';
-import { commanderExitCode, forCli } from './commander.js';
+import { Option, type Command } from 'commander';
+import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
 import { pino } from 'pino';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 
@@ -36,15 +36,23 @@ function seconds(flag: string) {
   };
 }
 
-function program(): Command {
-  return forCli(
-    new Command('kernelchaos controller')
-      .description(
+export const EXIT_CODES = [
+  { code: 0, meaning: 'stopped by SIGTERM or SIGINT (the lease released), or --dry-run printed its preview' },
+  { code: 1, meaning: 'cannot listen on --health-port' },
+  { code: 2, meaning: 'usage or configuration error (kubeconfig, --manifests)' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return subcommand({
+      name: 'controller',
+      description:
         'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
           'KernelChaosPolicy honoured), label them for the node companion, remove the labels when an ' +
           'experiment ends or is deleted (finalizer), and aggregate status conditions and Events. ' +
           'Only the holder of the Lease acts; other replicas stand by.',
-      )
+      exitCodes: EXIT_CODES,
+      io,
+    })
       .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
       .addOption(
         new Option('--namespace <ns>', 'namespace kernelchaos runs in: holds the Lease; its pods are never targeted')
@@ -58,14 +66,13 @@ function program(): Command {
       .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
-      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  );
+      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
 }
 
 export async function main(argv: string[]): Promise<number> {
   let o: ControllerCliOptions;
   try {
-    o = program().parse(argv, { from: 'user' }).opts<ControllerCliOptions>();
+    o = command().parse(argv, { from: 'user' }).opts<ControllerCliOptions>();
   } catch (err) {
     const code = commanderExitCode(err);
     if (code !== null) return code;

@@ -2,32 +2,37 @@
 // works here and what to change if not. Exit 0 if at least one failtype can work, 1 if none.
 // With -f SPEC it also checks that manifest's failtype and call-chain functions on this kernel,
 // and the exit status is about that spec.
-import { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
+import { addFilenameOption, filenames, parseCli, processIo, readStdinIfDash, subcommand, type CliIo } from './commander.js';
 import { gatherKernelFacts } from '../bpf/kernel-facts.js';
 import { diagnose, diagnoseChain } from '../bpf/doctor.js';
 import { doctorChecks, formatDoctorReport } from '../bpf/doctor-report.js';
 import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
 
-export async function main(argv: string[]): Promise<number> {
-  const program = new Command('kernelchaos doctor')
-    .description("report which failtypes this kernel can inject, and what's missing")
+export const EXIT_CODES = [
+  { code: 0, meaning: 'at least one failtype can be injected here (with -f: that manifest can work here)' },
+  { code: 1, meaning: 'no failtype can be injected here (with -f: that manifest cannot work here)' },
+  { code: 2, meaning: 'usage error, or the -f manifest is unreadable or invalid' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  const cmd = subcommand({ name: 'doctor', description: "Report which failtypes this kernel can inject, and what's missing.", exitCodes: EXIT_CODES, io })
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .option('-f, --file <spec>', "also check a KernelChaos manifest: its failtype and each call-chain function on this kernel")
-    .option('--no-probe', 'do not attach throwaway test programs to the injection sites')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (err) {
-    const code = (err as { exitCode?: number }).exitCode;
-    return code === 0 ? 0 : 2;
-  }
-  const opts = program.opts<{ output: 'text' | 'json'; probe: boolean; file?: string }>();
+    .option('--no-probe', 'do not attach throwaway test programs to the injection sites');
+  return addFilenameOption(cmd, { what: 'also check a KernelChaos manifest: its failtype and each call-chain function on this kernel' });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = command();
+  const parsed = parseCli(program, argv);
+  if (parsed !== null) return parsed;
+  const files = filenames(program);
+  const opts = { ...program.opts<{ output: 'text' | 'json'; probe: boolean }>(), file: files[files.length - 1] };
 
   let spec: LocalSpec | null = null;
   if (opts.file !== undefined) {
     try {
-      spec = loadSpecFile(opts.file);
+      spec = loadSpecFile(opts.file, readStdinIfDash(opts.file) ?? undefined);
     } catch (err) {
       if (err instanceof SpecFileError) {
         process.stderr.write(`kernelchaos doctor: ${err.message}\n`);

@@ -1,29 +1,34 @@
-// `kernelchaos render -f SPEC [--mode trampoline|kprobe]`: prints the BPF C program a KernelChaos
+// `kernelchaos render -f SPEC|- [--mode trampoline|kprobe]`: prints the BPF C program a KernelChaos
 // compiles to, exactly as `run` and the companion would compile it.
-import { Command, Option } from 'commander';
-import { commanderExitCode, forCli } from './commander.js';
+import { Option, type Command } from 'commander';
+import { addFilenameOption, oneFilename, parseCli, processIo, readStdinIfDash, subcommand, type CliIo } from './commander.js';
 import { generateProgram, GenerateError, type ProgramMode } from '../bpf/generate.js';
 import { loadSpecFile, SpecFileError } from '../bpf/spec-file.js';
 
+export const EXIT_CODES = [
+  { code: 0, meaning: 'the program (or with --hooks its hooks) was printed' },
+  { code: 1, meaning: 'the manifest is unreadable or invalid, or cannot be compiled' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return addFilenameOption(
+    subcommand({ name: 'render', description: 'Print the BPF C program that a KernelChaos manifest compiles to.', exitCodes: EXIT_CODES, io }),
+    { what: 'the KernelChaos manifest (YAML or JSON)' },
+  )
+    .addOption(new Option('--mode <mode>', 'how frames and the site are hooked').choices(['trampoline', 'kprobe']).default('trampoline'))
+    .option('--hooks', 'print the programs and the functions they hook instead of the source');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const out: string[] = [];
-  const command = forCli(
-    new Command('kernelchaos render')
-      .description('Print the BPF C program that a KernelChaos manifest compiles to.')
-      .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
-      .addOption(new Option('--mode <mode>', 'how frames and the site are hooked').choices(['trampoline', 'kprobe']).default('trampoline'))
-      .option('--hooks', 'print the programs and the functions they hook instead of the source')
-  );
+  const cmd = command();
+  const parsed = parseCli(cmd, argv);
+  if (parsed !== null) return parsed;
+  const file = oneFilename(cmd);
+  if (typeof file === 'number') return file;
+  const opts = { ...cmd.opts<{ mode: ProgramMode; hooks?: boolean }>(), file };
   try {
-    command.parse(argv, { from: 'user' });
-  } catch (err) {
-    const code = commanderExitCode(err);
-    if (code !== null) return code;
-    throw err;
-  }
-  const opts = command.opts<{ file: string; mode: ProgramMode; hooks?: boolean }>();
-  try {
-    const spec = loadSpecFile(opts.file);
+    const spec = loadSpecFile(opts.file, readStdinIfDash(opts.file) ?? undefined);
     for (const w of spec.warnings) process.stderr.write(`kernelchaos render: warning: ${w}\n`);
     const program = generateProgram(spec.request, opts.mode);
     if (opts.hooks) {

@@ -5,8 +5,8 @@
 // interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { Command, Option } from 'commander';
-import { commanderExitCode, forCli } from './commander.js';
+import { Option, type Command } from 'commander';
+import { addFilenameOption, oneFilename, parseCli, processIo, readStdinIfDash, subcommand, type CliIo } from './commander.js';
 import { BpfFaultEngine, type ArmedDetails } from '../bpf/engine.js';
 import { createRunCgroup, removeCgroup, type RunCgroup } from '../bpf/cgroup.js';
 import { GenerateError } from '../bpf/generate.js';
@@ -35,25 +35,31 @@ interface Parsed {
   command: string[];
 }
 
+export const EXIT_CODES = [
+  { code: 0, meaning: "the command's own exit status (any code it returns is passed through; 128+N when killed by signal N)" },
+  { code: 2, meaning: 'usage error, or the manifest is unreadable or invalid (nothing was run)' },
+  { code: RUN_FAILED, meaning: 'run itself failed before the command started: no cgroup, the fault could not be armed, or the command could not be started' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return addFilenameOption(
+    subcommand({ name: 'run', description: 'Run one command under a KernelChaos fault on this host (no cluster needed).', exitCodes: EXIT_CODES, io }),
+    { what: 'the KernelChaos manifest (YAML or JSON)' },
+  )
+    .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
+    .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
+    .argument('<command...>', 'the command to run (put it after --)')
+    .passThroughOptions();
+}
+
 function parseArgs(argv: string[]): Parsed | number {
-  const command = forCli(
-    new Command('kernelchaos run')
-      .description('Run one command under a KernelChaos fault on this host (no cluster needed).')
-      .requiredOption('-f, --file <spec>', 'the KernelChaos manifest (YAML or JSON)')
-      .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
-      .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
-      .argument('<command...>', 'the command to run (put it after --)')
-      .passThroughOptions()
-  );
-  try {
-    command.parse(argv, { from: 'user' });
-  } catch (err) {
-    const code = commanderExitCode(err);
-    if (code !== null) return code;
-    throw err;
-  }
-  const opts = command.opts<{ file: string; attachMode: AttachMode; cacheDir?: string }>();
-  return { ...opts, command: command.args };
+  const cmd = command();
+  const parsed = parseCli(cmd, argv);
+  if (parsed !== null) return parsed;
+  const file = oneFilename(cmd);
+  if (typeof file === 'number') return file;
+  const opts = cmd.opts<{ attachMode: AttachMode; cacheDir?: string }>();
+  return { ...opts, file, command: cmd.args };
 }
 
 function describeError(err: unknown): string {
@@ -68,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let spec: LocalSpec;
   try {
-    spec = loadSpecFile(args.file);
+    spec = loadSpecFile(args.file, readStdinIfDash(args.file) ?? undefined);
   } catch (err) {
     if (err instanceof SpecFileError) {
       process.stderr.write(`${err.message}\n`);

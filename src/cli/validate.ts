@@ -1,10 +1,10 @@
 // `kernelchaos validate -f FILE|DIR|- [...]`: what the cluster would answer for each manifest, offline:
 // the webhook's validation and its KernelChaosPolicy checks (policies from the inputs, --policy and,
 // with --cluster, the cluster), and with -o yaml the object the mutating webhook would store.
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { readManifestSources, type ManifestDocument } from '../api/manifests.js';
 import type { KernelChaosPolicy } from '../api/types.js';
-import { addFilenameOption, filenames, parseCli, subcommand, usageError, type CliIo } from './commander.js';
+import { addFilenameOption, filenames, parseCli, processIo, subcommand, usageError, type CliIo } from './commander.js';
 import { judgeContext, judgeDocument, namespacesIn, policiesIn } from './validate/judge.js';
 import { FORMATS, render, useColor, type Format } from './validate/format.js';
 import { exitCode, type DocumentReport } from './validate/report.js';
@@ -36,7 +36,7 @@ interface Options {
   timeout: number;
 }
 
-export function command(io: CliIo) {
+export function command(io: CliIo = processIo): Command {
   const cmd = subcommand({
     name: 'validate',
     description:

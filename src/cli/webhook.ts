@@ -1,7 +1,7 @@
 // `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
 import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
-import { commanderExitCode, forCli } from './commander.js';
+import { Option, type Command } from 'commander';
+import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
 import pino, { type Logger } from 'pino';
 import { parseGoDuration } from '../api/duration.js';
 import type { ClusterStore } from '../kube/store.js';
@@ -42,13 +42,21 @@ function duration(flag: string) {
   };
 }
 
-function program(): Command {
-  return forCli(
-    new Command('kernelchaos webhook')
-      .description(
+export const EXIT_CODES = [
+  { code: 0, meaning: 'stopped by SIGTERM or SIGINT after draining' },
+  { code: 1, meaning: 'cannot listen on --port' },
+  { code: 2, meaning: 'usage or configuration error (certificates, --manifests, kubeconfig)' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return subcommand({
+      name: 'webhook',
+      description:
         'Serve the admission webhook over HTTPS: POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, ' +
           '/validate-kernelchaospolicy; GET /healthz, /readyz, /metrics. SIGTERM drains: /readyz fails, in-flight requests finish, then exit.',
-      )
+      exitCodes: EXIT_CODES,
+      io,
+    })
       .option('--port <n>', 'HTTPS port (0: any free port)', port, 8443)
       .option('--host <addr>', 'address to listen on (default: every address)')
       .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
@@ -72,8 +80,7 @@ function program(): Command {
           .argParser(duration('--cert-poll-interval'))
           .default(10_000, '10s'),
       )
-      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  );
+      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
 }
 
 function selfSigned(o: WebhookCliOptions, note: string): { tls: TlsSource; note: string } {
@@ -128,7 +135,7 @@ async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ sto
 export async function main(argv: string[]): Promise<number> {
   let o: WebhookCliOptions;
   try {
-    o = program().parse(argv, { from: 'user' }).opts<WebhookCliOptions>();
+    o = command().parse(argv, { from: 'user' }).opts<WebhookCliOptions>();
   } catch (err) {
     const code = commanderExitCode(err);
     if (code !== null) return code;
