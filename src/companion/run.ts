@@ -43,7 +43,7 @@ export interface RunningCompanion {
   bpfki: BpfkiInjector | undefined;
   grpcPort: number | undefined;
   bpfkiPort: number | undefined;
-  /** Detaches everything (recording `reason`), closes the servers and the store. */
+  /** Detaches everything (recording `reason`), closes the servers and the store; the process may then exit. */
   stop(reason: string): Promise<void>;
 }
 
@@ -61,7 +61,7 @@ export async function readTls(files: TlsFiles): Promise<MtlsMaterial> {
 // The Kubernetes client is large (~60 MB resident): load it only in cluster mode.
 async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store: ClusterStore; sink: StatusSink }> {
   if (config.source.kind === 'manifests') {
-    const store = new ManifestDirStore(config.source.dir, { log, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
+    const store = new ManifestDirStore(config.source.dir, { log, persistent: true, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
     return { store, sink: new LogSink(log) };
   }
   const [{ KubeConfig }, { InformerStore }, { KubeStatusSink, clientNodeStatusApi }] = await Promise.all([
@@ -144,6 +144,9 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     throw err;
   }
 
+  // The companion must run until told to stop, armed or idle, whatever its source: an informer
+  // between reconnects or an idle manifest directory holds nothing else that keeps Node's loop alive.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   let stopping: Promise<void> | undefined;
   return {
     companion,
@@ -157,6 +160,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
         store.stop();
         await Promise.all(servers.map((s) => s.stop()));
         stopWatching();
+        clearInterval(keepAlive);
       })()),
   };
 }
