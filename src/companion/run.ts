@@ -23,6 +23,8 @@ export interface CompanionConfig {
   source: ClusterSource;
   cgroupRoot: string;
   procRoot: string;
+  /** kernelchaos's own namespace (never faulted); default kernelchaos-system. */
+  releaseNamespace?: string;
   /** gRPC (mutual TLS) for kernelchaos.v1.Companion; off when absent. */
   grpc?: { host: string; port: number; tls: TlsFiles };
   /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
@@ -74,7 +76,8 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
   else kc.loadFromDefault();
   // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
   const store = new InformerStore(kc, {
-    kinds: ['Pod', 'KernelChaos'],
+    // Namespaces and policies feed the admission gate the companion checks before arming.
+    kinds: ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy'],
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
     log,
@@ -104,6 +107,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     sink,
     log,
     ...(config.armOptions ? { armOptions: config.armOptions } : {}),
+    ...(config.releaseNamespace ? { releaseNamespace: config.releaseNamespace } : {}),
     // Each counter change is a status write in a cluster: every 15 s per experiment is plenty there.
     countersIntervalMs: config.source.kind === 'kubernetes' ? 15_000 : 5000,
   });

@@ -5,7 +5,8 @@ import jsonpatch from 'fast-json-patch';
 import type { FieldError, KernelChaos } from '../api/types.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { applyKernelChaosDefaults } from '../api/defaults.js';
-import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
+import { reachableNamespaces } from '../policy/check.js';
+import { isProtectedNamespace, policyVerdict } from '../admission/gate.js';
 import {
   allow,
   allowWithPatch,
@@ -15,7 +16,6 @@ import {
   type AdmissionReviewResponse,
 } from './admission.js';
 import type { WebhookContext } from './context.js';
-import { SYSTEM_NAMESPACES } from '../selection/index.js';
 
 type Warning = FieldError | string;
 
@@ -60,7 +60,7 @@ function advisoryWarnings(chaos: KernelChaos, ctx: WebhookContext): string[] {
   // of system namespaces): no walk needed.
   if (selector.pods === undefined && (selector.namespaces ?? []).every((ns) => ns === chaos.metadata.namespace)) return out;
   for (const ns of reachableNamespaces(chaos)) {
-    if (SYSTEM_NAMESPACES.has(ns) || ns === ctx.ownNamespace) {
+    if (isProtectedNamespace(ns, ctx.ownNamespace)) {
       out.push(`spec.selector: namespace ${ns} is never targeted (system namespace)`);
     }
   }
@@ -106,10 +106,8 @@ export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext
   if (!verdict.valid) return deny(uid, 422, formatFieldErrors(verdict.errors), warnings);
 
   const policies = ctx.store.list('KernelChaosPolicy');
-  if (policies.length > 0) {
-    const violations = checkPolicies(verdict.chaos, policies, ctx.now());
-    if (violations.length > 0) return deny(uid, 403, violations.map(formatViolation).join('; '), warnings);
-  }
+  const policy = policyVerdict(verdict.chaos, policies, ctx.now());
+  if (!policy.allowed) return deny(uid, 403, policy.reasons.join('; '), warnings);
   const advice = advisoryWarnings(verdict.chaos, ctx);
   return allow(uid, advice.length > 0 ? [...warnings, ...advice] : warnings);
 }
