@@ -95,7 +95,7 @@ metadata:
   namespace: app
   uid: ${u}
   labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/experiments: "${[...new Set(refs)].sort().join(',')}"}
+  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "${[...new Set(refs)].sort().join(',')}"}
 spec:
   nodeName: bench-node
   containers: [{name: app, image: busybox}]
@@ -200,7 +200,7 @@ async function parent(): Promise<void> {
     const t0 = Date.now();
     writeFileSync(
       file,
-      readFileSync(file, 'utf8').replace('annotations: {kernelchaos.dev/experiments: "chaos/exp-0,chaos/exp-3"}', 'annotations: {kernelchaos.dev/experiments: "chaos/exp-0,chaos/exp-3,chaos/late"}') +
+      readFileSync(file, 'utf8').replace('kernelchaos.dev/experiments: "chaos/exp-0,chaos/exp-3"}', 'kernelchaos.dev/experiments: "chaos/exp-0,chaos/exp-3,chaos/late"}') +
         `---\napiVersion: chaos-mesh.org/v1alpha1\nkind: KernelChaos\nmetadata: {name: late, namespace: chaos, uid: late-uid}\nspec:\n  mode: all\n  selector: {}\n  failKernRequest: {failtype: 0}\n`,
     );
     let fileLatency = NaN;

@@ -8,10 +8,17 @@ import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
 
 const HELP_AFTER = `
 Cluster state comes from the Kubernetes API (in-cluster, or --kubeconfig) or, with --manifests DIR,
-from a directory of Pod and KernelChaos manifests (re-read on change; status is logged).
+from a directory of Pod, Namespace, KernelChaos and KernelChaosPolicy manifests (re-read on change;
+status is logged).
+
+Before arming, the companion checks the admission gate itself: the pod must have opted in
+(annotation kernelchaos.dev/inject: "true", or its namespace labelled kernelchaos.dev/injection:
+enabled), its namespace must not be labelled disabled nor be a system namespace or --namespace, and
+every KernelChaosPolicy the experiment reaches must allow it. A pod's own labels are never enough.
 
 gRPC (kernelchaos.v1.Companion, proto/kernelchaos/v1/companion.proto) is served only with mutual
 TLS: give --tls-cert, --tls-key and --tls-ca (from certs-scripts/ or \`kernelchaos certs\`); clients
@@ -50,6 +57,7 @@ interface Options {
   bpfkiPort?: number;
   attachMode: AttachMode;
   cacheDir?: string;
+  namespace: string;
   logLevel: string;
 }
 
@@ -74,6 +82,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
     source: o.manifests ? { kind: 'manifests', dir: o.manifests } : { kind: 'kubernetes', ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}) },
     cgroupRoot: o.cgroupRoot,
     procRoot: o.procRoot,
+    releaseNamespace: o.namespace,
     armOptions: { attachMode: o.attachMode, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
     ...(tlsGiven === 3
       ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
@@ -109,6 +118,7 @@ export function command(io: CliIo = processIo): Command {
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
+    .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
     .addHelpText('after', HELP_AFTER);
 }

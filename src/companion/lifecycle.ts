@@ -11,6 +11,7 @@ import type { CronParser } from '../schedule/state.js';
 import type { CgroupResolver } from './cgroup-resolver.js';
 import { ResolutionCache } from './resolution-cache.js';
 import { containerRecordId, type ExperimentId, type ValidationOutcome, type Validate } from './model.js';
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
 import { containersToResolve, isTargetedPodOnNode, plan, type DesiredInjection, type Plan } from './plan.js';
 import { advance, newRecord, toContainerRecord, type Desired, type LiveRecord, type Transition } from './records.js';
 import type { StatusSink } from './sink.js';
@@ -48,6 +49,8 @@ export interface CompanionOptions {
   countersIntervalMs?: number;
   /** Coalesces bursts of store events into one reconcile (default 20 ms). */
   debounceMs?: number;
+  /** kernelchaos's own namespace (never faulted); default kernelchaos-system. */
+  releaseNamespace?: string;
 }
 
 /** One attached program, as gRPC and status report it. */
@@ -181,7 +184,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
   }
 
   private onStoreEvent(e: StoreEvent): void {
-    if (e.kind !== 'Pod' && e.kind !== 'KernelChaos') return;
+    if (e.kind === 'Node') return;
     if (e.kind === 'Pod' && !this.podMatters(e.object)) return;
     if (this.debounceTimer !== undefined) return;
     this.debounceTimer = this.clock.setTimeout(() => {
@@ -210,6 +213,11 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       firstSeen: (uid: string) => this.firstSeen.get(uid),
       validate,
       parseCron: this.opts.parseCron,
+      gate: {
+        namespace: (name: string) => store.get('Namespace', undefined, name),
+        policies: store.list('KernelChaosPolicy'),
+        releaseNamespace: this.opts.releaseNamespace ?? DEFAULT_RELEASE_NAMESPACE,
+      },
     };
     await this.resolutions.update(containersToResolve(base), pods, now);
     const next = plan({ ...base, resolutions: this.resolutions.resolutions() });

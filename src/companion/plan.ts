@@ -1,10 +1,11 @@
 // The pure half of the companion: from what the node looks like now (targeted pods, their
 // experiments, the clock, resolved cgroups) to what should be attached. The effectful half
 // (lifecycle.ts) diffs this against what is attached and arms or disarms.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
+import { describeIneligible, eligibility, policyVerdict } from '../admission/gate.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EXPERIMENTS_ANNOTATION, TARGET_LABEL, experimentLabelKey, parseExperimentsAnnotation } from '../api/labels.js';
-import type { KernelChaos } from '../api/types.js';
+import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 import { nextBoundary, scheduleState, type CronParser, type ScheduleState } from '../schedule/state.js';
 import { selectContainers, type Resolution } from './cgroup-resolver.js';
 import { experimentIdOf, injectionKey, type ContainerKey, type ExperimentId, type Validate } from './model.js';
@@ -20,13 +21,35 @@ export interface PlanInput {
   parseCron: CronParser;
   /** Resolved cgroups by `status.containerStatuses[].containerID`; missing entries are reported as pending resolution. */
   resolutions: ReadonlyMap<string, Resolution>;
+  /** What the admission gate needs: a pod's label is never trusted alone. */
+  gate: CompanionGate;
+}
+
+export interface CompanionGate {
+  namespace(name: string): V1Namespace | undefined;
+  policies: readonly KernelChaosPolicy[];
+  /** kernelchaos's own namespace: never faulted. */
+  releaseNamespace: string;
+}
+
+/** The gate's refusal of `pod` (opt-in rules), or null when it may be faulted. */
+function podRefusal(pod: V1Pod, gate: CompanionGate): string | null {
+  const ns = pod.metadata?.namespace ?? 'default';
+  const e = eligibility(pod, gate.namespace(ns), gate.releaseNamespace);
+  return e.eligible ? null : `not faulted: ${describeIneligible(e.reason, ns)}`;
+}
+
+/** The gate's refusal of the experiment (every reachable policy), or null. */
+function policyRefusal(chaos: KernelChaos, input: Pick<PlanInput, 'gate' | 'now'>): string | null {
+  const v = policyVerdict(chaos, input.gate.policies, input.now, { checkCreationWindow: false });
+  return v.allowed ? null : `refused by policy: ${v.reasons.join('; ')}`;
 }
 
 export type ContainerPlan =
   | { container: ContainerKey; want: 'inject'; containerId: string; cgroupId: bigint; cgroupPath: string }
   /** Nothing should be attached, for an ordinary reason (window closed, paused, container not running). */
   | { container: ContainerKey; want: 'idle'; reason: string; containerId?: string }
-  /** Something should be attached but cannot be (bad spec, cgroup not found, cgroup v1). */
+  /** Something should be attached but cannot be (bad spec, refused by the admission gate, cgroup not found). */
   | { container: ContainerKey; want: 'failed'; reason: string; containerId?: string };
 
 export interface ExperimentPlan {
@@ -115,8 +138,9 @@ export function containersToResolve(input: Omit<PlanInput, 'resolutions'>): stri
   const out = new Set<string>();
   for (const { chaos, pods } of pairExperimentsWithPods(input)) {
     const schedule = scheduleState(chaos, { now: input.now, firstSeen: input.firstSeen(experimentIdOf(chaos).uid), parseCron: input.parseCron });
-    if (schedule.phase !== 'active') continue;
+    if (schedule.phase !== 'active' || policyRefusal(chaos, input) !== null) continue;
     for (const pod of pods) {
+      if (podRefusal(pod, input.gate) !== null) continue;
       for (const c of selectContainers(pod, chaos.spec.containerNames)) {
         if (c.state === 'running') out.add(c.containerId);
       }
@@ -143,18 +167,21 @@ export function plan(input: PlanInput): Plan {
         ? `invalid KernelChaos: ${verdict.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`
         : schedule.phase === 'invalid'
           ? `invalid KernelChaos: ${schedule.field}: ${schedule.reason}`
-          : null;
+          : policyRefusal(chaos, input);
     const idleReason = schedule.phase === 'active' ? null : describeIdle(schedule);
 
     const containers: ContainerPlan[] = [];
     const cgroupIds = new Set<bigint>();
     for (const pod of pods) {
+      const refusal = podRefusal(pod, input.gate);
       for (const c of selectContainers(pod, chaos.spec.containerNames)) {
         const container = podKey(pod, c.name);
         const containerId = c.state === 'running' ? c.containerId : undefined;
         const ids = containerId === undefined ? {} : { containerId };
         if (experimentProblem !== null) {
           containers.push({ container, want: 'failed', reason: experimentProblem, ...ids });
+        } else if (refusal !== null) {
+          containers.push({ container, want: 'failed', reason: refusal, ...ids });
         } else if (idleReason !== null) {
           containers.push({ container, want: 'idle', reason: idleReason, ...ids });
         } else if (c.state !== 'running') {

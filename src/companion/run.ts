@@ -23,6 +23,8 @@ export interface CompanionConfig {
   source: ClusterSource;
   cgroupRoot: string;
   procRoot: string;
+  /** kernelchaos's own namespace (never faulted); default kernelchaos-system. */
+  releaseNamespace?: string;
   /** gRPC (mutual TLS) for kernelchaos.v1.Companion; off when absent. */
   grpc?: { host: string; port: number; tls: TlsFiles };
   /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
@@ -43,7 +45,7 @@ export interface RunningCompanion {
   bpfki: BpfkiInjector | undefined;
   grpcPort: number | undefined;
   bpfkiPort: number | undefined;
-  /** Detaches everything (recording `reason`), closes the servers and the store. */
+  /** Detaches everything (recording `reason`), closes the servers and the store; the process may then exit. */
   stop(reason: string): Promise<void>;
 }
 
@@ -61,7 +63,7 @@ export async function readTls(files: TlsFiles): Promise<MtlsMaterial> {
 // The Kubernetes client is large (~60 MB resident): load it only in cluster mode.
 async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store: ClusterStore; sink: StatusSink }> {
   if (config.source.kind === 'manifests') {
-    const store = new ManifestDirStore(config.source.dir, { log, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
+    const store = new ManifestDirStore(config.source.dir, { log, persistent: true, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
     return { store, sink: new LogSink(log) };
   }
   const [{ KubeConfig }, { InformerStore }, { KubeStatusSink, clientNodeStatusApi }] = await Promise.all([
@@ -74,7 +76,8 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
   else kc.loadFromDefault();
   // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
   const store = new InformerStore(kc, {
-    kinds: ['Pod', 'KernelChaos'],
+    // Namespaces and policies feed the admission gate the companion checks before arming.
+    kinds: ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy'],
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
     log,
@@ -104,6 +107,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     sink,
     log,
     ...(config.armOptions ? { armOptions: config.armOptions } : {}),
+    ...(config.releaseNamespace ? { releaseNamespace: config.releaseNamespace } : {}),
     // Each counter change is a status write in a cluster: every 15 s per experiment is plenty there.
     countersIntervalMs: config.source.kind === 'kubernetes' ? 15_000 : 5000,
   });
@@ -144,6 +148,9 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     throw err;
   }
 
+  // The companion must run until told to stop, armed or idle, whatever its source: an informer
+  // between reconnects or an idle manifest directory holds nothing else that keeps Node's loop alive.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   let stopping: Promise<void> | undefined;
   return {
     companion,
@@ -157,6 +164,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
         store.stop();
         await Promise.all(servers.map((s) => s.stop()));
         stopWatching();
+        clearInterval(keepAlive);
       })()),
   };
 }

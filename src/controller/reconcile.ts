@@ -5,7 +5,7 @@ import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, experimentRef } from '../api/labels.js';
 import { parseGoDuration } from '../api/duration.js';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
-import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/check.js';
+import { policyVerdict } from '../admission/gate.js';
 import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets } from '../selection/index.js';
 import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
@@ -88,18 +88,9 @@ function planFor(chaos: KernelChaos, state: ControllerState, livePods: readonly 
   if (chaos.metadata.deletionTimestamp) return { kind: 'deleting' };
   const problem = shapeProblem('KernelChaos', chaos);
   if (problem !== null) return { kind: 'invalid', message: problem };
-  // An invalid policy of a reachable namespace fails closed: its limits are unknown.
-  const reach = new Set(reachableNamespaces(chaos));
-  const broken = state.policies
-    .filter((p) => reach.has(p.metadata.namespace ?? 'default'))
-    .flatMap((p) => {
-      const bad = shapeProblem('KernelChaosPolicy', p);
-      return bad === null ? [] : [`policy ${p.metadata.namespace ?? 'default'}/${p.metadata.name ?? ''} is unusable (${bad})`];
-    });
-  if (broken.length > 0) return { kind: 'denied', reasons: broken };
   // Spec changes are refused on UPDATE, so only the creation window matters, and admission checked it.
-  const violations = checkPolicies(chaos, state.policies, state.now, { checkCreationWindow: false });
-  if (violations.length > 0) return { kind: 'denied', reasons: violations.map(formatViolation) };
+  const policy = policyVerdict(chaos, state.policies, state.now, { checkCreationWindow: false });
+  if (!policy.allowed) return { kind: 'denied', reasons: policy.reasons };
   const end = experimentEnd(chaos);
   if (end && end.getTime() <= state.now.getTime()) return { kind: 'finished', endedAt: end };
   const selection = selectTargets(chaos, livePods, state.namespaces, state.nodes, { webhookNamespace: state.webhookNamespace });

@@ -17,6 +17,11 @@ export interface ManifestDirOptions {
   log?: Log;
   /** Use fs.watch besides polling (default true; off tests the polling path alone). */
   fsWatch?: boolean;
+  /**
+   * Whether the watcher and poll timer keep the process alive (default false: servers that own a
+   * listening socket stay up anyway, and tools that read once must be able to exit).
+   */
+  persistent?: boolean;
 }
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -30,6 +35,7 @@ interface FileState {
 export class ManifestDirStore extends InMemoryStore {
   private readonly pollIntervalMs: number;
   private readonly fsWatch: boolean;
+  private readonly persistent: boolean;
   private readonly log: Log;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -46,6 +52,7 @@ export class ManifestDirStore extends InMemoryStore {
     this.log = log;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.fsWatch = options.fsWatch ?? true;
+    this.persistent = options.persistent ?? false;
     if (!Number.isFinite(this.pollIntervalMs) || this.pollIntervalMs <= 0) {
       throw new Error(`pollIntervalMs must be a positive number of milliseconds, got ${options.pollIntervalMs}`);
     }
@@ -70,13 +77,13 @@ export class ManifestDirStore extends InMemoryStore {
     this.markSynced(true);
     if (this.fsWatch) this.startFsWatch();
     this.timer = setInterval(() => this.schedule(false), this.pollIntervalMs);
-    this.timer.unref();
+    if (!this.persistent) this.timer.unref();
   }
 
   private startFsWatch(): void {
     try {
       // Coalesce the burst of events one save produces (truncate, write, rename) into one read.
-      this.watcher = watch(this.dir, { persistent: false }, () => {
+      this.watcher = watch(this.dir, { persistent: this.persistent }, () => {
         if (this.debounce) return;
         this.debounce = setTimeout(() => {
           this.debounce = undefined;

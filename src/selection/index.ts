@@ -1,13 +1,13 @@
 // Pure pod selection shared by the webhook's injector, the controller and the node companion:
-// selector match (Chaos Mesh semantics) ∩ opt-in eligibility, then mode/value with seeded choices.
+// selector match (Chaos Mesh semantics) ∩ opt-in eligibility (src/admission/gate.ts), then mode/value with seeded choices.
 import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { SkipReason } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
-import { eligibility } from './eligibility.js';
+import { eligibility } from '../admission/gate.js';
 import { compileSelector, type NodeLabelLookup } from './match.js';
 import { chooseByModeChecked, experimentSeed } from './mode.js';
 
-export * from './eligibility.js';
+export { eligibility, SYSTEM_NAMESPACES, type Eligibility } from '../admission/gate.js';
 export * from './match.js';
 export * from './mode.js';
 export * from './labelSelector.js';

@@ -1,5 +1,6 @@
 // What the pure admission handlers may consult: cluster state, the clock and the webhook's own
 // namespace. No I/O beyond the store's in-memory cache, so every handler is testable without sockets.
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
 import type { ClusterStore } from '../kube/store.js';
 
 export interface WebhookContext {
@@ -10,4 +11,4 @@ export interface WebhookContext {
   ownNamespace: string;
 }
 
-export const DEFAULT_NAMESPACE = 'kernelchaos-system';
+export const DEFAULT_NAMESPACE = DEFAULT_RELEASE_NAMESPACE;

@@ -5,7 +5,8 @@ import jsonpatch from 'fast-json-patch';
 import type { FieldError, KernelChaos } from '../api/types.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { applyKernelChaosDefaults } from '../api/defaults.js';
-import { checkPolicies, formatViolation, reachableNamespaces, type PolicyViolation } from '../policy/check.js';
+import { reachableNamespaces, type PolicyViolation } from '../policy/check.js';
+import { isProtectedNamespace, policyVerdict } from '../admission/gate.js';
 import {
   allow,
   allowWithPatch,
@@ -15,7 +16,6 @@ import {
   type AdmissionReviewResponse,
 } from './admission.js';
 import type { WebhookContext } from './context.js';
-import { SYSTEM_NAMESPACES } from '../selection/index.js';
 
 type Warning = FieldError | string;
 
@@ -60,7 +60,7 @@ function advisoryWarnings(chaos: KernelChaos, ctx: WebhookContext): string[] {
   // of system namespaces): no walk needed.
   if (selector.pods === undefined && (selector.namespaces ?? []).every((ns) => ns === chaos.metadata.namespace)) return out;
   for (const ns of reachableNamespaces(chaos)) {
-    if (SYSTEM_NAMESPACES.has(ns) || ns === ctx.ownNamespace) {
+    if (isProtectedNamespace(ns, ctx.ownNamespace)) {
       out.push(`spec.selector: namespace ${ns} is never targeted (system namespace)`);
     }
   }
@@ -106,7 +106,7 @@ export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext
     case 'invalid':
       return deny(uid, 422, formatFieldErrors(verdict.errors), verdict.warnings);
     case 'forbidden':
-      return deny(uid, 403, verdict.violations.map(formatViolation).join('; '), verdict.warnings);
+      return deny(uid, 403, verdict.reasons.join('; '), verdict.warnings);
     case 'allowed':
       return allow(uid, verdict.warnings);
   }
@@ -115,7 +115,7 @@ export function reviewKernelChaos(request: AdmissionRequest, ctx: WebhookContext
 /** The webhook's decision on creating one KernelChaos, before it becomes an AdmissionReview. */
 export type AdmissionVerdict =
   | { outcome: 'invalid'; errors: FieldError[]; warnings: string[] }
-  | { outcome: 'forbidden'; violations: PolicyViolation[]; warnings: string[] }
+  | { outcome: 'forbidden'; violations: PolicyViolation[]; reasons: string[]; warnings: string[] }
   | { outcome: 'allowed'; chaos: KernelChaos; warnings: string[] };
 
 /**
@@ -128,10 +128,8 @@ export function admitKernelChaos(object: unknown, ctx: WebhookContext): Admissio
   const warnings = verdict.warnings.map(warningText);
   if (!verdict.valid) return { outcome: 'invalid', errors: verdict.errors, warnings };
   const policies = ctx.store.list('KernelChaosPolicy');
-  if (policies.length > 0) {
-    const violations = checkPolicies(verdict.chaos, policies, ctx.now());
-    if (violations.length > 0) return { outcome: 'forbidden', violations, warnings };
-  }
+  const policy = policyVerdict(verdict.chaos, policies, ctx.now());
+  if (!policy.allowed) return { outcome: 'forbidden', violations: policy.violations, reasons: policy.reasons, warnings };
   const advice = advisoryWarnings(verdict.chaos, ctx);
   return { outcome: 'allowed', chaos: verdict.chaos, warnings: advice.length > 0 ? [...warnings, ...advice] : warnings };
 }

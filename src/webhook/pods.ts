@@ -25,7 +25,7 @@ import {
 import { allow, allowWithPatch, deny, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
 import type { WebhookContext } from './context.js';
 import { admittedPod, experimentSelectsPod } from './targeting.js';
-import { eligibility } from '../selection/index.js';
+import { eligibility } from '../admission/gate.js';
 
 /** Audit annotation keys (the apiserver prefixes them with the webhook's name). */
 export const AUDIT_SKIP_REASON = 'skip-reason';

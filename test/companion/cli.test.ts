@@ -11,7 +11,7 @@ import { createCa, createClientCert, createServingCert } from '../../src/tls/cer
 const ROOT = resolve(import.meta.dirname, '..', '..');
 // What bin/kernelchaos.js does, from the TypeScript sources.
 const LAUNCH = `const { main } = await import(${JSON.stringify(join(ROOT, 'src/cli/main.ts'))}); process.exitCode = await main(process.argv.slice(1));`;
-const base = { cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', grpcHost: '0.0.0.0', attachMode: 'auto' as const, logLevel: 'info' };
+const base = { cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', grpcHost: '0.0.0.0', attachMode: 'auto' as const, namespace: 'kernelchaos-system', logLevel: 'info' };
 
 describe('kernelchaos companion options', () => {
   it('takes the node from NODE_NAME, and says which flag is missing otherwise', () => {

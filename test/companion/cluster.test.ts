@@ -59,7 +59,7 @@ describe('companion against the Kubernetes API', () => {
     const pod = await core.createNamespacedPod({
       namespace: 'app',
       body: {
-        metadata: { name: 'web', labels: { 'kernelchaos.dev/target': 'true' }, annotations: { 'kernelchaos.dev/experiments': 'chaos/mount-fail' } },
+        metadata: { name: 'web', labels: { 'kernelchaos.dev/target': 'true' }, annotations: { 'kernelchaos.dev/inject': 'true', 'kernelchaos.dev/experiments': 'chaos/mount-fail' } },
         spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'busybox' }] },
         status: {
           phase: 'Running',
@@ -72,7 +72,7 @@ describe('companion against the Kubernetes API', () => {
     await core.createNamespacedPod({
       namespace: 'app',
       body: {
-        metadata: { name: 'elsewhere', labels: { 'kernelchaos.dev/target': 'true' }, annotations: { 'kernelchaos.dev/experiments': 'chaos/mount-fail' } },
+        metadata: { name: 'elsewhere', labels: { 'kernelchaos.dev/target': 'true' }, annotations: { 'kernelchaos.dev/inject': 'true', 'kernelchaos.dev/experiments': 'chaos/mount-fail' } },
         spec: { nodeName: 'node-2', containers: [{ name: 'app', image: 'busybox' }] },
       },
     });

@@ -195,7 +195,7 @@ export function chaosObject(name: string, over: { uid?: string; generation?: num
 
 export function podObject(
   name: string,
-  opts: { node?: string; uid?: string; experiments: string[]; containers: Array<{ name: string; id?: string; running?: boolean }>; targeted?: boolean },
+  opts: { node?: string; uid?: string; experiments: string[]; containers: Array<{ name: string; id?: string; running?: boolean }>; targeted?: boolean; optedIn?: boolean },
 ): V1Pod {
   return {
     apiVersion: 'v1',
@@ -205,7 +205,7 @@ export function podObject(
       namespace: 'app',
       uid: opts.uid ?? `pod-uid-${name}`,
       labels: opts.targeted === false ? {} : { 'kernelchaos.dev/target': 'true' },
-      annotations: { 'kernelchaos.dev/experiments': opts.experiments.join(',') },
+      annotations: { 'kernelchaos.dev/experiments': opts.experiments.join(','), ...(opts.optedIn === false ? {} : { 'kernelchaos.dev/inject': 'true' }) },
     },
     spec: { nodeName: opts.node ?? 'node-a', containers: opts.containers.map((c) => ({ name: c.name })) },
     status: {

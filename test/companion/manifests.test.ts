@@ -59,12 +59,14 @@ describe('manifests/companion', () => {
     expect(readFileSync(join(DIR, 'daemonset.yaml'), 'utf8')).toMatch(/RISK: anyone holding/);
   });
 
-  it('grants read of pods and KernelChaos, status writes and Events, nothing more', () => {
+  it('grants read of pods, KernelChaos, namespaces and policies (the admission gate), status writes and Events, nothing more', () => {
     const [role, binding] = docs('rbac.yaml') as unknown as [V1ClusterRole, V1ClusterRoleBinding];
     const rules = (role.rules ?? []).flatMap((r) => (r.resources ?? []).map((res) => [`${r.apiGroups?.[0] ?? ''}/${res}`, [...r.verbs].sort().join(',')]));
     expect(Object.fromEntries(rules)).toEqual({
       '/pods': 'get,list,watch',
       'chaos-mesh.org/kernelchaos': 'get,list,watch',
+      '/namespaces': 'get,list,watch',
+      'kernelchaos.dev/kernelchaospolicies': 'get,list,watch',
       'chaos-mesh.org/kernelchaos/status': 'get,patch,update',
       '/events': 'create,patch',
     });

@@ -86,7 +86,7 @@ start_companion() {
 printf '%s\n' \
   'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: mount-target' '  namespace: chaos-mount' '  uid: @@UID@@' \
   '  labels: {kernelchaos.dev/target: "true"}' \
-  '  annotations: {kernelchaos.dev/experiments: "chaos-testing/window,chaos-testing/removable"}' \
+  '  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/window,chaos-testing/removable"}' \
   'spec:' '  nodeName: vm-node' '  containers: [{name: target, image: busybox}, {name: sibling, image: busybox}]' \
   'status:' '  phase: Running' '  qosClass: BestEffort' '  containerStatuses:' \
   '    - {name: target, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@TARGET@@", state: {running: {}}}' \

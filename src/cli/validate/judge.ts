@@ -74,7 +74,11 @@ const judgeKernelChaos: Judge = (doc, ctx, at) => {
   const verdict = admitKernelChaos(object, ctx.webhook);
   const warnings = warningFindings(at, verdict.warnings);
   if (verdict.outcome === 'invalid') return { status: 'invalid', errors: errorFindings(at, verdict.errors), warnings };
-  if (verdict.outcome === 'forbidden') return { status: 'denied', errors: violationFindings(at, verdict.violations), warnings };
+  if (verdict.outcome === 'forbidden') {
+    // An unusable policy refuses without a structured violation: its reason stands on the object.
+    const errors = verdict.violations.length > 0 ? violationFindings(at, verdict.violations) : verdict.reasons.map((r) => finding(at, 'metadata', r));
+    return { status: 'denied', errors, warnings };
+  }
   const own = verdict.chaos.metadata.namespace ?? ctx.namespace;
   if (ctx.namespaces && !ctx.namespaces.has(own)) {
     // The apiserver refuses objects in a namespace that does not exist, before any webhook.
