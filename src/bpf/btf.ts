@@ -1,30 +1,36 @@
 // What the running kernel offers the attach-mode choice: which functions have BTF (so fentry,
-// fexit and fmod_ret can attach to them) and the error-injection list. The BTF scan itself is
-// H6's findBtfFunctions (kernel-facts-btf.ts), shared with `kernelchaos doctor`.
+// fexit and fmod_ret can attach to them) and the error-injection list, and the parsed BTF itself
+// for the type check of parameters and predicates (typecheck.ts).
 import { readFileSync } from 'node:fs';
+import { BtfReader } from './btf-reader.js';
 import { findBtfFunctions } from './kernel-facts-btf.js';
 
 export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
 
-const blobs = new Map<string, Buffer | null>();
+const readers = new Map<string, BtfReader | null>();
 
 /**
- * The subset of `names` that the kernel BTF at `path` declares as functions, or null when the
- * kernel has no BTF. The blob (~5 MB) is read once per process.
+ * The kernel BTF at `path`, or null when the kernel has none. The blob (~5 MB) is read and indexed
+ * once per process: a running kernel's BTF never changes.
  */
-export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_PATH): Set<string> | null {
-  if (!blobs.has(path)) {
-    let blob: Buffer | null = null;
+export function kernelBtf(path = KERNEL_BTF_PATH): BtfReader | null {
+  if (!readers.has(path)) {
+    let reader: BtfReader | null = null;
     try {
-      blob = readFileSync(path);
+      reader = new BtfReader(readFileSync(path));
     } catch {
-      blob = null;
+      reader = null;
     }
-    blobs.set(path, blob);
+    readers.set(path, reader);
   }
-  const blob = blobs.get(path);
-  if (!blob) return null;
-  return new Set(findBtfFunctions(blob, names).keys());
+  return readers.get(path) ?? null;
+}
+
+/** The subset of `names` that the kernel BTF at `path` declares as functions, or null when the kernel has no BTF. */
+export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_PATH): Set<string> | null {
+  const reader = kernelBtf(path);
+  if (!reader) return null;
+  return new Set(findBtfFunctions(reader, names).keys());
 }
 
 /**
