@@ -4,6 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { BtfReader } from './btf-reader.js';
 import { findBtfFunctions } from './kernel-facts-btf.js';
+import { checkCallchainAgainstBtf } from './typecheck.js';
+import type { ParsedFrame } from '../api/predicate/ast.js';
+import type { FieldError } from '../api/types.js';
 
 export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
 
@@ -31,6 +34,20 @@ export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_P
   const reader = kernelBtf(path);
   if (!reader) return null;
   return new Set(findBtfFunctions(reader, names).keys());
+}
+
+/**
+ * Where a call chain's parameters and predicates do not match the BTF at `btfPath` (paths from
+ * `spec.failKernRequest`); empty when they match or there is nothing typed to check. Without a
+ * readable BTF a typed frame cannot be checked, so it is a problem too.
+ */
+export function requestTypeProblems(callchain: readonly ParsedFrame[], btfPath = KERNEL_BTF_PATH): FieldError[] {
+  if (!callchain.some((f) => f.parameters.length > 0 || f.predicate !== null)) return [];
+  const btf = kernelBtf(btfPath);
+  if (!btf) {
+    return [{ path: 'spec.failKernRequest.callchain', message: `parameters and predicates are checked against the kernel's BTF, and ${btfPath} cannot be read as BTF` }];
+  }
+  return checkCallchainAgainstBtf(callchain, btf).map((e) => ({ path: `spec.failKernRequest.${e.path}`, message: e.message }));
 }
 
 /**

@@ -2,8 +2,7 @@
 // programs that fail the site for the target cgroups only. Implements FaultEngine (types.ts).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { errorInjectionList, KERNEL_BTF_PATH, kernelBtf, kernelBtfFunctions } from './btf.js';
-import { checkCallchainAgainstBtf } from './typecheck.js';
+import { errorInjectionList, KERNEL_BTF_PATH, kernelBtfFunctions, requestTypeProblems } from './btf.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
 import { GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
@@ -190,17 +189,9 @@ function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<st
  * Refuses, before any C is generated, parameters and predicates that do not match this kernel's
  * BTF: a wrong prototype would let a predicate read any kernel address.
  */
-export function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): void {
-  const typed = request.callchain.some((f) => f.parameters.length > 0 || f.predicate !== null);
-  if (!typed) return;
-  const btf = kernelBtf(btfPath);
-  if (!btf) {
-    throw new EngineError('invalid-request', `parameters and predicates need the kernel's BTF to be checked, and ${btfPath} cannot be read`);
-  }
-  const problems = checkCallchainAgainstBtf(request.callchain, btf);
-  if (problems.length > 0) {
-    throw new EngineError('invalid-request', problems.map((p) => `spec.failKernRequest.${p.path}: ${p.message}`).join('; '));
-  }
+function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): void {
+  const problems = requestTypeProblems(request.callchain, btfPath);
+  if (problems.length > 0) throw new EngineError('invalid-request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
 }
 
 export interface EngineOptions {

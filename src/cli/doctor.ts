@@ -7,12 +7,14 @@ import { gatherKernelFacts } from '../bpf/kernel-facts.js';
 import { diagnose, diagnoseChain } from '../bpf/doctor.js';
 import { doctorChecks, formatDoctorReport } from '../bpf/doctor-report.js';
 import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
+import { KERNEL_BTF_PATH, requestTypeProblems } from '../bpf/btf.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('kernelchaos doctor')
     .description("report which failtypes this kernel can inject, and what's missing")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('-f, --file <spec>', "also check a KernelChaos manifest: its failtype and each call-chain function on this kernel")
+    .option('--btf <file>', 'check the spec\'s parameters and predicates against this BTF instead of the running kernel\'s', KERNEL_BTF_PATH)
     .option('--no-probe', 'do not attach throwaway test programs to the injection sites')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -22,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (err as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ output: 'text' | 'json'; probe: boolean; file?: string }>();
+  const opts = program.opts<{ output: 'text' | 'json'; probe: boolean; file?: string; btf: string }>();
 
   let spec: LocalSpec | null = null;
   if (opts.file !== undefined) {
@@ -44,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     ? (() => {
         const failtype = diagnosis.failtypes[spec.request.failtype];
         const frames = diagnoseChain(facts, spec.request.failtype, chain, failtype.via);
-        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems: frames.problems, frameWarnings: frames.warnings };
+        const frameProblems = [...frames.problems, ...requestTypeProblems(spec.request.callchain, opts.btf)];
+        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems, frameWarnings: frames.warnings };
       })()
     : null;
 

@@ -6,6 +6,7 @@ import { readManifestSources, type ManifestDocument } from '../api/manifests.js'
 import { validateKernelChaos, validateKernelChaosPolicy } from '../api/validate.js';
 import { nearMiss } from '../api/validation/unknown-fields.js';
 import type { FieldError } from '../api/types.js';
+import { kernelBtf, requestTypeProblems } from '../bpf/btf.js';
 
 export interface ValidateIo {
   stdout: (text: string) => void;
@@ -62,6 +63,7 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
     )
     .option('-f, --filename <path>', 'a manifest file, a directory (*.yaml, *.yml, *.json, recursively) or - for stdin; repeatable', collect, [])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--btf <file>', "also check parameters and predicates against a kernel's BTF (a copy of a node's /sys/kernel/btf/vmlinux)")
     .argument('[extra...]')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
@@ -71,7 +73,7 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     throw err;
   }
-  const opts = command.opts<{ filename: string[]; output: 'text' | 'json' }>();
+  const opts = command.opts<{ filename: string[]; output: 'text' | 'json'; btf?: string }>();
   const extra = command.args;
   if (extra.length > 0) {
     io.stderr(`kernelchaos validate: unexpected argument '${extra[0]}': pass manifests with -f (e.g. -f ${extra[0]})\n`);
@@ -81,8 +83,13 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
     io.stderr('kernelchaos validate: no manifests given: use -f FILE, -f DIR or -f - (stdin)\n');
     return 2;
   }
+  if (opts.btf !== undefined && !kernelBtf(opts.btf)) {
+    io.stderr(`kernelchaos validate: --btf ${opts.btf}: not a readable BTF file (copy a node's /sys/kernel/btf/vmlinux)\n`);
+    return 2;
+  }
+  const btf = opts.btf;
   const documents = await readManifestSources(opts.filename, io.stdin ? { stdin: io.stdin } : {});
-  const reports = documents.map(reportDocument);
+  const reports = documents.map((doc) => reportDocument(doc, btf));
   const summary = summarize(reports);
   if (opts.output === 'json') {
     io.stdout(`${JSON.stringify({ valid: summary.invalid === 0 && summary.readErrors === 0, summary, documents: reports }, null, 2)}\n`);
@@ -133,7 +140,7 @@ function identity(object: unknown): { namespace: string; name: string } {
   };
 }
 
-function reportDocument(doc: ManifestDocument): DocumentReport {
+function reportDocument(doc: ManifestDocument, btf: string | undefined): DocumentReport {
   const base = { source: doc.source, index: doc.index, line: doc.line };
   if (!doc.ok) {
     if (doc.error === 'read') return { ...base, kind: '-', namespace: '-', name: '-', status: 'error', message: doc.message };
@@ -150,7 +157,11 @@ function reportDocument(doc: ManifestDocument): DocumentReport {
   const who = identity(doc.object);
   const kind = kindOf(doc.object);
   if ('skip' in kind) return { ...base, kind: kind.declared, ...who, status: 'skipped', reason: kind.skip };
-  const verdict = kind.kind === 'KernelChaos' ? validateKernelChaos(doc.object) : validateKernelChaosPolicy(doc.object);
+  let verdict = kind.kind === 'KernelChaos' ? validateKernelChaos(doc.object) : validateKernelChaosPolicy(doc.object);
+  if (verdict.valid && btf !== undefined && 'parsed' in verdict) {
+    const errors = requestTypeProblems(verdict.parsed.callchain, btf);
+    if (errors.length > 0) verdict = { valid: false, errors, warnings: verdict.warnings };
+  }
   const shownKind = kind.declared === '-' ? kind.kind : kind.declared;
   if (verdict.valid) return { ...base, kind: shownKind, ...who, status: 'valid', warnings: verdict.warnings };
   const locate = doc.locate;
