@@ -256,6 +256,13 @@ export const KernelChaosPolicySpecSchema = Strict(
       Type.Array(Type.String(), { description: 'Kernel functions allowed in call chains (exact names or prefix*). Omitted means any.' }),
     ),
     requireCallchain: Type.Optional(Type.Boolean({ description: 'Reject experiments with an empty call chain.' })),
+    allowPredicates: Type.Optional(
+      Type.Boolean({ description: 'false rejects call-chain frames with parameters or a predicate (they read kernel memory). Omitted means allowed.' }),
+    ),
+    maxFrames: Type.Optional(Type.Integer({ minimum: 0, description: 'The most call-chain frames per experiment.' })),
+    maxPredicateLength: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'The longest predicate allowed, in characters, per frame.' }),
+    ),
     allowedModes: Type.Optional(
       Type.Array(Type.Union(SelectorModes.map((m) => Type.Literal(m))), { description: 'Selector modes allowed here.' }),
     ),

@@ -1,30 +1,53 @@
 // What the running kernel offers the attach-mode choice: which functions have BTF (so fentry,
-// fexit and fmod_ret can attach to them) and the error-injection list. The BTF scan itself is
-// H6's findBtfFunctions (kernel-facts-btf.ts), shared with `kernelchaos doctor`.
+// fexit and fmod_ret can attach to them) and the error-injection list, and the parsed BTF itself
+// for the type check of parameters and predicates (typecheck.ts).
 import { readFileSync } from 'node:fs';
+import { BtfReader } from './btf-reader.js';
 import { findBtfFunctions } from './kernel-facts-btf.js';
+import { checkCallchainAgainstBtf } from './typecheck.js';
+import type { ParsedFrame } from '../api/predicate/ast.js';
+import type { FieldError } from '../api/types.js';
 
 export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
 
-const blobs = new Map<string, Buffer | null>();
+const readers = new Map<string, BtfReader | null>();
 
 /**
- * The subset of `names` that the kernel BTF at `path` declares as functions, or null when the
- * kernel has no BTF. The blob (~5 MB) is read once per process.
+ * The kernel BTF at `path`, or null when the kernel has none. The blob (~5 MB) is read and indexed
+ * once per process: a running kernel's BTF never changes.
  */
-export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_PATH): Set<string> | null {
-  if (!blobs.has(path)) {
-    let blob: Buffer | null = null;
+export function kernelBtf(path = KERNEL_BTF_PATH): BtfReader | null {
+  if (!readers.has(path)) {
+    let reader: BtfReader | null = null;
     try {
-      blob = readFileSync(path);
+      reader = new BtfReader(readFileSync(path));
     } catch {
-      blob = null;
+      reader = null;
     }
-    blobs.set(path, blob);
+    readers.set(path, reader);
   }
-  const blob = blobs.get(path);
-  if (!blob) return null;
-  return new Set(findBtfFunctions(blob, names).keys());
+  return readers.get(path) ?? null;
+}
+
+/** The subset of `names` that the kernel BTF at `path` declares as functions, or null when the kernel has no BTF. */
+export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_PATH): Set<string> | null {
+  const reader = kernelBtf(path);
+  if (!reader) return null;
+  return new Set(findBtfFunctions(reader, names).keys());
+}
+
+/**
+ * Where a call chain's parameters and predicates do not match the BTF at `btfPath` (paths from
+ * `spec.failKernRequest`); empty when they match or there is nothing typed to check. Without a
+ * readable BTF a typed frame cannot be checked, so it is a problem too.
+ */
+export function requestTypeProblems(callchain: readonly ParsedFrame[], btfPath = KERNEL_BTF_PATH): FieldError[] {
+  if (!callchain.some((f) => f.parameters.length > 0 || f.predicate !== null)) return [];
+  const btf = kernelBtf(btfPath);
+  if (!btf) {
+    return [{ path: 'spec.failKernRequest.callchain', message: `parameters and predicates are checked against the kernel's BTF, and ${btfPath} cannot be read as BTF` }];
+  }
+  return checkCallchainAgainstBtf(callchain, btf).map((e) => ({ path: `spec.failKernRequest.${e.path}`, message: e.message }));
 }
 
 /**

@@ -2,7 +2,7 @@
 // programs that fail the site for the target cgroups only. Implements FaultEngine (types.ts).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { errorInjectionList, kernelBtfFunctions } from './btf.js';
+import { errorInjectionList, KERNEL_BTF_PATH, kernelBtfFunctions, requestTypeProblems } from './btf.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
 import { GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
@@ -185,6 +185,15 @@ function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<st
   throw new EngineError('missing-symbol', problems.join('; '));
 }
 
+/**
+ * Refuses, before any C is generated, parameters and predicates that do not match this kernel's
+ * BTF: a wrong prototype would let a predicate read any kernel address.
+ */
+function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): void {
+  const problems = requestTypeProblems(request.callchain, btfPath);
+  if (problems.length > 0) throw new EngineError('invalid-request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+}
+
 export interface EngineOptions {
   /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
@@ -197,6 +206,7 @@ export class BpfFaultEngine implements FaultEngine {
 
   async arm(request: ParsedFailKernRequest, targetCgroupIds: readonly bigint[], options: ArmOptions = {}): Promise<ArmedFault & { details: ArmedDetails }> {
     const started = performance.now();
+    checkRequestTypes(request, this.options.btfPath ?? KERNEL_BTF_PATH);
     const requested = options.attachMode ?? 'auto';
     const facts = (this.options.facts ?? readKernelFacts)(request);
     if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started, facts);

@@ -207,6 +207,7 @@ export class BpfObject {
         'verifier-rejected': 'the BPF verifier rejected the fault program',
         'unsupported-kernel': `the kernel could not load the fault program (${errnoName(errno)})`,
         'compile-failed': 'compile failed',
+        'invalid-request': 'the request does not fit this kernel',
         'libbpf-missing': 'libbpf is missing',
       };
       throw new EngineError(reason, headline[reason], trimVerifierLog(loaded.log));

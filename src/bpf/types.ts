@@ -45,6 +45,8 @@ export class EngineError extends Error {
       | 'missing-symbol'
       | 'verifier-rejected'
       | 'compile-failed'
+      /** The request does not fit this kernel's types (parameters or predicate against BTF). */
+      | 'invalid-request'
       | 'unsupported-kernel'
       | 'libbpf-missing',
     message: string,

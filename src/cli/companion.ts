@@ -9,6 +9,7 @@ import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
 import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
+import { parseAllowedClients } from '../companion/client-identity.js';
 
 const HELP_AFTER = `
 Cluster state comes from the Kubernetes API (in-cluster, or --kubeconfig) or, with --manifests DIR,
@@ -22,13 +23,14 @@ every KernelChaosPolicy the experiment reaches must allow it. A pod's own labels
 
 gRPC (kernelchaos.v1.Companion, proto/kernelchaos/v1/companion.proto) is served only with mutual
 TLS: give --tls-cert, --tls-key and --tls-ca (from certs-scripts/ or \`kernelchaos certs\`); clients
-need a certificate signed by that CA. Plaintext and unknown clients are refused.
+need a certificate signed by that CA and issued for clientAuth. Plaintext and unknown clients are
+refused. --grpc-clients limits the (read-only) Companion service to certificates with these CNs/SANs.
 
 --bpfki-port serves Chaos Mesh's bpfki.BPFKIService (FailMMOrBIO / RecoverMMOrBIO, keyed by host
-pid) so a Chaos Mesh controller can use this companion as its kernel backend. RISK: anyone holding a
-client certificate from the CA can then inject kernel faults into ANY process on this node, not
-only into pods that opted in. Leave it off unless you need it, and issue those certificates only
-to the Chaos Mesh controller.
+pid) so a Chaos Mesh controller can use this companion as its kernel backend. Only the identities
+in --bpfki-clients (CN or SAN of the client certificate, e.g. the Chaos Mesh controller's) may call
+it, and only pids in containers of this node's pods can be faulted: never the root cgroup, a host
+process or the companion itself.
 
 If the companion is killed outright, the kernel drops its programs (links are owned by the
 process); on SIGTERM it detaches everything and records why.
@@ -55,6 +57,8 @@ interface Options {
   tlsKey?: string;
   tlsCa?: string;
   bpfkiPort?: number;
+  grpcClients?: string;
+  bpfkiClients?: string;
   attachMode: AttachMode;
   cacheDir?: string;
   namespace: string;
@@ -74,6 +78,9 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
   if (tlsGiven === 0 && o.bpfkiPort !== undefined) {
     return { ok: false, message: '--bpfki-port needs --tls-cert, --tls-key and --tls-ca: the bpfki service is served with mutual TLS only' };
   }
+  if (o.bpfkiPort !== undefined && parseAllowedClients(o.bpfkiClients).kind !== 'names') {
+    return { ok: false, message: '--bpfki-port needs --bpfki-clients NAME[,NAME]: the CNs or SANs of the client certificates allowed to inject faults' };
+  }
   if (o.bpfkiPort !== undefined && o.grpcPort !== undefined && o.bpfkiPort === o.grpcPort && o.bpfkiPort !== 0) {
     return { ok: false, message: `--bpfki-port and --grpc-port must differ (both ${o.bpfkiPort})` };
   }
@@ -85,9 +92,16 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
     releaseNamespace: o.namespace,
     armOptions: { attachMode: o.attachMode, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
     ...(tlsGiven === 3
-      ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
+      ? {
+          grpc: {
+            host: o.grpcHost,
+            port: o.grpcPort ?? 9443,
+            tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string },
+            clients: parseAllowedClients(o.grpcClients),
+          },
+        }
       : {}),
-    ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort } : {}),
+    ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort, bpfkiClients: parseAllowedClients(o.bpfkiClients) } : {}),
   };
   return { ok: true, config };
 }
@@ -115,6 +129,8 @@ export function command(io: CliIo = processIo): Command {
     .option('--tls-cert <file>', 'server certificate (PEM)')
     .option('--tls-key <file>', 'server private key (PEM)')
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
+    .option('--grpc-clients <names>', 'CNs/SANs of client certificates allowed on the Companion service, comma-separated (default: any the CA signed for clientAuth)')
+    .option('--bpfki-clients <names>', 'CNs/SANs of client certificates allowed on the bpfki service, comma-separated (required with --bpfki-port)')
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')

@@ -8,6 +8,7 @@ import { gatherKernelFacts } from '../bpf/kernel-facts.js';
 import { diagnose, diagnoseChain } from '../bpf/doctor.js';
 import { doctorChecks, formatDoctorReport } from '../bpf/doctor-report.js';
 import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
+import { KERNEL_BTF_PATH, requestTypeProblems } from '../bpf/btf.js';
 
 export const EXIT_CODES = [
   { code: 0, meaning: 'at least one failtype can be injected here (with -f: that manifest can work here)' },
@@ -18,6 +19,7 @@ export const EXIT_CODES = [
 export function command(io: CliIo = processIo): Command {
   const cmd = subcommand({ name: 'doctor', description: "Report which failtypes this kernel can inject, and what's missing.", exitCodes: EXIT_CODES, io })
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--btf <file>', "check the spec's parameters and predicates against this BTF instead of the running kernel's", KERNEL_BTF_PATH)
     .option('--no-probe', 'do not attach throwaway test programs to the injection sites');
   return addFilenameOption(cmd, { what: 'also check a KernelChaos manifest: its failtype and each call-chain function on this kernel' });
 }
@@ -27,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   const parsed = parseCli(program, argv);
   if (parsed !== null) return parsed;
   const files = filenames(program);
-  const opts = { ...program.opts<{ output: 'text' | 'json'; probe: boolean }>(), file: files[files.length - 1] };
+  const opts = { ...program.opts<{ output: 'text' | 'json'; probe: boolean; btf: string }>(), file: files[files.length - 1] };
 
   let spec: LocalSpec | null = null;
   if (opts.file !== undefined) {
@@ -49,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     ? (() => {
         const failtype = diagnosis.failtypes[spec.request.failtype];
         const frames = diagnoseChain(facts, spec.request.failtype, chain, failtype.via);
-        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems: frames.problems, frameWarnings: frames.warnings };
+        const frameProblems = [...frames.problems, ...requestTypeProblems(spec.request.callchain, opts.btf)];
+        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems, frameWarnings: frames.warnings };
       })()
     : null;
 

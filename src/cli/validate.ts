@@ -9,6 +9,7 @@ import { judgeContext, judgeDocument, namespacesIn, policiesIn } from './validat
 import { FORMATS, render, useColor, type Format } from './validate/format.js';
 import { exitCode, type DocumentReport } from './validate/report.js';
 import type { ClusterState } from './validate/cluster.js';
+import { kernelBtf } from '../bpf/btf.js';
 
 export interface ValidateIo extends CliIo {
   stdin?: AsyncIterable<string | Buffer>;
@@ -34,6 +35,7 @@ interface Options {
   namespace?: string;
   now?: Date;
   timeout: number;
+  btf?: string;
 }
 
 export function command(io: CliIo = processIo): Command {
@@ -53,6 +55,7 @@ export function command(io: CliIo = processIo): Command {
     .option('-q, --quiet', 'print only what fails: no summary, nothing for passing manifests')
     .option('--no-warnings', 'leave warnings out (they no longer count, even with --strict)')
     .option('--strict', 'warnings fail too (exit 1)')
+    .option('--btf <file>', "also check parameters and predicates against a kernel's BTF (a copy of a node's /sys/kernel/btf/vmlinux)")
     .option('--cluster', "also apply the cluster's KernelChaosPolicies, check namespaces exist, and use its context namespace")
     .option('--kubeconfig <file>', 'with --cluster: the kubeconfig (default $KUBECONFIG, ~/.kube/config)')
     .option('-n, --namespace <ns>', 'namespace for manifests that set none (default: the kubeconfig context\'s with --cluster, else default)')
@@ -111,6 +114,10 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
   if (extra.length > 0) return usageError(cmd, `unexpected argument '${extra[0]}': pass manifests with -f (e.g. -f ${extra[0]})`);
   if (sources.length === 0) return usageError(cmd, 'no manifests given: use -f FILE, -f DIR or -f - (stdin)');
   if (opts.kubeconfig && !opts.cluster) return usageError(cmd, '--kubeconfig needs --cluster');
+  if (opts.btf !== undefined && !kernelBtf(opts.btf)) {
+    io.stderr(`kernelchaos validate: --btf ${opts.btf}: not a readable BTF file (copy a node's /sys/kernel/btf/vmlinux)\n`);
+    return 2;
+  }
 
   const read = io.stdin ? { stdin: io.stdin } : {};
   let cluster: ClusterState | undefined;
@@ -132,6 +139,7 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
     policies,
     namespace,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.btf !== undefined ? { btf: opts.btf } : {}),
     ...(cluster ? { namespaces: [...cluster.namespaces, ...namespacesIn(documents)] } : {}),
   });
 

@@ -1,5 +1,6 @@
 // Chaos Mesh's bpfki contract, served by the companion: FailMMOrBIO(pid, fault) faults the pid's
-// whole cgroup v2 (so children and threads fail too, unlike bpfki's first-pid filter);
+// whole cgroup v2 (so children and threads fail too, unlike bpfki's first-pid filter), and only
+// when that cgroup is a container of a pod on this node;
 // RecoverMMOrBIO detaches. The request goes through the same validation as a KernelChaos, so its
 // call chain and predicates are parsed, never pasted into the program.
 import { EventEmitter } from 'node:events';
@@ -23,7 +24,7 @@ export interface BpfkiFailKernRequest {
 
 export type BpfkiOutcome =
   | { ok: true; message: string }
-  | { ok: false; code: 'invalid-argument' | 'not-found' | 'failed-precondition' | 'internal'; message: string };
+  | { ok: false; code: 'invalid-argument' | 'not-found' | 'failed-precondition' | 'permission-denied' | 'internal'; message: string };
 
 interface Entry {
   key: string;
@@ -75,7 +76,8 @@ export function bpfkiToKernelChaos(req: BpfkiFailKernRequest): { ok: true; chaos
 }
 
 export interface BpfkiInjectorOptions {
-  resolver: Pick<CgroupResolver, 'resolvePid'>;
+  /** Only processes in containers of this node's pods can be targeted (never the root cgroup or a host process). */
+  resolver: Pick<CgroupResolver, 'resolvePodContainerPid'>;
   engine: FaultEngine;
   validate: Validate;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -102,9 +104,13 @@ export class BpfkiInjector extends EventEmitter<{ change: [InjectionChange] }> {
     }
     const key = requestKey(req.pid, converted.chaos);
     if (this.entries.has(key)) return { ok: true, message: `already injected into pid ${req.pid}` };
-    const cgroup = await this.opts.resolver.resolvePid(req.pid);
+    const cgroup = await this.opts.resolver.resolvePodContainerPid(req.pid);
     if (cgroup.kind === 'unsupported') return { ok: false, code: 'failed-precondition', message: cgroup.reason };
     if (cgroup.kind === 'not-found') return { ok: false, code: 'not-found', message: cgroup.reason };
+    if (cgroup.kind === 'refused') {
+      this.opts.log.warn({ targetPid: req.pid }, `bpfki request refused: ${cgroup.reason}`);
+      return { ok: false, code: 'permission-denied', message: cgroup.reason };
+    }
     let fault: ArmedFault;
     try {
       fault = await this.opts.engine.arm(verdict.parsed, [cgroup.cgroupId], this.opts.armOptions);

@@ -106,6 +106,42 @@ export function candidatePaths(
   return out;
 }
 
+export interface PodContainerCgroup {
+  podUid: string;
+  containerId: string;
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const HEX_ID = '([0-9a-f]{64})';
+/** Container cgroups as kubelet lays them out (candidatePaths), and anything nested below one. */
+const POD_CONTAINER_PATTERNS: readonly RegExp[] = KUBEPODS_ROOTS.flatMap((root) => {
+  const prefix = escapeRegExp(root.slicePrefix);
+  const scopes = Object.values(SCOPE_PREFIX).map(escapeRegExp).join('|');
+  return [
+    new RegExp(`^${escapeRegExp(root.systemd)}/(?:${prefix}-(?:burstable|besteffort)\\.slice/)?${prefix}(?:-(?:burstable|besteffort))?-pod([0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12})\\.slice/(?:${scopes})-${HEX_ID}\\.scope(?:/[^/]+)*$`),
+    new RegExp(`^${escapeRegExp(root.cgroupfs)}/(?:(?:burstable|besteffort)/)?pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/(?:(?:${scopes})-)?${HEX_ID}(?:/[^/]+)*$`),
+  ];
+});
+
+/**
+ * The pod and container a cgroup (a path relative to the cgroup root) belongs to, by kubelet's
+ * layouts; null for the root, host services, pod-level cgroups and anything else that is not a
+ * container of a pod on this node.
+ */
+export function podContainerOfCgroup(relative: string): PodContainerCgroup | null {
+  const path = relative.replace(/^\/+/, '');
+  for (const pattern of POD_CONTAINER_PATTERNS) {
+    const m = pattern.exec(path);
+    if (m?.[1] && m[2]) return { podUid: m[1].replace(/_/g, '-'), containerId: m[2] };
+  }
+  return null;
+}
+
+export type PodContainerResolution =
+  | (Extract<Resolution, { kind: 'resolved' }> & { container: PodContainerCgroup })
+  | Exclude<Resolution, { kind: 'resolved' }>
+  | { kind: 'refused'; reason: string };
+
 export interface ResolverOptions {
   /** Where the host's cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a pod). */
   cgroupRoot: string;
@@ -165,6 +201,28 @@ export class CgroupResolver {
         tried: [file],
       }
     );
+  }
+
+  /**
+   * Like resolvePid, but only for a process inside a container of a pod on this node: the root
+   * cgroup, host processes, pod-level cgroups and this companion's own container are refused, so a
+   * pid cannot turn one request into a node-wide fault.
+   */
+  async resolvePodContainerPid(pid: number): Promise<PodContainerResolution> {
+    const found = await this.resolvePid(pid);
+    if (found.kind !== 'resolved') return found;
+    const root = resolve(this.opts.cgroupRoot);
+    const relative = found.path === root ? '' : found.path.slice(root.length + 1);
+    if (relative === '') return { kind: 'refused', reason: `process ${pid} is in the root cgroup: refusing to fault the whole node` };
+    const container = podContainerOfCgroup(relative);
+    if (!container) {
+      return { kind: 'refused', reason: `process ${pid} is in cgroup /${relative}, which is not a container of a pod on this node (host processes cannot be faulted)` };
+    }
+    const own = await readUnifiedCgroupPath(join(this.opts.procRoot, 'self', 'cgroup'));
+    if (own !== null && podContainerOfCgroup(own)?.containerId === container.containerId) {
+      return { kind: 'refused', reason: `process ${pid} is in the companion's own container` };
+    }
+    return { ...found, container };
   }
 
   private async unsupported(): Promise<Resolution | null> {

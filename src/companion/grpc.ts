@@ -10,6 +10,7 @@ import type { ExperimentId } from './model.js';
 import type { Plan } from './plan.js';
 import type { LiveRecord } from './records.js';
 import { nextBoundary } from '../schedule/state.js';
+import { clientProblem, identityOf, type AllowedClients } from './client-identity.js';
 
 /** proto/ sits two levels above this file both in src/companion and in dist/companion. */
 export const PROTO_DIR = resolve(import.meta.dirname, '..', '..', 'proto');
@@ -235,6 +236,7 @@ const BPFKI_STATUS: Record<Exclude<BpfkiOutcome, { ok: true }>['code'], grpc.sta
   'invalid-argument': grpc.status.INVALID_ARGUMENT,
   'not-found': grpc.status.NOT_FOUND,
   'failed-precondition': grpc.status.FAILED_PRECONDITION,
+  'permission-denied': grpc.status.PERMISSION_DENIED,
   internal: grpc.status.INTERNAL,
 };
 
@@ -258,6 +260,37 @@ export function bpfkiHandlers(injector: Pick<BpfkiInjector, 'fail' | 'recover'>)
   const impl: Record<string, grpc.handleUnaryCall<never, unknown>> = { FailMMOrBIO, RecoverMMOrBIO };
   for (const m of ['SetTimeVal', 'RecoverTimeVal', 'SetTimeSpec', 'RecoverTimeSpec', 'FailSyscall', 'RecoverSyscall']) impl[m] = unimplemented(m);
   return impl as grpc.UntypedServiceImplementation;
+}
+
+/**
+ * Wraps every method of a service so it first checks the caller's certificate against `allowed`
+ * (client-identity.ts): refused callers get UNAUTHENTICATED / PERMISSION_DENIED and the handler never runs.
+ */
+export function guardService(
+  implementation: grpc.UntypedServiceImplementation,
+  allowed: AllowedClients,
+  service: string,
+  onRefused: (reason: string) => void = () => {},
+): grpc.UntypedServiceImplementation {
+  const out: Record<string, unknown> = {};
+  for (const [method, handler] of Object.entries(implementation)) {
+    type AnyCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'> & { emit(event: 'error', err: Partial<grpc.StatusObject>): boolean };
+    const fn = handler as (call: AnyCall, cb?: grpc.sendUnaryData<unknown>) => void;
+    out[method] = (call: AnyCall, cb?: grpc.sendUnaryData<unknown>): void => {
+      const identity = identityOf(call.getAuthContext()?.sslPeerCertificate);
+      const problem = clientProblem(identity, allowed, service);
+      if (problem === null) {
+        fn(call, cb);
+        return;
+      }
+      onRefused(`${method}: ${problem}`);
+      const error = { code: identity ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, details: problem };
+      // Unary handlers answer through the callback; streaming ones end the call with an error event.
+      if (fn.length >= 2 && cb) cb(error);
+      else call.emit('error', error);
+    };
+  }
+  return out as grpc.UntypedServiceImplementation;
 }
 
 export interface RunningServer {

@@ -13,6 +13,7 @@ import type { MtlsMaterial, RunningServer, TlsFiles } from './grpc.js';
 import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
 import { LogSink, type StatusSink } from './sink.js';
+import type { AllowedClients } from './client-identity.js';
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -26,9 +27,11 @@ export interface CompanionConfig {
   /** kernelchaos's own namespace (never faulted); default kernelchaos-system. */
   releaseNamespace?: string;
   /** gRPC (mutual TLS) for kernelchaos.v1.Companion; off when absent. */
-  grpc?: { host: string; port: number; tls: TlsFiles };
+  grpc?: { host: string; port: number; tls: TlsFiles; clients?: AllowedClients };
   /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
   bpfkiPort?: number;
+  /** Who may call bpfki (default: nobody). */
+  bpfkiClients?: AllowedClients;
   armOptions?: ArmOptions;
 }
 
@@ -124,20 +127,26 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
-      const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
+      const { bpfkiHandlers, companionHandlers, guardService, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
+      const refused = (reason: string): void => log.warn({}, `gRPC call refused: ${reason}`);
       // The files were read once above to fail fast; from here on they are re-read as they rotate.
       const watched = await watchedServerCredentials(config.grpc.tls);
       stopWatching = watched.close;
       const { credentials } = watched;
-      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, credentials });
+      const companionImpl = guardService(companionHandlers(companion, bpfki), config.grpc.clients ?? { kind: 'any' }, 'kernelchaos.v1.Companion', refused);
+      const s = await serve(loadCompanionService(), companionImpl, { host: config.grpc.host, port: config.grpc.port, credentials });
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
       if (bpfki && config.bpfkiPort !== undefined) {
-        const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), { host: config.grpc.host, port: config.bpfkiPort, credentials });
+        const allowed = config.bpfkiClients ?? { kind: 'names', names: [] };
+        const b = await serve(loadBpfkiService(), guardService(bpfkiHandlers(bpfki), allowed, 'bpfki.BPFKIService', refused), { host: config.grpc.host, port: config.bpfkiPort, credentials });
         servers.push(b);
         bpfkiPort = b.port;
-        log.warn({ port: b.port }, 'bpfki.BPFKIService listening (mutual TLS): any holder of a client certificate can fault any process on this node');
+        log.warn(
+          { port: b.port, clients: allowed.kind === 'names' ? allowed.names : 'any' },
+          'bpfki.BPFKIService listening (mutual TLS): these clients can fault processes in containers of pods on this node',
+        );
       }
     }
   } catch (err) {

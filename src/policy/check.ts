@@ -92,6 +92,21 @@ function checkOne(chaos: KernelChaos, policy: KernelChaosPolicy, now: Date, opts
     add('requireCallchain', 'spec.failKernRequest.callchain',
       `must list at least one frame (an empty chain fails every call of the site), required by policy ${ref} requireCallchain`);
   }
+  if (limits.maxFrames !== undefined && chain.length > limits.maxFrames) {
+    add('maxFrames', 'spec.failKernRequest.callchain', `has ${chain.length} frames; policy ${ref} maxFrames ${limits.maxFrames}`);
+  }
+  chain.forEach((frame, i) => {
+    const typed = (frame.parameters ?? '').trim() !== '' || (frame.predicate ?? '').trim() !== '';
+    if (limits.allowPredicates === false && typed) {
+      add('allowPredicates', `spec.failKernRequest.callchain[${i}].${(frame.predicate ?? '').trim() !== '' ? 'predicate' : 'parameters'}`,
+        `parameters and predicates are not allowed by policy ${ref} allowPredicates false: remove them (the frame still matches by funcname)`);
+    }
+    const length = (frame.predicate ?? '').length;
+    if (limits.maxPredicateLength !== undefined && length > limits.maxPredicateLength) {
+      add('maxPredicateLength', `spec.failKernRequest.callchain[${i}].predicate`,
+        `is ${length} characters; policy ${ref} maxPredicateLength ${limits.maxPredicateLength}`);
+    }
+  });
   if (limits.allowedFunctions) {
     chain.forEach((frame, i) => {
       if (frame.funcname !== undefined && !functionAllowed(frame.funcname, limits.allowedFunctions ?? [])) {

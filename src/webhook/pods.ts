@@ -10,7 +10,6 @@
 // `fieldSelectors` on metadata.name nor `selector.pods`; nor can `nodes`/`nodeSelectors` match,
 // as an unscheduled pod has no node yet: the controller labels such pods once they are known.
 import type { V1Pod } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
 import type { KernelChaos } from '../api/types.js';
 import {
   EXPERIMENTS_ANNOTATION,
@@ -69,29 +68,50 @@ function refOf(chaos: KernelChaos): string {
   return experimentRef(chaos.metadata.namespace ?? 'default', chaos.metadata.name ?? '');
 }
 
-/** The pod after the decision; only our own keys change, so applying it twice changes nothing. */
-function applyDecision(pod: V1Pod, decision: InjectionDecision): V1Pod {
-  if (decision.kind === 'deferred') return pod;
-  const out = structuredClone(pod);
-  out.metadata ??= {};
+type PatchOp = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
+
+/** RFC 6901: `~` and `/` in a key (label keys have a `/`). */
+function pointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * The JSON patch for a decision. Only our own label and annotation keys change, so the patch is
+ * built from those keys alone: the rest of the pod (user data of any depth) is never walked or
+ * copied, and applying the decision twice changes nothing.
+ */
+function decisionPatch(pod: V1Pod, decision: InjectionDecision): PatchOp[] {
+  if (decision.kind === 'deferred') return [];
+  const metadata: Record<string, unknown> | undefined = isRecord(pod.metadata) ? (pod.metadata as Record<string, unknown>) : undefined;
+  const ops: PatchOp[] = [];
+  const setKeys = (field: 'labels' | 'annotations', set: Readonly<Record<string, string>>, remove: readonly string[]): void => {
+    const current = metadata?.[field];
+    if (!isRecord(current)) {
+      if (Object.keys(set).length > 0) ops.push({ op: current === undefined ? 'add' : 'replace', path: `/metadata/${field}`, value: { ...set } });
+      return;
+    }
+    for (const [key, value] of Object.entries(set)) {
+      if (current[key] !== value) ops.push({ op: 'add', path: `/metadata/${field}/${pointer(key)}`, value });
+    }
+    for (const key of remove) if (key in current) ops.push({ op: 'remove', path: `/metadata/${field}/${pointer(key)}` });
+  };
+  const annotations = isRecord(metadata?.annotations) ? (metadata.annotations as Record<string, unknown>) : {};
   if (decision.kind === 'skip') {
-    if (decision.annotate) out.metadata.annotations = { ...out.metadata.annotations, [SKIP_REASON_ANNOTATION]: decision.reason };
-    return out;
+    if (decision.annotate) setKeys('annotations', { [SKIP_REASON_ANNOTATION]: decision.reason }, []);
+  } else {
+    const labels: Record<string, string> = { [TARGET_LABEL]: 'true' };
+    for (const chaos of decision.experiments) labels[experimentLabelKey(chaos.metadata.namespace ?? 'default', chaos.metadata.name ?? '')] = 'true';
+    setKeys('labels', labels, []);
+    const previous = annotations[EXPERIMENTS_ANNOTATION];
+    const experiments = formatExperimentsAnnotation([
+      ...parseExperimentsAnnotation(typeof previous === 'string' ? previous : undefined),
+      ...decision.experiments.map(refOf),
+    ]);
+    // A reason recorded by an earlier invocation no longer holds.
+    setKeys('annotations', { [EXPERIMENTS_ANNOTATION]: experiments }, [SKIP_REASON_ANNOTATION]);
   }
-  const labels: Record<string, string> = { ...out.metadata.labels, [TARGET_LABEL]: 'true' };
-  for (const chaos of decision.experiments) {
-    labels[experimentLabelKey(chaos.metadata.namespace ?? 'default', chaos.metadata.name ?? '')] = 'true';
-  }
-  const annotations = { ...out.metadata.annotations };
-  annotations[EXPERIMENTS_ANNOTATION] = formatExperimentsAnnotation([
-    ...parseExperimentsAnnotation(annotations[EXPERIMENTS_ANNOTATION]),
-    ...decision.experiments.map(refOf),
-  ]);
-  // A reason recorded by an earlier invocation no longer holds.
-  delete annotations[SKIP_REASON_ANNOTATION];
-  out.metadata.labels = labels;
-  out.metadata.annotations = annotations;
-  return out;
+  if (ops.length > 0 && metadata === undefined) ops.unshift({ op: pod.metadata === undefined ? 'add' : 'replace', path: '/metadata', value: {} });
+  return ops;
 }
 
 /** POST /mutate-pods */
@@ -113,6 +133,5 @@ export function mutatePod(request: AdmissionRequest, ctx: WebhookContext): Admis
     decision.kind === 'skip'
       ? { [AUDIT_SKIP_REASON]: decision.reason }
       : { [decision.kind === 'label' ? AUDIT_EXPERIMENTS : AUDIT_DEFERRED]: formatExperimentsAnnotation(decision.experiments.map(refOf)) };
-  const patched = applyDecision(pod, decision);
-  return allowWithPatch(uid, jsonpatch.compare(object, patched as Record<string, unknown>), undefined, audit);
+  return allowWithPatch(uid, decisionPatch(pod, decision), undefined, audit);
 }

@@ -26,13 +26,18 @@ describe('kernelchaos companion options', () => {
     expect(buildConfig({ ...base, node: 'n', bpfkiPort: 50051 }, {})).toMatchObject({ ok: false, message: expect.stringContaining('--bpfki-port needs') });
     expect(buildConfig({ ...base, node: 'n', tlsCert: 'a' }, {})).toMatchObject({ ok: false, message: expect.stringContaining('go together') });
     const ok = buildConfig({ ...base, node: 'n', tlsCert: 'c', tlsKey: 'k', tlsCa: 'ca' }, {});
-    expect(ok.ok && ok.config.grpc).toEqual({ host: '0.0.0.0', port: 9443, tls: { certFile: 'c', keyFile: 'k', caFile: 'ca' } });
+    expect(ok.ok && ok.config.grpc).toEqual({ host: '0.0.0.0', port: 9443, tls: { certFile: 'c', keyFile: 'k', caFile: 'ca' }, clients: { kind: 'any' } });
     expect(ok.ok && ok.config.bpfkiPort).toBeUndefined();
+    const tls = { tlsCert: 'c', tlsKey: 'k', tlsCa: 'ca' };
+    expect(buildConfig({ ...base, ...tls, node: 'n', bpfkiPort: 50051 }, {})).toMatchObject({ ok: false, message: expect.stringContaining('--bpfki-port needs --bpfki-clients') });
+    const bpfki = buildConfig({ ...base, ...tls, node: 'n', bpfkiPort: 50051, bpfkiClients: 'chaos-controller, spiffe://x', grpcClients: 'dash' }, {});
+    expect(bpfki.ok && bpfki.config.bpfkiClients).toEqual({ kind: 'names', names: ['chaos-controller', 'spiffe://x'] });
+    expect(bpfki.ok && bpfki.config.grpc?.clients).toEqual({ kind: 'names', names: ['dash'] });
   });
   it('refuses two sources of cluster state', () => {
     expect(buildConfig({ ...base, node: 'n', manifests: 'd', kubeconfig: 'k' }, {})).toMatchObject({ ok: false, message: expect.stringContaining('exclude each other') });
   });
-  it('documents the bpfki risk in --help', async () => {
+  it('documents who may call bpfki and what it may fault in --help', async () => {
     let out = '';
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
@@ -42,7 +47,8 @@ describe('kernelchaos companion options', () => {
       process.stdout.write = write;
     }
     expect(out).toContain('--bpfki-port');
-    expect(out).toMatch(/RISK: anyone holding a\s+client certificate/);
+    expect(out).toMatch(/Only the identities\s+in --bpfki-clients/);
+    expect(out).toMatch(/never the root cgroup, a host\s+process or the companion itself/);
     expect(out).toContain('--cgroup-root');
   });
   it('rejects a bad port with the flag named', async () => {

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateKernelChaos } from '../../src/api/validate.js';
 import { BpfkiInjector } from '../../src/companion/bpfki.js';
-import type { Resolution } from '../../src/companion/cgroup-resolver.js';
+import type { PodContainerResolution, Resolution } from '../../src/companion/cgroup-resolver.js';
 import {
   bpfkiHandlers,
   clientCredentials,
@@ -67,9 +67,9 @@ beforeAll(async () => {
   });
   await companion.start();
   const pidResolver = {
-    resolvePid: async (pid: number): Promise<Resolution> =>
+    resolvePodContainerPid: async (pid: number): Promise<PodContainerResolution> =>
       pid === 777
-        ? { kind: 'resolved', path: '/sys/fs/cgroup/kubepods.slice/target.scope', cgroupId: 9001n, via: 'proc' }
+        ? { kind: 'resolved', path: '/sys/fs/cgroup/kubepods.slice/target.scope', cgroupId: 9001n, via: 'proc', container: { podUid: 'u', containerId: hex(7) } }
         : { kind: 'not-found', reason: `no process ${pid} on this node`, tried: [] },
   };
   // The real validator: bpfki requests are parsed exactly as KernelChaos manifests are.

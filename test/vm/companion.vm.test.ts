@@ -77,7 +77,7 @@ chaos() { # NAME EXTRA-SPEC-LINES METADATA-EXTRA
     '  failKernRequest:' '    callchain: [{funcname: __x64_sys_mount}]' '    failtype: 0'
 }
 start_companion() {
-  node bin/kernelchaos.js companion --node vm-node --manifests "$M" --grpc-host 127.0.0.1 --grpc-port 19443 --bpfki-port 19444 \
+  node bin/kernelchaos.js companion --node vm-node --manifests "$M" --grpc-host 127.0.0.1 --grpc-port 19443 --bpfki-port 19444 --bpfki-clients vm-test-client \
     --tls-cert "$W/certs/server.crt" --tls-key "$W/certs/server.key" --tls-ca "$W/certs/ca.crt" 2>"$1" &
   CPID=$!
   wait_log "$1" 'companion running' 1 300

@@ -17,6 +17,24 @@ describe('reachableNamespaces', () => {
 });
 
 describe('checkPolicies', () => {
+  it('forbids predicates and limits frames and predicate length per namespace', () => {
+    const chaos = seedChaos();
+    chaos.spec.failKernRequest.callchain = [
+      { funcname: '__x64_sys_mount' },
+      { funcname: 'd_alloc_parallel', parameters: 'struct dentry *parent, const struct qstr *name', predicate: 'STRCMP(name->name, "bananas")' },
+    ];
+    const strict = [policy('chaos-mount', 'strict', { allowPredicates: false, maxFrames: 1, maxPredicateLength: 10 })];
+    expect(checkPolicies(chaos, strict, NOW).map(formatViolation)).toEqual([
+      'spec.failKernRequest.callchain: has 2 frames; policy chaos-mount/strict maxFrames 1',
+      'spec.failKernRequest.callchain[1].predicate: parameters and predicates are not allowed by policy chaos-mount/strict allowPredicates false: remove them (the frame still matches by funcname)',
+      'spec.failKernRequest.callchain[1].predicate: is 29 characters; policy chaos-mount/strict maxPredicateLength 10',
+    ]);
+    const lax = [policy('chaos-mount', 'lax', { allowPredicates: true, maxFrames: 2, maxPredicateLength: 29 })];
+    expect(checkPolicies(chaos, lax, NOW)).toEqual([]);
+    // Another namespace's policy does not apply.
+    expect(checkPolicies(chaos, [policy('elsewhere', 'strict', { allowPredicates: false })], NOW)).toEqual([]);
+  });
+
   it('names the policy, the field and the limit', () => {
     const chaos = allModeChaos('x', 'team-a');
     chaos.spec.failKernRequest.probability = 80;

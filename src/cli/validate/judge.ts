@@ -7,6 +7,8 @@ import { POLICY_API_VERSION } from '../../api/types.js';
 import type { ManifestDocument, Position } from '../../api/manifests.js';
 import { validateKernelChaosPolicy } from '../../api/validate.js';
 import { nearMiss } from '../../api/validation/unknown-fields.js';
+import { parseFailKernRequest } from '../../api/predicate/index.js';
+import { requestTypeProblems } from '../../bpf/btf.js';
 import { InMemoryStore } from '../../kube/memory.js';
 import type { PolicyViolation } from '../../policy/check.js';
 import type { WebhookContext } from '../../webhook/context.js';
@@ -23,6 +25,8 @@ export interface JudgeContext {
   namespace: string;
   /** Namespaces known to exist (from a cluster or the inputs); undefined when unknown (offline). */
   namespaces?: ReadonlySet<string>;
+  /** A node's BTF to check parameters and predicates against (`--btf`). */
+  btf?: string;
 }
 
 type Judge = (doc: ParsedDocument, ctx: JudgeContext, at: Locator) => DocumentOutcome;
@@ -78,6 +82,10 @@ const judgeKernelChaos: Judge = (doc, ctx, at) => {
     // An unusable policy refuses without a structured violation: its reason stands on the object.
     const errors = verdict.violations.length > 0 ? violationFindings(at, verdict.violations) : verdict.reasons.map((r) => finding(at, 'metadata', r));
     return { status: 'denied', errors, warnings };
+  }
+  if (ctx.btf !== undefined) {
+    const typeErrors = requestTypeProblems(parseFailKernRequest(verdict.chaos.spec.failKernRequest).callchain, ctx.btf);
+    if (typeErrors.length > 0) return { status: 'invalid', errors: errorFindings(at, typeErrors), warnings };
   }
   const own = verdict.chaos.metadata.namespace ?? ctx.namespace;
   if (ctx.namespaces && !ctx.namespaces.has(own)) {
@@ -178,6 +186,7 @@ export interface ContextInput {
   namespaces?: readonly string[];
   now?: Date;
   ownNamespace?: string;
+  btf?: string;
 }
 
 /** A judge context whose store holds `policies` (later ones replace earlier ones of the same name). */
@@ -189,5 +198,6 @@ export function judgeContext(input: ContextInput): JudgeContext {
     webhook: { store, now: () => now ?? new Date(), ownNamespace: input.ownNamespace ?? DEFAULT_NAMESPACE },
     namespace: input.namespace ?? 'default',
     ...(input.namespaces ? { namespaces: new Set(input.namespaces) } : {}),
+    ...(input.btf !== undefined ? { btf: input.btf } : {}),
   };
 }
