@@ -52,7 +52,7 @@ describe('kernelchaos validate', () => {
     const r = await run(['-f', good]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      `${good}: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler\n` +
+      `${good}: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times or spec.duration\n` +
         '1 valid, 0 invalid, 1 warning\n',
     );
     expect(r.err).toBe('');
