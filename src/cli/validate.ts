@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readManifestSources, type ManifestDocument } from '../api/manifests.js';
 import { validateKernelChaos, validateKernelChaosPolicy } from '../api/validate.js';
+import { validateSchedule, validateWorkflow, type ChaosMeshVerdict } from '../api/validate-chaos-mesh.js';
 import { nearMiss } from '../api/validation/unknown-fields.js';
 import type { FieldError } from '../api/types.js';
 
@@ -13,7 +14,7 @@ export interface ValidateIo {
   stdin?: AsyncIterable<string | Buffer>;
 }
 
-type Kind = 'KernelChaos' | 'KernelChaosPolicy';
+type Kind = 'KernelChaos' | 'KernelChaosPolicy' | 'Schedule' | 'Workflow';
 
 /** One document's outcome, as `--output json` prints it. */
 export type DocumentReport = {
@@ -28,6 +29,8 @@ export type DocumentReport = {
   /** Each error with the line it refers to in the source, when the source is YAML. */
   | { status: 'invalid'; errors: (FieldError & { line?: number })[]; warnings: string[] }
   | { status: 'skipped'; reason: string }
+  /** A Schedule or Workflow carrying chaos kernelchaos does not validate: never reported as valid. */
+  | { status: 'unchecked'; reason: string; warnings: string[] }
   /** The source could not be read. */
   | { status: 'error'; message: string }
 );
@@ -36,11 +39,12 @@ export interface ValidateSummary {
   valid: number;
   invalid: number;
   skipped: number;
+  unchecked: number;
   readErrors: number;
   warnings: number;
 }
 
-const KINDS: readonly Kind[] = ['KernelChaos', 'KernelChaosPolicy'];
+const KINDS: readonly Kind[] = ['KernelChaos', 'KernelChaosPolicy', 'Schedule', 'Workflow'];
 
 export async function main(argv: string[]): Promise<number> {
   // `kernelchaos validate ... | head` closes the pipe early; that is not a failure worth a stack trace.
@@ -56,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
 export async function runValidate(argv: string[], io: ValidateIo): Promise<number> {
   const command = new Command('kernelchaos validate')
     .description(
-      'Check KernelChaos and KernelChaosPolicy manifests offline, with the validation the admission webhook applies.\n' +
+      'Check KernelChaos, KernelChaosPolicy, and Schedule/Workflow (of KernelChaos) manifests offline, with the validation the admission webhook applies.\n' +
         'Prints each problem as FILE: KIND/NAMESPACE/NAME: FIELD: message. Other kinds are skipped.\n' +
         'Exit status: 0 all valid, 1 any invalid, 2 usage or read errors.',
     )
@@ -85,7 +89,7 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
   const reports = documents.map(reportDocument);
   const summary = summarize(reports);
   if (opts.output === 'json') {
-    io.stdout(`${JSON.stringify({ valid: summary.invalid === 0 && summary.readErrors === 0, summary, documents: reports }, null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ valid: summary.invalid === 0 && summary.unchecked === 0 && summary.readErrors === 0, summary, documents: reports }, null, 2)}\n`);
   } else {
     const lines = reports.flatMap(textLines);
     const out = lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
@@ -95,7 +99,7 @@ export async function runValidate(argv: string[], io: ValidateIo): Promise<numbe
     io.stdout(`${out.join('\n')}\n`);
   }
   if (summary.readErrors > 0) return 2;
-  return summary.invalid > 0 ? 1 : 0;
+  return summary.invalid > 0 || summary.unchecked > 0 ? 1 : 0;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -150,22 +154,37 @@ function reportDocument(doc: ManifestDocument): DocumentReport {
   const who = identity(doc.object);
   const kind = kindOf(doc.object);
   if ('skip' in kind) return { ...base, kind: kind.declared, ...who, status: 'skipped', reason: kind.skip };
-  const verdict = kind.kind === 'KernelChaos' ? validateKernelChaos(doc.object) : validateKernelChaosPolicy(doc.object);
+  const verdict = validatorOf(kind.kind)(doc.object);
   const shownKind = kind.declared === '-' ? kind.kind : kind.declared;
+  if (verdict.valid === 'unchecked') return { ...base, kind: shownKind, ...who, status: 'unchecked', reason: verdict.reason, warnings: verdict.warnings };
   if (verdict.valid) return { ...base, kind: shownKind, ...who, status: 'valid', warnings: verdict.warnings };
   const locate = doc.locate;
   const errors = locate ? verdict.errors.map((e) => ({ ...e, line: locate(e.path) })) : verdict.errors;
   return { ...base, kind: shownKind, ...who, status: 'invalid', errors, warnings: verdict.warnings };
 }
 
+function validatorOf(kind: Kind): (object: unknown) => ChaosMeshVerdict | ReturnType<typeof validateKernelChaos> | ReturnType<typeof validateKernelChaosPolicy> {
+  switch (kind) {
+    case 'KernelChaos':
+      return validateKernelChaos;
+    case 'KernelChaosPolicy':
+      return validateKernelChaosPolicy;
+    case 'Schedule':
+      return validateSchedule;
+    case 'Workflow':
+      return validateWorkflow;
+  }
+}
+
 function summarize(reports: readonly DocumentReport[]): ValidateSummary {
-  const summary: ValidateSummary = { valid: 0, invalid: 0, skipped: 0, readErrors: 0, warnings: 0 };
+  const summary: ValidateSummary = { valid: 0, invalid: 0, skipped: 0, unchecked: 0, readErrors: 0, warnings: 0 };
   for (const r of reports) {
     if (r.status === 'valid') summary.valid++;
     else if (r.status === 'invalid') summary.invalid++;
     else if (r.status === 'skipped') summary.skipped++;
+    else if (r.status === 'unchecked') summary.unchecked++;
     else summary.readErrors++;
-    if (r.status === 'valid' || r.status === 'invalid') summary.warnings += r.warnings.length;
+    if (r.status === 'valid' || r.status === 'invalid' || r.status === 'unchecked') summary.warnings += r.warnings.length;
   }
   return summary;
 }
@@ -177,6 +196,11 @@ function textLines(r: DocumentReport): { stream: 'stdout' | 'stderr'; text: stri
       return [{ stream: 'stderr', text: `${r.source}: ${r.message}` }];
     case 'skipped':
       return [];
+    case 'unchecked':
+      return [
+        { stream: 'stdout', text: `${who}: not checked: ${r.reason}` },
+        ...r.warnings.map((w) => ({ stream: 'stdout' as const, text: `${who}: warning: ${w}` })),
+      ];
     case 'valid':
       return r.warnings.map((w) => ({ stream: 'stdout', text: `${who}: warning: ${w}` }));
     case 'invalid':
@@ -192,6 +216,7 @@ function textLines(r: DocumentReport): { stream: 'stdout' | 'stderr'; text: stri
 
 function summaryLine(s: ValidateSummary): string {
   const parts = [`${s.valid} valid`, `${s.invalid} invalid`];
+  if (s.unchecked > 0) parts.push(`${s.unchecked} not checked (Chaos Mesh kinds only its webhook validates)`);
   if (s.skipped > 0) parts.push(`${s.skipped} skipped (other kinds)`);
   if (s.readErrors > 0) parts.push(`${s.readErrors} unreadable`);
   if (s.warnings > 0) parts.push(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`);

@@ -19,6 +19,8 @@ export const MAX_CALLCHAIN_FRAMES = 16;
 export const MAX_HEADERS = 32;
 /** Warnings end up in kubectl's output, which the apiserver truncates at 120 characters. */
 export const MAX_WARNING_LENGTH = 120;
+/** The start of the warning for a fault without any limit (a Workflow's deadline is one, so it drops it). */
+export const UNLIMITED_WARNING = 'every matching call fails until the experiment is deleted';
 
 /** Pod fields the apiserver indexes for field selectors (as src/selection implements them). */
 const POD_FIELD_SELECTORS = [
@@ -254,7 +256,7 @@ function checkFailKernRequest(
   const always = probability === undefined || probability === 0 || probability === 100;
   const unlimited = req.times === undefined || req.times === 0;
   if (always && unlimited && experimentDuration(spec.duration).kind === 'none') {
-    warn(`every matching call fails until the experiment is deleted: set ${base}.times or spec.duration`);
+    warn(`${UNLIMITED_WARNING}: set ${base}.times or spec.duration`);
   }
 }
 
