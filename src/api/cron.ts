@@ -24,6 +24,11 @@ export interface ScheduleOptions {
    * KernelChaos's creationTimestamp so every component computes the same runs. Defaults to the Unix epoch.
    */
   anchor?: Date;
+  /**
+   * Chaos Mesh's Schedule (`spec.schedule`) uses robfig's parser with SecondOptional: 6 fields
+   * (seconds first) are accepted too. KernelChaos's 1.x `scheduler.cron` takes 5.
+   */
+  secondsOptional?: boolean;
 }
 
 /** robfig/cron rounds shorter @every intervals up to one second; we reject them instead. */
@@ -50,10 +55,13 @@ export function parseSchedule(expr: string, options: ScheduleOptions = {}): Sche
     }
   } else {
     const fields = text.split(/\s+/);
-    if (fields.length !== 5) {
+    const six = options.secondsOptional === true && fields.length === 6;
+    if (fields.length !== 5 && !six) {
       return {
         ok: false,
-        message: `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}: e.g. "*/5 * * * *"`,
+        message: options.secondsOptional
+          ? `must have 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got ${fields.length}: e.g. "*/5 * * * *"`
+          : `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}: e.g. "*/5 * * * *"`,
       };
     }
     const extension = fields.map(unsupportedExtension).find((m) => m !== null);
@@ -61,7 +69,8 @@ export function parseSchedule(expr: string, options: ScheduleOptions = {}): Sche
   }
   let cron: Cron;
   try {
-    cron = new Cron(text, { mode: '5-part', timezone, paused: true });
+    const six = options.secondsOptional === true && !text.startsWith('@') && text.split(/\s+/).length === 6;
+    cron = new Cron(text, { mode: six ? '6-part' : '5-part', timezone, paused: true });
   } catch (e) {
     return { ok: false, message: cronMessage(e) };
   }

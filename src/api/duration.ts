@@ -82,3 +82,16 @@ function decimal(count: number, unit: number): string {
   const digits = String(unit).length - 1;
   return `${whole}.${String(rest).padStart(digits, '0').replace(/0+$/, '')}`;
 }
+
+/**
+ * `spec.duration` as Chaos Mesh 2.x reads it: absent or `""` means no duration (the experiment runs
+ * until deleted), otherwise a Go duration. The one place this rule lives.
+ */
+export type ExperimentDuration = { kind: 'none' } | { kind: 'ms'; ms: number } | { kind: 'invalid'; text: string };
+
+export function experimentDuration(raw: unknown): ExperimentDuration {
+  if (raw === undefined || raw === null || raw === '') return { kind: 'none' };
+  if (typeof raw !== 'string') return { kind: 'invalid', text: String(raw) };
+  const ms = parseGoDuration(raw);
+  return ms === null ? { kind: 'invalid', text: raw } : { kind: 'ms', ms };
+}

@@ -61,7 +61,7 @@ export function validateKernelChaosPolicy(input: unknown): KernelChaosPolicyVerd
 }
 
 /** What must hold before a schema walk: an object, not absurdly nested. */
-function topLevelProblem(input: unknown, kind: string, apiVersion: string): FieldError | null {
+export function topLevelProblem(input: unknown, kind: string, apiVersion: string): FieldError | null {
   if (!isRecord(input)) {
     return { path: '', message: `expected a ${kind} object (apiVersion: ${apiVersion}, kind, metadata, spec), got ${describeValue(input)}` };
   }
@@ -90,7 +90,7 @@ function shapeProblem(root: object): FieldError | null {
 }
 
 /** Sorted, at most MAX_ERRORS, and a last line counting the rest. */
-function capErrors(errors: FieldError[], omitted: number): FieldError[] {
+export function capErrors(errors: FieldError[], omitted: number): FieldError[] {
   const sorted = sortErrors(errors);
   const more = Math.max(0, sorted.length - MAX_ERRORS) + omitted;
   const shown = sorted.slice(0, MAX_ERRORS);
@@ -102,7 +102,7 @@ function sortErrors(errors: FieldError[]): FieldError[] {
   return errors.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
 }
 
-function internalError(e: unknown): FieldError {
+export function internalError(e: unknown): FieldError {
   // Reached only through a bug or an exotic object (a throwing getter); still an answer, not a crash.
   const why = e instanceof Error ? e.message : String(e);
   return { path: '', message: `could not be validated: ${why.slice(0, 200)}` };

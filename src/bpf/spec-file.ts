@@ -2,7 +2,7 @@
 // document in a YAML/JSON file, validated exactly as the cluster would (validateKernelChaos), with its failKernRequest parsed for the generator.
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { parseGoDuration } from '../api/duration.js';
+import { experimentDuration } from '../api/duration.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import type { FieldError } from '../api/types.js';
 import { validateKernelChaos } from '../api/validate.js';
@@ -59,6 +59,7 @@ export function loadSpecFile(file: string, text?: string): LocalSpec {
   const name = `${typeof meta?.namespace === 'string' ? meta.namespace : 'default'}/${typeof meta?.name === 'string' ? meta.name : '(unnamed)'}`;
   const present = spec as unknown as Record<string, unknown>;
   const clusterOnly = ['selector', 'mode', 'value', 'containerNames', 'scheduler', 'remoteCluster'].filter((k) => present[k] !== undefined);
-  const durationMs = spec.duration !== undefined ? parseGoDuration(spec.duration) : null;
+  const d = experimentDuration(spec.duration);
+  const durationMs = d.kind === 'ms' ? d.ms : null;
   return { name, request: verdict.parsed, durationMs, clusterOnly, warnings: verdict.warnings };
 }

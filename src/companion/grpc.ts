@@ -9,7 +9,7 @@ import type { InjectionChange, InjectionView } from './lifecycle.js';
 import type { ExperimentId } from './model.js';
 import type { Plan } from './plan.js';
 import type { LiveRecord } from './records.js';
-import { nextBoundary } from '../schedule/state.js';
+import { nextBoundary } from '../schedule/phase.js';
 import { clientProblem, identityOf, type AllowedClients } from './client-identity.js';
 
 /** proto/ sits two levels above this file both in src/companion and in dist/companion. */

@@ -7,7 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { KernelChaos } from '../api/types.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { ClusterStore, StoreEvent } from '../kube/store.js';
-import type { CronParser } from '../schedule/state.js';
+import type { CronParser } from '../schedule/phase.js';
 import type { CgroupResolver } from './cgroup-resolver.js';
 import { ResolutionCache } from './resolution-cache.js';
 import { containerRecordId, type ExperimentId, type ValidationOutcome, type Validate } from './model.js';
@@ -288,7 +288,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
     if (s.phase === 'active') return 'no targeted container is running';
     if (s.phase === 'paused') return 'paused';
     if (s.phase === 'waiting') return `the run ended; the next opens at ${s.nextOpen.toISOString()}`;
-    if (s.phase === 'finished') return s.reason;
+    if (s.phase === 'finished' || s.phase === 'held') return s.reason;
     return s.phase;
   }
 

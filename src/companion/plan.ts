@@ -6,7 +6,7 @@ import { describeIneligible, eligibility, policyVerdict } from '../admission/gat
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EXPERIMENTS_ANNOTATION, TARGET_LABEL, experimentLabelKey, parseExperimentsAnnotation } from '../api/labels.js';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
-import { nextBoundary, scheduleState, type CronParser, type ScheduleState } from '../schedule/state.js';
+import { nextBoundary, nodePhase, type CronParser, type ExperimentPhase } from '../schedule/phase.js';
 import { selectContainers, type Resolution } from './cgroup-resolver.js';
 import { experimentIdOf, injectionKey, type ContainerKey, type ExperimentId, type Validate } from './model.js';
 
@@ -56,7 +56,7 @@ export interface ExperimentPlan {
   id: ExperimentId;
   /** Changes whenever the spec or generation does. */
   key: string;
-  schedule: ScheduleState;
+  schedule: ExperimentPhase;
   containers: ContainerPlan[];
 }
 
@@ -137,7 +137,7 @@ function podKey(pod: V1Pod, container: string): ContainerKey {
 export function containersToResolve(input: Omit<PlanInput, 'resolutions'>): string[] {
   const out = new Set<string>();
   for (const { chaos, pods } of pairExperimentsWithPods(input)) {
-    const schedule = scheduleState(chaos, { now: input.now, firstSeen: input.firstSeen(experimentIdOf(chaos).uid), parseCron: input.parseCron });
+    const schedule = nodePhase(chaos, { now: input.now, firstSeen: input.firstSeen(experimentIdOf(chaos).uid), parseCron: input.parseCron });
     if (schedule.phase !== 'active' || policyRefusal(chaos, input) !== null) continue;
     for (const pod of pods) {
       if (podRefusal(pod, input.gate) !== null) continue;
@@ -157,7 +157,7 @@ export function plan(input: PlanInput): Plan {
   for (const { chaos, pods } of pairExperimentsWithPods(input)) {
     const id = experimentIdOf(chaos);
     const key = injectionKey(chaos);
-    const schedule = scheduleState(chaos, { now: input.now, firstSeen: input.firstSeen(id.uid), parseCron: input.parseCron });
+    const schedule = nodePhase(chaos, { now: input.now, firstSeen: input.firstSeen(id.uid), parseCron: input.parseCron });
     const boundary = nextBoundary(schedule);
     if (boundary !== null && boundary > input.now && (nextWake === null || boundary < nextWake)) nextWake = boundary;
 
@@ -213,7 +213,7 @@ export function plan(input: PlanInput): Plan {
   return { experiments, injections, nextWake };
 }
 
-function describeIdle(s: Exclude<ScheduleState, { phase: 'active' }>): string {
+function describeIdle(s: Exclude<ExperimentPhase, { phase: 'active' }>): string {
   switch (s.phase) {
     case 'pending':
       return `waiting for the first run at ${s.opensAt.toISOString()}`;
@@ -223,6 +223,8 @@ function describeIdle(s: Exclude<ScheduleState, { phase: 'active' }>): string {
       return `finished: ${s.reason}`;
     case 'paused':
       return 'paused (experiment.chaos-mesh.org/pause: "true")';
+    case 'held':
+      return s.reason;
     case 'invalid':
       return `${s.field}: ${s.reason}`;
   }

@@ -28,7 +28,7 @@ function reasonOf(plan: ExperimentPlan): string | undefined {
     case 'invalid':
       return plan.message;
     case 'finished':
-      return `duration ended at ${plan.endedAt.toISOString()}`;
+      return plan.reason;
     case 'deleting':
       return 'being deleted';
     case 'active':

@@ -3,12 +3,13 @@
 // so every action is safe to repeat after a crash or on another replica.
 import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, experimentRef } from '../api/labels.js';
-import { parseGoDuration } from '../api/duration.js';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 import { policyVerdict } from '../admission/gate.js';
 import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets } from '../selection/index.js';
 import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
+import { parseCron } from '../schedule/cron.js';
+import { experimentPhase, nextBoundary, type ExperimentPhase } from '../schedule/phase.js';
 import { computeStatus, statusUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
 
 export interface ControllerState {
@@ -57,13 +58,9 @@ function refOf(chaos: KernelChaos): ObjectRef & { ref: string } {
   return { namespace, name, ref: experimentRef(namespace, name) };
 }
 
-/** When a run with a duration and no scheduler ends (creation + duration); undefined when it never does. */
-export function experimentEnd(chaos: KernelChaos): Date | undefined {
-  if (chaos.spec.scheduler || chaos.spec.duration === undefined) return undefined;
-  const ms = parseGoDuration(chaos.spec.duration);
-  const created = chaos.metadata.creationTimestamp ? Date.parse(chaos.metadata.creationTimestamp) : NaN;
-  if (ms === null || Number.isNaN(created)) return undefined;
-  return new Date(created + ms);
+/** The experiment's phase by the shared rule (src/schedule/phase.ts) the companions obey too. */
+export function phaseOf(chaos: KernelChaos, now: Date): ExperimentPhase {
+  return experimentPhase(chaos, { now, parseCron });
 }
 
 function isTerminating(pod: V1Pod): boolean {
@@ -91,11 +88,12 @@ function planFor(chaos: KernelChaos, state: ControllerState, livePods: readonly 
   // Spec changes are refused on UPDATE, so only the creation window matters, and admission checked it.
   const policy = policyVerdict(chaos, state.policies, state.now, { checkCreationWindow: false });
   if (!policy.allowed) return { kind: 'denied', reasons: policy.reasons };
-  const end = experimentEnd(chaos);
-  if (end && end.getTime() <= state.now.getTime()) return { kind: 'finished', endedAt: end };
+  const phase = phaseOf(chaos, state.now);
+  if (phase.phase === 'finished') return { kind: 'finished', reason: phase.reason };
+  if (phase.phase === 'invalid') return { kind: 'invalid', message: `${phase.field}: ${phase.reason}` };
   const selection = selectTargets(chaos, livePods, state.namespaces, state.nodes, { webhookNamespace: state.webhookNamespace });
   if (selection.modeError) return { kind: 'invalid', message: selection.modeError };
-  return { kind: 'active', targets: selection.targets, skipped: selection.skipped.length };
+  return { kind: 'active', targets: selection.targets, skipped: selection.skipped.length, phase };
 }
 
 function listNames(pods: readonly V1Pod[], limit = 10): string {
@@ -134,7 +132,7 @@ function eventsFor(chaos: KernelChaos, plan: ExperimentPlan, carriers: readonly 
       return statusChanges ? [experimentEvent(chaos, 'Warning', 'InvalidSelection', plan.message)] : [];
     case 'finished':
       return statusChanges || carriers.length > 0
-        ? [experimentEvent(chaos, 'Normal', 'DurationEnded', `duration ${chaos.spec.duration} ended at ${plan.endedAt.toISOString()}; ${carriers.length > 0 ? `unlabelling ${carriers.length} pod(s)` : 'no pod is labelled'}`)]
+        ? [experimentEvent(chaos, 'Normal', 'DurationEnded', `${plan.reason}; ${carriers.length > 0 ? `unlabelling ${carriers.length} pod(s)` : 'no pod is labelled'}`)]
         : [];
     case 'deleting':
       return carriers.length > 0 ? [experimentEvent(chaos, 'Normal', 'Unlabelling', `deleting: removing labels from ${carriers.length} pod(s): ${listNames(carriers)}`)] : [];
@@ -178,8 +176,8 @@ export function reconcile(state: ControllerState): ReconcileResult {
         if (!desired.has(key)) desired.set(key, new Set());
         desired.get(key)?.add(ref);
       }
-      const end = experimentEnd(chaos);
-      if (end) nextWake = Math.min(nextWake ?? Infinity, end.getTime());
+      const wake = nextBoundary(plan.phase);
+      if (wake && wake.getTime() > state.now.getTime()) nextWake = Math.min(nextWake ?? Infinity, wake.getTime());
     }
     const status = computeStatus(chaos, plan);
     const statusChanges = !statusUpToDate(chaos, status);

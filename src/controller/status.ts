@@ -1,15 +1,16 @@
 // Status aggregation, pure: from the experiment's plan (what the controller decided) and the
 // companions' per-container records to the conditions users read with `kubectl get/describe`.
 import type { V1Pod } from '@kubernetes/client-node';
-import { PAUSE_ANNOTATION } from '../api/labels.js';
 import type { ContainerRecord, KernelChaos, KernelChaosStatus } from '../api/types.js';
+import { desiredPhaseOf, isPaused, type ExperimentPhase } from '../schedule/phase.js';
 
 /** What the controller decided for one experiment. */
 export type ExperimentPlan =
-  | { kind: 'active'; targets: V1Pod[]; skipped: number }
+  /** Live (running, paused, or between runs): pods stay labelled; `phase` decides desiredPhase. */
+  | { kind: 'active'; targets: V1Pod[]; skipped: number; phase: ExperimentPhase }
   | { kind: 'denied'; reasons: string[] }
   | { kind: 'invalid'; message: string }
-  | { kind: 'finished'; endedAt: Date }
+  | { kind: 'finished'; reason: string }
   | { kind: 'deleting' };
 
 export type Condition = NonNullable<KernelChaosStatus['conditions']>[number];
@@ -20,9 +21,6 @@ export interface ComputedStatus {
   desiredPhase: DesiredPhase;
 }
 
-export function isPaused(chaos: KernelChaos): boolean {
-  return chaos.metadata.annotations?.[PAUSE_ANNOTATION] === 'true';
-}
 
 /** `namespace/pod/container` ids the companions should report for the targets (containerNames narrows). */
 export function expectedContainerIds(chaos: KernelChaos, targets: readonly V1Pod[]): string[] {
@@ -78,7 +76,7 @@ export function computeStatus(chaos: KernelChaos, plan: ExperimentPlan): Compute
       : condition('AllRecovered', !stillInjected, stillInjected ? 'StillInjected' : 'AllRecovered');
 
   const pausedCondition = condition('Paused', paused, paused ? 'PauseAnnotation' : 'NotPaused');
-  const desiredPhase: DesiredPhase = plan.kind === 'active' && !paused ? 'Run' : 'Stop';
+  const desiredPhase: DesiredPhase = plan.kind === 'active' ? desiredPhaseOf(plan.phase) : 'Stop';
   return { conditions: [selected, allInjected, allRecovered, pausedCondition], desiredPhase };
 }
 

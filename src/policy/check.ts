@@ -2,7 +2,7 @@
 // can reach (its own and every namespace its selector names), so an experiment created in a lax
 // namespace cannot fault pods of a strict one.
 import type { KernelChaos, KernelChaosPolicy, KernelChaosPolicySpec } from '../api/types.js';
-import { parseGoDuration } from '../api/duration.js';
+import { experimentDuration, parseGoDuration } from '../api/duration.js';
 import { parseSchedule } from '../api/cron.js';
 import { formatUtc, formatWindow, inAnyWindow } from './windows.js';
 
@@ -75,13 +75,13 @@ function checkOne(chaos: KernelChaos, policy: KernelChaosPolicy, now: Date, opts
   if (limits.maxDuration !== undefined) {
     const maxMs = parseGoDuration(limits.maxDuration);
     if (maxMs !== null) {
-      if (chaos.spec.duration === undefined) {
+      const d = experimentDuration(chaos.spec.duration);
+      if (d.kind === 'none') {
         add('maxDuration', 'spec.duration',
           `must be set to at most ${limits.maxDuration} (omitted means until deleted), required by policy ${ref} maxDuration ${limits.maxDuration}`);
       } else {
-        const ms = parseGoDuration(chaos.spec.duration);
         // An unparsable duration is the validator's to report; only a known excess is a policy matter.
-        if (ms !== null && ms > maxMs) {
+        if (d.kind === 'ms' && d.ms > maxMs) {
           add('maxDuration', 'spec.duration', `${chaos.spec.duration} exceeds policy ${ref} maxDuration ${limits.maxDuration}`);
         }
       }

@@ -9,6 +9,7 @@ import { mutateKernelChaos, reviewKernelChaos } from './kernelchaos.js';
 import type { Endpoint, WebhookMetrics } from './metrics.js';
 import { mutatePod } from './pods.js';
 import { reviewKernelChaosPolicy } from './policies.js';
+import { reviewSchedule, reviewWorkflow } from './chaos-mesh-kinds.js';
 
 /** The apiserver caps request bodies at 3 MiB; anything larger is not an AdmissionReview. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -20,6 +21,8 @@ export const HANDLERS: Readonly<Record<Endpoint, Handler>> = {
   '/mutate-kernelchaos': mutateKernelChaos,
   '/mutate-pods': mutatePod,
   '/validate-kernelchaospolicy': reviewKernelChaosPolicy,
+  '/validate-schedule': reviewSchedule,
+  '/validate-workflow': reviewWorkflow,
 };
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -124,7 +127,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   });
 
   app.use((req, res) => {
-    sendError(res, 404, `no route ${req.method} ${req.path}; POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, /validate-kernelchaospolicy`);
+    sendError(res, 404, `no route ${req.method} ${req.path}; POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, /validate-kernelchaospolicy, /validate-schedule, /validate-workflow`);
   });
 
   // Errors from express itself (e.g. a malformed URL): a JSON answer, never a stack trace.

@@ -8,13 +8,17 @@ export type Endpoint =
   | '/validate-kernelchaos'
   | '/mutate-kernelchaos'
   | '/mutate-pods'
-  | '/validate-kernelchaospolicy';
+  | '/validate-kernelchaospolicy'
+  | '/validate-schedule'
+  | '/validate-workflow';
 
 const ENDPOINTS: ReadonlySet<string> = new Set([
   '/validate-kernelchaos',
   '/mutate-kernelchaos',
   '/mutate-pods',
   '/validate-kernelchaospolicy',
+  '/validate-schedule',
+  '/validate-workflow',
 ]);
 
 /** allowed/denied: an AdmissionReview was answered; error: HTTP 4xx/5xx without a review. */

@@ -48,11 +48,25 @@ const mixed = file(
 );
 
 describe('kernelchaos validate', () => {
+  it('checks Schedules and Workflows of KernelChaos; never exits 0 on one it did not check', async () => {
+    const fixtures = (name: string): string => join(import.meta.dirname, '..', 'fixtures', 'chaos-mesh', name);
+    const ok = await run(['-f', fixtures('composed-schedule-kernelchaos.yaml'), '-f', fixtures('composed-workflow-kernelchaos.yaml')]);
+    expect(ok.code).toBe(0);
+    expect(ok.out.trim().split('\n').at(-1)).toBe('2 valid, 0 invalid');
+    const bad = await run(['-f', fixtures('composed-schedule-kernelchaos-bad.yaml')]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('Schedule/chaos-mesh/bad-schedule: spec.kernelChaos.failKernRequest.probability: must be 0..100');
+    const pod = await run(['-f', fixtures('cm-examples-schedule-podchaos.yaml')]);
+    expect(pod.code).toBe(1);
+    expect(pod.out).toContain("Schedule/-/schedule-pod-kill-example: not checked: spec.podChaos: PodChaos is Chaos Mesh's to validate");
+    expect(pod.out.trim().split('\n').at(-1)).toBe('0 valid, 0 invalid, 1 not checked (Chaos Mesh kinds only its webhook validates)');
+  });
+
   it('exits 0 for valid manifests and prints a summary with warnings', async () => {
     const r = await run(['-f', good]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      `${good}:11:3: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler\n` +
+      `${good}:11:3: KernelChaos/chaos-testing/kernel-chaos-example: warning: every matching call fails until the experiment is deleted: set spec.failKernRequest.times or spec.duration\n` +
         '1 valid, 0 invalid, 1 warning\n',
     );
     expect(r.err).toBe('');
@@ -88,7 +102,7 @@ describe('kernelchaos validate', () => {
       documents: { source: string; status: string; kind: string; errors?: { path: string; line?: number }[]; reason?: string }[];
     };
     expect(report.valid).toBe(false);
-    expect(report.summary).toEqual({ valid: 3, invalid: 2, denied: 0, skipped: 1, readErrors: 0, warnings: 3 });
+    expect(report.summary).toEqual({ valid: 3, invalid: 2, denied: 0, unchecked: 0, skipped: 1, readErrors: 0, warnings: 3 });
     expect(report.documents.map((d) => d.status)).toEqual(['valid', 'invalid', 'invalid', 'skipped', 'valid', 'valid']);
     expect(report.documents[3]).toMatchObject({ kind: 'Namespace', reason: 'kind Namespace is not validated by kernelchaos' });
     expect(report.documents[1]?.errors?.map((e) => e.path)).toEqual(['spec.failKernRequest.probability']);

@@ -324,8 +324,7 @@ describe('duration and scheduler', () => {
     ['90', 'must be a Go duration'],
     ['1 minute', 'must be a Go duration'],
     ['P1D', 'must be a Go duration'],
-    ['0s', 'must be positive, got "0s"'],
-    ['-5m', 'must be positive'],
+    ['-5m', 'must not be negative'],
   ])('rejects duration %j', (duration, message) => {
     expect(messageAt(validateKernelChaos(withSpec({ duration, scheduler: { cron: '@hourly' } })), 'spec.duration')).toContain(message);
   });
@@ -333,7 +332,14 @@ describe('duration and scheduler', () => {
     expect(messageAt(validateKernelChaos(withSpec({ scheduler: { cron: '@hourly' } })), 'spec.duration')).toContain(
       'is required with spec.scheduler',
     );
-    expect(messageAt(validateKernelChaos(withSpec({ duration: '30s' })), 'spec.scheduler')).toContain('is required with spec.duration');
+  });
+  it('accepts duration alone (Chaos Mesh 2.x: one run), "" as no duration, and 0s with a warning', () => {
+    expect(valid(withSpec({ duration: '30s' })).warnings).toEqual([]);
+    expect(valid(withSpec({ duration: '' })).warnings).toEqual([
+      'every matching call fails until the experiment is deleted: set spec.failKernRequest.times or spec.duration',
+    ]);
+    expect(valid(withSpec({ duration: '0s', failKernRequest: { times: 1 } })).warnings).toEqual(['spec.duration is 0s: the experiment ends as soon as it starts']);
+    expect(valid(withSpec({ duration: '0' })).warnings).toContain('spec.duration is 0s: the experiment ends as soon as it starts');
   });
   it.each(['*/5 * * * *', '0 9 * * MON-FRI', '@hourly', '@daily', '@midnight', '@weekly', '@monthly', '@yearly', '@annually', '@every 1m30s', '0 0 1,15 * ?', 'CRON_TZ=Europe/Berlin 0 9 * * *'])(
     'accepts cron %j',
@@ -469,7 +475,7 @@ describe('warnings', () => {
     expect(v.warnings).toEqual([
       "spec.failKernRequest.headers are not needed: predicates are compiled against the kernel's BTF types",
       'spec.failKernRequest.callchain is empty: every page allocation of the targeted containers can fail',
-      'every matching call fails until the experiment is deleted: set spec.failKernRequest.times, or duration with scheduler',
+      'every matching call fails until the experiment is deleted: set spec.failKernRequest.times or spec.duration',
     ]);
     for (const w of v.warnings) expect(w.length).toBeLessThanOrEqual(MAX_WARNING_LENGTH);
   });
@@ -543,10 +549,8 @@ describe('validation context', () => {
     metadata: { name: 'local-run', namespace: 'default' },
     spec: { mode: 'one', selector: {}, failKernRequest: { failtype: 0 }, duration: '5s' },
   };
-  it('the cluster refuses duration without scheduler', () => {
-    const verdict = validateKernelChaos(base);
-    expect(verdict.valid).toBe(false);
-    if (!verdict.valid) expect(verdict.errors.map((e) => e.path)).toEqual(['spec.scheduler']);
+  it('the cluster accepts duration without scheduler, as Chaos Mesh 2.x does', () => {
+    expect(validateKernelChaos(base).valid).toBe(true);
   });
   it('a local run accepts duration alone (the scheduler has no meaning there), but still checks it', () => {
     expect(validateKernelChaos(base, { context: 'local' }).valid).toBe(true);

@@ -9,7 +9,7 @@ import type { Clock } from '../../src/companion/lifecycle.js';
 import type { ValidationOutcome } from '../../src/companion/model.js';
 import type { CompanionEvent, StatusSink } from '../../src/companion/sink.js';
 import type { ContainerRecord } from '../../src/api/types.js';
-import type { CronParser } from '../../src/schedule/state.js';
+import type { CronParser } from '../../src/schedule/phase.js';
 
 export class FakeStore implements ClusterStore {
   synced = true;

@@ -208,4 +208,28 @@ describe('controller lifecycle against the Kubernetes API', () => {
     expect(ended.status?.experiment?.containerRecords).toHaveLength(2);
     expect(ended.metadata.finalizers).toEqual([FINALIZER]);
   });
+
+  it('a duration alone (Chaos Mesh 2.x) ends on its own clock: labels off, desiredPhase Stop; a restarted controller keeps it so', async () => {
+    const first = await startController('ctl-a');
+    await c.custom.createNamespacedCustomObject({ ...KC, namespace: NS, body: experimentBody('exp', { mode: 'all', duration: '2s', selector: { labelSelectors: { app: 'web' } } }) });
+    await waitFor('Run', async () => (await getChaos(c, NS, 'exp'))?.status?.experiment?.desiredPhase === 'Run');
+    expect((await c.core.listNamespacedPod({ namespace: NS, labelSelector: EXP_LABEL })).items).toHaveLength(3);
+    // No trigger: the controller wakes at creationTimestamp + duration by itself.
+    const ended = await waitFor('Stop', async () => {
+      const e = await getChaos(c, NS, 'exp');
+      return e?.status?.experiment?.desiredPhase === 'Stop' ? e : undefined;
+    }, 6_000);
+    const created = Date.parse(ended.metadata.creationTimestamp ?? '');
+    expect(Date.now() - created).toBeGreaterThanOrEqual(2_000);
+    expect((await c.core.listNamespacedPod({ namespace: NS, labelSelector: TARGET_LABEL })).items).toEqual([]);
+    await first.stop();
+    const rv = ended.metadata.resourceVersion;
+    const second = await startController('ctl-b');
+    second.trigger();
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await getChaos(c, NS, 'exp');
+    expect(after?.status?.experiment?.desiredPhase).toBe('Stop');
+    expect(after?.metadata.resourceVersion).toBe(rv);
+    expect((await c.core.listNamespacedPod({ namespace: NS, labelSelector: TARGET_LABEL })).items).toEqual([]);
+  });
 });

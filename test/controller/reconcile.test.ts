@@ -138,6 +138,31 @@ describe('reconcile', () => {
     expect(types(reconcile(state({ experiments: [scheduled], pods: pods(1) })).actions)).toContain('labelPod apps/app-0 [apps/exp]');
   });
 
+  it('the 1.x form (scheduler + duration): labels stay, desiredPhase is Run inside a run and Stop between, woken at each boundary', () => {
+    const scheduled = experiment({ mode: 'all', duration: '1m', scheduler: { cron: '@every 5m' } }, { created: '2026-11-27T02:55:30Z' });
+    // The clock is 03:00:00: runs open at creation + k*5m, so 02:55:30 and 03:00:30.
+    const between = reconcile(state({ experiments: [scheduled], pods: pods(1) }));
+    const desired = (r: ReturnType<typeof reconcile>) => r.actions.flatMap((a) => (a.type === 'updateStatus' ? [a.status.desiredPhase] : []));
+    expect(desired(between)).toEqual(['Stop']);
+    expect(between.nextWakeAt?.toISOString()).toBe('2026-11-27T03:00:30.000Z');
+    const s1 = { ...apply(state({ experiments: [scheduled], pods: pods(1) }), between.actions), now: new Date('2026-11-27T03:00:30Z') };
+    const inside = reconcile(s1);
+    expect(desired(inside)).toEqual(['Run']);
+    expect(inside.nextWakeAt?.toISOString()).toBe('2026-11-27T03:01:30.000Z');
+    expect(types(inside.actions)).not.toContain('labelPod apps/app-0 []');
+  });
+
+  it('duration "" is no duration (runs until deleted); 0s stops at once', () => {
+    const none = experiment({ mode: 'all', duration: '' }, { created: '2026-11-27T01:00:00Z' });
+    const r = reconcile(state({ experiments: [none], pods: pods(1) }));
+    expect(types(r.actions)).toContain('labelPod apps/app-0 [apps/exp]');
+    expect(r.nextWakeAt).toBeUndefined();
+    const zero = experiment({ mode: 'all', duration: '0s' }, { created: '2026-11-27T03:00:00Z' });
+    const z = reconcile(state({ experiments: [zero], pods: pods(1) }));
+    expect(z.plans.get('apps/exp')?.kind).toBe('finished');
+    expect(types(z.actions)).not.toContain('labelPod apps/app-0 [apps/exp]');
+  });
+
   it('a policy of a reachable namespace that forbids the experiment: nothing labelled, PolicyDenied', () => {
     const policy: KernelChaosPolicy = {
       apiVersion: 'kernelchaos.dev/v1alpha1',
@@ -209,7 +234,7 @@ describe('computeStatus', () => {
     c.status = { experiment: { containerRecords: records } };
     return c;
   };
-  const cond = (c: KernelChaos, type: string) => computeStatus(c, { kind: 'active', targets, skipped: 0 }).conditions.find((x) => x.type === type);
+  const cond = (c: KernelChaos, type: string) => computeStatus(c, { kind: 'active', targets, skipped: 0, phase: { phase: 'active', openedAt: new Date(0), closesAt: null } }).conditions.find((x) => x.type === type);
 
   it('AllInjected when every targeted container reports Injected', () => {
     expect(cond(withRecords([record('apps/a/app', 'Injected')]), 'AllInjected')).toEqual({ type: 'AllInjected', status: 'False', reason: 'Waiting' });

@@ -2,7 +2,8 @@
 // --manifests DIR` with a Pod whose container id matches a cgroup this script creates in kubelet's
 // systemd layout, a mount loop in that "container" and in a sibling container of the same pod that
 // the experiment does not name. Checks, in one boot: faults only in the target and only inside the
-// window; gone when the KernelChaos file is removed; gone after `kill -9` (no program left, per
+// window of a Chaos Mesh 2.x duration (from creationTimestamp to + duration); never for an experiment
+// whose controller wrote desiredPhase: Stop; gone when the KernelChaos file is removed; gone after `kill -9` (no program left, per
 // bpftool); back after a restart; a gRPC client over mTLS sees the counters, one without a
 // certificate is refused; bpfki FailMMOrBIO for the target's pid injects, RecoverMMOrBIO recovers.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -70,11 +71,12 @@ wait_log() {
 }
 progs() { bpftool prog list 2>/dev/null | grep -cE '^[0-9]+:'; }
 client() { node "$W/client.mjs" "$@" 2>&1 | grep '^RESULT grpc_'; }
-chaos() { # NAME EXTRA-SPEC-LINES METADATA-EXTRA
+chaos() { # NAME EXTRA-SPEC-LINES METADATA-EXTRA [TRAILING-LINES]
   printf '%s\n' 'apiVersion: chaos-mesh.org/v1alpha1' 'kind: KernelChaos' \
     "metadata: {name: $1, namespace: chaos-testing, uid: $1-uid$3}" \
     'spec:' '  mode: one' '  selector: {namespaces: [chaos-mount]}' '  containerNames: [target]' "$2" \
     '  failKernRequest:' '    callchain: [{funcname: __x64_sys_mount}]' '    failtype: 0'
+  if [ $# -ge 4 ]; then printf '%s\n' "$4"; fi
 }
 start_companion() {
   node bin/kernelchaos.js companion --node vm-node --manifests "$M" --grpc-host 127.0.0.1 --grpc-port 19443 --bpfki-port 19444 --bpfki-clients vm-test-client \
@@ -86,7 +88,7 @@ start_companion() {
 printf '%s\n' \
   'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: mount-target' '  namespace: chaos-mount' '  uid: @@UID@@' \
   '  labels: {kernelchaos.dev/target: "true"}' \
-  '  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/window,chaos-testing/removable"}' \
+  '  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/held,chaos-testing/removable,chaos-testing/window"}' \
   'spec:' '  nodeName: vm-node' '  containers: [{name: target, image: busybox}, {name: sibling, image: busybox}]' \
   'status:' '  phase: Running' '  qosClass: BestEffort' '  containerStatuses:' \
   '    - {name: target, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@TARGET@@", state: {running: {}}}' \
@@ -94,12 +96,13 @@ printf '%s\n' \
   > "$M/pod.yaml"
 
 echo "RESULT base_progs=$(progs)"
+# A live experiment without an end whose controller wrote desiredPhase: Stop: never armed.
+chaos held '' '' 'status: {experiment: {desiredPhase: Stop}}' > "$M/held.yaml"
 start_companion "$W/companion.log"
-# The window opens 30 s after the companion is up (node starts slowly in the emulated guest) and
-# lasts 75 s; @every counts from creationTimestamp, so the next run would be 10 min later.
+# Chaos Mesh 2.x: duration alone runs from creationTimestamp for 75 s. The object is stamped 30 s
+# ahead (node starts slowly in the emulated guest), so it is seen before its run opens.
 OPEN=$(date -u -d @$(($(date +%s)+30)) +%Y-%m-%dT%H:%M:%SZ)
-chaos window '  duration: 75s
-  scheduler: {cron: "@every 10m"}' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
+chaos window '  duration: 75s' ", creationTimestamp: \"$OPEN\"" > "$M/window.yaml"
 wait_log "$W/companion.log" 'waiting for the first run' 1 60
 echo "RESULT before_open_target=$(try_mounts "$TARGET" 20) before_open_sibling=$(try_mounts "$SIBLING" 20)"
 
@@ -112,6 +115,9 @@ echo "RESULT window_open=$OPEN"
 
 wait_log "$W/companion.log" '"msg":"fault disarmed' 1 240
 echo "RESULT after_window_target=$(try_mounts "$TARGET" 20) after_window_progs=$(progs)"
+echo "RESULT disarm_log=$(grep '"msg":"fault disarmed' "$W/companion.log" | head -1)"
+echo "RESULT held_armed=$(grep '"msg":"fault armed"' "$W/companion.log" | grep -c 'chaos-testing/held')"
+rm "$M/held.yaml"
 
 # bpfki: FailMMOrBIO for a process in the target container (no KernelChaos active now).
 sh -c "echo \$\$ > $TARGET/cgroup.procs; exec sleep 1000" &
@@ -158,7 +164,7 @@ function results(output: string): Map<string, string> {
   for (const line of output.split('\n')) {
     const m = /^RESULT (.*)$/.exec(line.trim());
     if (!m?.[1]) continue;
-    const one = /^(grpc_\w+|armed_log|in_window_err|window_open)=(.*)$/.exec(m[1]);
+    const one = /^(grpc_\w+|armed_log|disarm_log|in_window_err|window_open)=(.*)$/.exec(m[1]);
     if (one?.[1]) {
       map.set(one[1], one[2] ?? '');
       continue;
@@ -212,6 +218,13 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
 
     expect(n('after_window_target'), context).toBe(0);
     expect(n('after_window_progs')).toBe(n('base_progs'));
+    // Disarmed at creationTimestamp + duration (the run's own clock), not some time after arming.
+    const disarmedAt = Number(/"time":(\d+)/.exec(r.get('disarm_log') ?? '')?.[1]);
+    if (open) {
+      expect(disarmedAt - Date.parse(open), context).toBeGreaterThanOrEqual(75_000);
+      console.log(`[companion.vm] duration end -> fault disarmed: ${disarmedAt - Date.parse(open) - 75_000} ms`);
+    }
+    expect(n('held_armed')).toBe(0);
 
     expect(r.get('grpc_fail'), context).toMatch(/"ret":0/);
     expect(n('bpfki_injected_target')).toBe(20);

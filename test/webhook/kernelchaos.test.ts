@@ -21,6 +21,22 @@ describe('POST /validate-kernelchaos', () => {
     expect(r.patchType).toBeUndefined();
   });
 
+  it('allows a Chaos Mesh 2.x duration alone, warns on 0s, denies a negative one', async () => {
+    const chaos = seedChaos() as unknown as { spec: Record<string, unknown> };
+    delete chaos.spec.scheduler;
+    chaos.spec.duration = '30s';
+    const ok = await review(hook, '/validate-kernelchaos', kernelChaosRequest(chaos));
+    expect(ok.allowed).toBe(true);
+    chaos.spec.duration = '0s';
+    const zero = await review(hook, '/validate-kernelchaos', kernelChaosRequest(chaos));
+    expect(zero.allowed).toBe(true);
+    expect(zero.warnings).toContain('spec.duration is 0s: the experiment ends as soon as it starts');
+    chaos.spec.duration = '-1s';
+    const negative = await review(hook, '/validate-kernelchaos', kernelChaosRequest(chaos));
+    expect(negative.allowed).toBe(false);
+    expect(negative.status?.message).toContain('spec.duration: must not be negative');
+  });
+
   it('denies a bad probability with 422 and the field path in status.message', async () => {
     const chaos = seedChaos();
     chaos.spec.failKernRequest.probability = 101;

@@ -2,7 +2,7 @@
 // and schedules, headers, and the call chain parsed as C. Reads the raw input defensively (every
 // field may have any type: ajv reports wrong types, these rules skip them) and never throws.
 import type { FieldError } from '../types.js';
-import { parseGoDuration } from '../duration.js';
+import { experimentDuration } from '../duration.js';
 import { parseSchedule } from '../cron.js';
 import { funcnameProblem, parseParameters, parsePredicate, PredicateError, type Parameter } from '../predicate/index.js';
 import { ExpressionOperators, SelectorModes } from '../schema.js';
@@ -19,6 +19,8 @@ export const MAX_CALLCHAIN_FRAMES = 16;
 export const MAX_HEADERS = 32;
 /** Warnings end up in kubectl's output, which the apiserver truncates at 120 characters. */
 export const MAX_WARNING_LENGTH = 120;
+/** The start of the warning for a fault without any limit (a Workflow's deadline is one, so it drops it). */
+export const UNLIMITED_WARNING = 'every matching call fails until the experiment is deleted';
 
 /** Pod fields the apiserver indexes for field selectors (as src/selection implements them). */
 const POD_FIELD_SELECTORS = [
@@ -32,12 +34,12 @@ export interface RuleOutput {
 }
 
 /**
- * `cluster`: the verdict the webhook gives. `local`: for `kernelchaos run`/`render`, where the
- * scheduler does not apply, so a duration alone (one run, counted from arming) is fine.
+ * `cluster`: the verdict the webhook gives. `local`: for `kernelchaos run`/`render` (the same rules
+ * today; the selector and scheduler just do not apply there).
  */
 export type ValidationContext = 'cluster' | 'local';
 
-export function kernelChaosRules(input: Record<string, unknown>, context: ValidationContext = 'cluster'): RuleOutput {
+export function kernelChaosRules(input: Record<string, unknown>, _context: ValidationContext = 'cluster'): RuleOutput {
   const out: RuleOutput = { errors: [], warnings: [] };
   const err = (path: string, message: string): void => {
     out.errors.push({ path, message });
@@ -51,7 +53,7 @@ export function kernelChaosRules(input: Record<string, unknown>, context: Valida
   checkModeValue(spec, err, warn);
   if (isRecord(spec.selector)) checkSelector(spec.selector, err);
   checkContainerNames(spec.containerNames, err);
-  checkTiming(spec, err, context);
+  checkTiming(spec, err, warn);
   if (isRecord(spec.failKernRequest)) checkFailKernRequest(spec.failKernRequest, spec, err, warn);
   if (typeof spec.remoteCluster === 'string' && spec.remoteCluster !== '') {
     warn(`spec.remoteCluster is not supported: the experiment runs in this cluster`);
@@ -195,27 +197,26 @@ function checkContainerNames(names: unknown, err: Report): void {
   });
 }
 
-function checkTiming(spec: Record<string, unknown>, err: Report, context: ValidationContext): void {
+function checkTiming(spec: Record<string, unknown>, err: Report, warn: (t: string) => void): void {
   const { duration, scheduler } = spec;
+  // Chaos Mesh 2.x: a duration alone is one run that ends `duration` after creation; "" means none.
   if (typeof duration === 'string') {
-    const ms = parseGoDuration(duration);
-    if (ms === null) {
+    const d = experimentDuration(duration);
+    if (d.kind === 'invalid') {
       err('spec.duration', `must be a Go duration such as 90s, 1m30s or 2h (units ns, us, ms, s, m, h), got ${describeValue(duration)}`);
-    } else if (ms <= 0) {
-      err('spec.duration', `must be positive, got ${describeValue(duration)}`);
+    } else if (d.kind === 'ms' && d.ms < 0) {
+      err('spec.duration', `must not be negative (it would end before it starts), got ${describeValue(duration)}`);
+    } else if (d.kind === 'ms' && d.ms === 0) {
+      warn(scheduler === undefined || scheduler === null
+        ? 'spec.duration is 0s: the experiment ends as soon as it starts'
+        : 'spec.duration is 0s: every run of spec.scheduler ends as soon as it starts');
     }
   }
-  const hasDuration = duration !== undefined && duration !== null;
+  const hasDuration = experimentDuration(duration).kind !== 'none';
   const hasScheduler = scheduler !== undefined && scheduler !== null;
-  // As in Chaos Mesh's scheduler validation: set together (recurring runs of a length) or not at all.
+  // The Chaos Mesh 1.x form: each fire of scheduler.cron opens one run of `duration`.
   if (hasScheduler && !hasDuration) {
     err('spec.duration', 'is required with spec.scheduler: how long each run lasts, e.g. duration: 30s');
-  }
-  if (hasDuration && !hasScheduler && context === 'cluster') {
-    err(
-      'spec.scheduler',
-      'is required with spec.duration (they are set together or not at all): add scheduler: {cron: "@every 10m"}, or remove duration to run until deleted',
-    );
   }
   if (isRecord(scheduler) && typeof scheduler.cron === 'string') {
     const parsed = parseSchedule(scheduler.cron);
@@ -254,8 +255,8 @@ function checkFailKernRequest(
   const probability = req.probability;
   const always = probability === undefined || probability === 0 || probability === 100;
   const unlimited = req.times === undefined || req.times === 0;
-  if (always && unlimited && spec.duration === undefined) {
-    warn(`every matching call fails until the experiment is deleted: set ${base}.times, or duration with scheduler`);
+  if (always && unlimited && experimentDuration(spec.duration).kind === 'none') {
+    warn(`${UNLIMITED_WARNING}: set ${base}.times or spec.duration`);
   }
 }
 

@@ -52,6 +52,7 @@ function findingLine(r: DocumentReport, f: Finding, severity: 'error' | 'warning
 export function summaryLine(s: ValidateSummary): string {
   const parts = [`${s.valid} valid`, `${s.invalid} invalid`];
   if (s.denied > 0) parts.push(`${s.denied} denied by policy`);
+  if (s.unchecked > 0) parts.push(`${s.unchecked} not checked (chaos kinds only Chaos Mesh validates)`);
   if (s.skipped > 0) parts.push(`${s.skipped} skipped (other kinds)`);
   if (s.readErrors > 0) parts.push(`${s.readErrors} unreadable`);
   if (s.warnings > 0) parts.push(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`);
@@ -68,7 +69,7 @@ function problemLines(reports: readonly DocumentReport[], o: FormatOptions): { o
       continue;
     }
     if (o.quiet && !fails(r, o)) continue;
-    if (r.status === 'invalid' || r.status === 'denied') out.push(...r.errors.map((f) => findingLine(r, f, 'error', o)));
+    if (r.status === 'invalid' || r.status === 'denied' || r.status === 'unchecked') out.push(...r.errors.map((f) => findingLine(r, f, 'error', o)));
     out.push(...warningsOf(r).map((f) => findingLine(r, f, 'warning', o)));
   }
   return { out, err };
@@ -141,7 +142,7 @@ function junit(reports: readonly DocumentReport[], o: FormatOptions): Rendered {
       } else if (r.status === 'skipped') {
         s++;
         cases.push(open, `      <skipped message="${xml(r.reason)}"/>`, '    </testcase>');
-      } else if (r.status === 'invalid' || r.status === 'denied' || (o.strict && warnings.length > 0)) {
+      } else if (r.status === 'invalid' || r.status === 'denied' || r.status === 'unchecked' || (o.strict && warnings.length > 0)) {
         f++;
         const found = r.status === 'valid' ? [] : r.errors.map((x) => findingLine(r, x, 'error', plain));
         const lines = o.strict ? [...found, ...warnings] : found;

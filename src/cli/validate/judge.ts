@@ -6,6 +6,7 @@ import type { FieldError, KernelChaosPolicy } from '../../api/types.js';
 import { POLICY_API_VERSION } from '../../api/types.js';
 import type { ManifestDocument, Position } from '../../api/manifests.js';
 import { validateKernelChaosPolicy } from '../../api/validate.js';
+import { validateSchedule, validateWorkflow, type ChaosMeshVerdict } from '../../api/validate-chaos-mesh.js';
 import { nearMiss } from '../../api/validation/unknown-fields.js';
 import { parseFailKernRequest } from '../../api/predicate/index.js';
 import { requestTypeProblems } from '../../bpf/btf.js';
@@ -108,10 +109,23 @@ const judgeKernelChaosPolicy: Judge = (doc, _ctx, at) => {
   return { status: 'valid', warnings, defaulted: doc.object };
 };
 
+/** Schedule and Workflow: Chaos Mesh's rules and the full KernelChaos rules on each embedded spec. */
+function chaosMeshJudge(validate: (object: unknown) => ChaosMeshVerdict): Judge {
+  return (doc, _ctx, at) => {
+    const verdict = validate(doc.object);
+    const warnings = warningFindings(at, verdict.warnings);
+    if (verdict.valid === 'unchecked') return { status: 'unchecked', errors: [finding(at, 'spec', `not checked: ${verdict.reason}`)], warnings };
+    if (!verdict.valid) return { status: 'invalid', errors: errorFindings(at, verdict.errors), warnings };
+    return { status: 'valid', warnings, defaulted: doc.object };
+  };
+}
+
 /** The kinds validate judges; any other kind is skipped (a near miss of one of these is judged as it). */
 export const JUDGES: Readonly<Record<string, Judge>> = {
   KernelChaos: judgeKernelChaos,
   KernelChaosPolicy: judgeKernelChaosPolicy,
+  Schedule: chaosMeshJudge(validateSchedule),
+  Workflow: chaosMeshJudge(validateWorkflow),
 };
 
 /** Which judge a document gets: its kind, or a near miss of one of ours (a typo is reported, not skipped). */

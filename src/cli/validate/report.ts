@@ -29,6 +29,8 @@ export type DocumentOutcome =
   | { status: 'invalid'; errors: Finding[]; warnings: Finding[] }
   /** The webhook's 403: valid, but a KernelChaosPolicy forbids it. */
   | { status: 'denied'; errors: Finding[]; warnings: Finding[] }
+  /** A Schedule or Workflow carrying chaos kernelchaos does not validate: never passed. `errors` says so. */
+  | { status: 'unchecked'; errors: Finding[]; warnings: Finding[] }
   | { status: 'skipped'; reason: string }
   /** The source could not be read. */
   | { status: 'error'; message: string };
@@ -39,6 +41,7 @@ export interface ValidateSummary {
   valid: number;
   invalid: number;
   denied: number;
+  unchecked: number;
   skipped: number;
   readErrors: number;
   warnings: number;
@@ -50,15 +53,16 @@ export interface ReportOptions {
 }
 
 export function warningsOf(r: DocumentReport): Finding[] {
-  return r.status === 'valid' || r.status === 'invalid' || r.status === 'denied' ? r.warnings : [];
+  return r.status === 'valid' || r.status === 'invalid' || r.status === 'denied' || r.status === 'unchecked' ? r.warnings : [];
 }
 
 export function summarize(reports: readonly DocumentReport[]): ValidateSummary {
-  const summary: ValidateSummary = { valid: 0, invalid: 0, denied: 0, skipped: 0, readErrors: 0, warnings: 0 };
+  const summary: ValidateSummary = { valid: 0, invalid: 0, denied: 0, unchecked: 0, skipped: 0, readErrors: 0, warnings: 0 };
   for (const r of reports) {
     if (r.status === 'valid') summary.valid++;
     else if (r.status === 'invalid') summary.invalid++;
     else if (r.status === 'denied') summary.denied++;
+    else if (r.status === 'unchecked') summary.unchecked++;
     else if (r.status === 'skipped') summary.skipped++;
     else summary.readErrors++;
     summary.warnings += warningsOf(r).length;
@@ -68,7 +72,7 @@ export function summarize(reports: readonly DocumentReport[]): ValidateSummary {
 
 /** Whether the document fails the run. */
 export function fails(r: DocumentReport, options: ReportOptions): boolean {
-  if (r.status === 'invalid' || r.status === 'denied' || r.status === 'error') return true;
+  if (r.status === 'invalid' || r.status === 'denied' || r.status === 'unchecked' || r.status === 'error') return true;
   return options.strict && warningsOf(r).length > 0;
 }
 

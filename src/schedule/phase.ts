@@ -1,7 +1,13 @@
-// When an experiment's faults should be attached: a pure function of the KernelChaos object and the
-// clock. Nothing is remembered between calls except the optional `firstSeen` time of objects that
-// carry no creationTimestamp (manifest files), so a restarted companion lands in the same state.
-import { parseGoDuration } from '../api/duration.js';
+// An experiment's phase: a pure function of the KernelChaos object and the clock, the one rule the
+// controller (which writes status.experiment.desiredPhase from it) and the companion (which attaches
+// only when it says active and the controller has not written Stop) both use. Nothing is remembered
+// between calls except the optional `firstSeen` time of objects without a creationTimestamp
+// (manifest files), so a restarted controller or companion lands in the same state.
+//
+// As Chaos Mesh 2.x's desired-phase controller decides: a deleted object stops; a duration ends at
+// creationTimestamp + duration (one run, whatever the pods do); then the pause annotation stops it;
+// otherwise it runs. The 1.x form (scheduler.cron + duration) opens one run of `duration` at each fire.
+import { experimentDuration } from '../api/duration.js';
 import { PAUSE_ANNOTATION } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 
@@ -19,9 +25,9 @@ export interface Recurrence {
  */
 export type CronParser = (expr: string, anchor: Date) => { ok: true; recurrence: Recurrence } | { ok: false; reason: string };
 
-export type SchedulePhase = ScheduleState['phase'];
+export type PhaseName = ExperimentPhase['phase'];
 
-export type ScheduleState =
+export type ExperimentPhase =
   /** No window has opened yet; the first opens at `opensAt`. */
   | { phase: 'pending'; opensAt: Date }
   /** Faults belong attached now; until `closesAt` (null: until the object is deleted). */
@@ -32,10 +38,12 @@ export type ScheduleState =
   | { phase: 'finished'; reason: string }
   /** `experiment.chaos-mesh.org/pause: "true"`: nothing attached until the annotation goes. */
   | { phase: 'paused' }
+  /** Active by the clock, but the controller wrote desiredPhase: Stop (nodePhase only). */
+  | { phase: 'held'; reason: string }
   /** The timing fields cannot be understood (the webhook normally rejects these first). */
   | { phase: 'invalid'; field: string; reason: string };
 
-export interface ScheduleInputs {
+export interface PhaseInputs {
   now: Date;
   /** When this companion first saw the object; used only when metadata.creationTimestamp is absent. */
   firstSeen?: Date;
@@ -46,8 +54,8 @@ export function isPaused(chaos: Pick<KernelChaos, 'metadata'>): boolean {
   return chaos.metadata.annotations?.[PAUSE_ANNOTATION] === 'true';
 }
 
-/** Computes where `chaos` stands at `inputs.now`. */
-export function scheduleState(chaos: KernelChaos, inputs: ScheduleInputs): ScheduleState {
+/** Where `chaos` stands at `inputs.now` by its spec, metadata and the clock. */
+export function experimentPhase(chaos: KernelChaos, inputs: PhaseInputs): ExperimentPhase {
   const { now } = inputs;
   if (chaos.metadata.deletionTimestamp) return { phase: 'finished', reason: 'the KernelChaos is being deleted' };
 
@@ -60,17 +68,15 @@ export function scheduleState(chaos: KernelChaos, inputs: ScheduleInputs): Sched
     };
   }
 
-  let durationMs: number | null = null;
-  if (chaos.spec.duration !== undefined) {
-    durationMs = parseGoDuration(chaos.spec.duration);
-    if (durationMs === null || durationMs <= 0) {
-      return {
-        phase: 'invalid',
-        field: 'spec.duration',
-        reason: `must be a positive Go duration such as 90s or 1m30s, got ${JSON.stringify(chaos.spec.duration)}`,
-      };
-    }
+  const duration = experimentDuration(chaos.spec.duration);
+  if (duration.kind === 'invalid' || (duration.kind === 'ms' && duration.ms < 0)) {
+    return {
+      phase: 'invalid',
+      field: 'spec.duration',
+      reason: `must be a Go duration such as 90s or 1m30s, got ${JSON.stringify(chaos.spec.duration)}`,
+    };
   }
+  const durationMs = duration.kind === 'ms' ? duration.ms : null;
 
   const state = chaos.spec.scheduler
     ? recurringState(chaos.spec.scheduler.cron, durationMs, start, inputs)
@@ -82,14 +88,14 @@ export function scheduleState(chaos: KernelChaos, inputs: ScheduleInputs): Sched
   return state;
 }
 
-function startTime(chaos: KernelChaos, inputs: ScheduleInputs): Date | null {
+function startTime(chaos: KernelChaos, inputs: PhaseInputs): Date | null {
   const raw = chaos.metadata.creationTimestamp;
   if (raw === undefined || raw === null || raw === '') return inputs.firstSeen ?? inputs.now;
   const ms = Date.parse(raw);
   return Number.isNaN(ms) ? null : new Date(ms);
 }
 
-function oneShotState(durationMs: number | null, start: Date, now: Date): ScheduleState {
+function oneShotState(durationMs: number | null, start: Date, now: Date): ExperimentPhase {
   if (now < start) return { phase: 'pending', opensAt: start };
   if (durationMs === null) return { phase: 'active', openedAt: start, closesAt: null };
   const closesAt = new Date(start.getTime() + durationMs);
@@ -97,7 +103,7 @@ function oneShotState(durationMs: number | null, start: Date, now: Date): Schedu
   return { phase: 'finished', reason: `the duration ${formatMs(durationMs)} ended at ${closesAt.toISOString()}` };
 }
 
-function recurringState(cron: string, durationMs: number | null, created: Date, inputs: ScheduleInputs): ScheduleState {
+function recurringState(cron: string, durationMs: number | null, created: Date, inputs: PhaseInputs): ExperimentPhase {
   if (durationMs === null) {
     return { phase: 'invalid', field: 'spec.duration', reason: 'spec.scheduler needs spec.duration: how long each run lasts' };
   }
@@ -117,8 +123,26 @@ function recurringState(cron: string, durationMs: number | null, created: Date, 
   return firedSinceCreation ? { phase: 'waiting', nextOpen: next } : { phase: 'pending', opensAt: next };
 }
 
+/** Chaos Mesh's status.experiment.desiredPhase for a phase: Run only while faults belong attached. */
+export function desiredPhaseOf(state: ExperimentPhase): 'Run' | 'Stop' {
+  return state.phase === 'active' ? 'Run' : 'Stop';
+}
+
+/**
+ * What a node companion does: the clock's phase, except that an active experiment whose controller
+ * wrote `desiredPhase: Stop` stays detached (as Chaos Mesh's daemon obeys the desired phase). An
+ * object no controller has written yet (or a manifest file) follows the clock alone.
+ */
+export function nodePhase(chaos: KernelChaos, inputs: PhaseInputs): ExperimentPhase {
+  const state = experimentPhase(chaos, inputs);
+  if (state.phase === 'active' && chaos.status?.experiment?.desiredPhase === 'Stop') {
+    return { phase: 'held', reason: 'the controller set status.experiment.desiredPhase: Stop (policy, selection or pause)' };
+  }
+  return state;
+}
+
 /** The next instant at which `state` changes by the clock alone, or null when only an object change can move it. */
-export function nextBoundary(state: ScheduleState): Date | null {
+export function nextBoundary(state: ExperimentPhase): Date | null {
   switch (state.phase) {
     case 'pending':
       return state.opensAt;
@@ -128,6 +152,7 @@ export function nextBoundary(state: ScheduleState): Date | null {
       return state.nextOpen;
     case 'finished':
     case 'paused':
+    case 'held':
     case 'invalid':
       return null;
   }
