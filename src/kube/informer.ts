@@ -1,6 +1,10 @@
 // A ClusterStore fed by @kubernetes/client-node list+watch informers, one per kind. The library's
 // ListWatch relists on 410 Gone and re-watches when a stream ends; it stops on other errors, so
 // this store restarts it with backoff. `start()` resolves once every kind has listed successfully.
+// Lists are paginated (a 100k-pod list is not one response), watches ask for bookmarks (a quiet
+// watch keeps a fresh resourceVersion, so a reconnect does not relist) and are cut when nothing,
+// not even a bookmark, arrived for `watchIdleMs` (a half-open connection would otherwise hang until
+// TCP keepalive gives up), and every list has a deadline.
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -14,6 +18,14 @@ import type { KindMap, StoreEvent, WatchedKind } from './store.js';
 import { InMemoryStore } from './memory.js';
 import { collectionPath, KIND_INFO } from './objects.js';
 import { defaultLog, errorMessage, type Log } from './log.js';
+import { apiClient, DEFAULT_API_TIMEOUT_MS } from './client.js';
+
+/** Where one kind is watched: a namespace and selectors the apiserver filters on. */
+export interface KindScope {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
 
 export interface InformerStoreOptions {
   kinds: readonly WatchedKind[];
@@ -23,6 +35,14 @@ export interface InformerStoreOptions {
   podFieldSelector?: string;
   /** Watch namespaced kinds in this namespace only (default: all namespaces). */
   namespace?: string;
+  /** Per-kind scope; overrides the options above for that kind. */
+  scopes?: Partial<Record<WatchedKind, KindScope>>;
+  /** Items per list page. Default 500 (client-go's). */
+  pageSize?: number;
+  /** Cut a watch that delivered nothing (not even a bookmark) for this long. Default 5 min. */
+  watchIdleMs?: number;
+  /** Deadline for a list page, and for a watch's response headers. Default DEFAULT_API_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
   log?: Log;
   /** First delay before restarting a failed informer; doubles up to maxRestartDelayMs. Default 500. */
   restartDelayMs?: number;
@@ -30,6 +50,56 @@ export interface InformerStoreOptions {
 }
 
 type ListFn = () => Promise<KubernetesListObject<KubernetesObject>>;
+type PageFn = (page: { limit: number; _continue?: string }) => Promise<KubernetesListObject<KubernetesObject>>;
+
+/** Server-side watch timeout, spread as client-go does so watches do not all reconnect at once. */
+function watchTimeoutSeconds(): number {
+  return Math.floor(300 + Math.random() * 300);
+}
+
+/**
+ * The library's Watch with bookmarks, a server-side timeout, a deadline for the response headers and
+ * an idle cut-off. Everything else (parsing, done-once) stays the library's.
+ */
+class DeadlineWatch extends Watch {
+  constructor(kubeConfig: KubeConfig, private readonly idleMs: number, headerTimeoutMs: number) {
+    // node-fetch's `timeout` bounds the wait for the response headers; the stream itself is bounded by the idle timer.
+    const bounded = Object.create(kubeConfig) as KubeConfig;
+    bounded.applyToFetchOptions = async (opts) => ({ ...(await kubeConfig.applyToFetchOptions(opts)), timeout: headerTimeoutMs }) as Awaited<ReturnType<KubeConfig['applyToFetchOptions']>>;
+    super(bounded);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    let timer: NodeJS.Timeout | undefined;
+    let controller: AbortController | undefined;
+    let finished = false;
+    const arm = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => controller?.abort(), this.idleMs);
+      timer.unref();
+    };
+    controller = await super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
+      (phase, obj, watchObj) => {
+        arm();
+        callback(phase, obj, watchObj);
+      },
+      (err) => {
+        finished = true;
+        if (timer) clearTimeout(timer);
+        done(err);
+      },
+    );
+    if (!finished) arm();
+    return controller;
+  }
+}
 
 interface KindWatch {
   kind: WatchedKind;
@@ -87,11 +157,10 @@ export class InformerStore extends InMemoryStore {
   }
 
   private makeWatch(kind: WatchedKind): KindWatch {
-    const namespace = KIND_INFO[kind].namespaced ? this.options.namespace : undefined;
+    const scope = this.scopeOf(kind);
+    const namespace = KIND_INFO[kind].namespaced ? scope.namespace : undefined;
     const path = collectionPath(kind, namespace);
-    const isPod = kind === 'Pod';
-    const labelSelector = isPod ? this.options.podLabelSelector : undefined;
-    const fieldSelector = isPod ? this.options.podFieldSelector : undefined;
+    const { labelSelector, fieldSelector } = scope;
     const w: KindWatch = { kind, informer: undefined as unknown as ListWatch<KubernetesObject>, listed: false, failures: 0, timer: undefined };
     const list = this.listFunction(kind, namespace, labelSelector, fieldSelector);
     const trackedList: ListFn = async () => {
@@ -103,7 +172,8 @@ export class InformerStore extends InMemoryStore {
       }
       return { ...result, items: result.items.map(plain) };
     };
-    w.informer = new ListWatch<KubernetesObject>(path, new Watch(this.kubeConfig), trackedList, false, labelSelector, fieldSelector);
+    const watch = new DeadlineWatch(this.kubeConfig, this.options.watchIdleMs ?? 300_000, this.options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS);
+    w.informer = new ListWatch<KubernetesObject>(path, watch, trackedList, false, labelSelector, fieldSelector);
     w.informer.on('add', (obj) => this.put(kind, obj as KindMap[typeof kind]));
     w.informer.on('update', (obj) => this.put(kind, obj as KindMap[typeof kind]));
     w.informer.on('delete', (obj) => this.delete(kind, obj.metadata?.namespace, obj.metadata?.name ?? ''));
@@ -111,27 +181,56 @@ export class InformerStore extends InMemoryStore {
     return w;
   }
 
+  private scopeOf(kind: WatchedKind): KindScope {
+    const own = this.options.scopes?.[kind];
+    if (own) return own;
+    const isPod = kind === 'Pod';
+    return {
+      ...(this.options.namespace !== undefined ? { namespace: this.options.namespace } : {}),
+      ...(isPod && this.options.podLabelSelector !== undefined ? { labelSelector: this.options.podLabelSelector } : {}),
+      ...(isPod && this.options.podFieldSelector !== undefined ? { fieldSelector: this.options.podFieldSelector } : {}),
+    };
+  }
+
+  /** Lists every page (limit/continue), returning one list with the last page's resourceVersion. */
   private listFunction(kind: WatchedKind, namespace: string | undefined, labelSelector?: string, fieldSelector?: string): ListFn {
+    const page = this.pageFunction(kind, namespace, labelSelector, fieldSelector);
+    const limit = this.options.pageSize ?? 500;
+    return async () => {
+      const items: KubernetesObject[] = [];
+      let token: string | undefined;
+      let last: KubernetesListObject<KubernetesObject>;
+      do {
+        last = await page({ limit, ...(token ? { _continue: token } : {}) });
+        items.push(...last.items);
+        token = last.metadata?._continue || undefined;
+      } while (token);
+      return { ...last, items };
+    };
+  }
+
+  private pageFunction(kind: WatchedKind, namespace: string | undefined, labelSelector?: string, fieldSelector?: string): PageFn {
     const info = KIND_INFO[kind];
+    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    const sel = { ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
     if (info.group !== '') {
-      const api = this.kubeConfig.makeApiClient(CustomObjectsApi);
-      const base = { group: info.group, version: info.version, plural: info.plural };
-      return async () =>
+      const api = apiClient(this.kubeConfig, CustomObjectsApi, { timeoutMs });
+      const base = { group: info.group, version: info.version, plural: info.plural, ...sel };
+      return async (p) =>
         (namespace
-          ? await api.listNamespacedCustomObject({ ...base, namespace })
-          : await api.listClusterCustomObject(base)) as KubernetesListObject<KubernetesObject>;
+          ? await api.listNamespacedCustomObject({ ...base, namespace, ...p })
+          : await api.listClusterCustomObject({ ...base, ...p })) as KubernetesListObject<KubernetesObject>;
     }
-    const core = this.kubeConfig.makeApiClient(CoreV1Api);
+    const core = apiClient(this.kubeConfig, CoreV1Api, { timeoutMs });
     switch (kind) {
       case 'Pod':
-        return async () =>
-          namespace
-            ? await core.listNamespacedPod({ namespace, labelSelector, fieldSelector })
-            : await core.listPodForAllNamespaces({ labelSelector, fieldSelector });
+        return async (p) => (namespace ? await core.listNamespacedPod({ namespace, ...sel, ...p }) : await core.listPodForAllNamespaces({ ...sel, ...p }));
+      case 'ConfigMap':
+        return async (p) => (namespace ? await core.listNamespacedConfigMap({ namespace, ...sel, ...p }) : await core.listConfigMapForAllNamespaces({ ...sel, ...p }));
       case 'Namespace':
-        return async () => await core.listNamespace();
+        return async (p) => await core.listNamespace({ ...sel, ...p });
       case 'Node':
-        return async () => await core.listNode();
+        return async (p) => await core.listNode({ ...sel, ...p });
       default:
         throw new Error(`no list function for ${kind}`);
     }

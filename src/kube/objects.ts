@@ -18,6 +18,7 @@ export const KIND_INFO: Readonly<Record<WatchedKind, KindInfo>> = {
   Namespace: { apiVersion: 'v1', group: '', version: 'v1', plural: 'namespaces', namespaced: false },
   Pod: { apiVersion: 'v1', group: '', version: 'v1', plural: 'pods', namespaced: true },
   Node: { apiVersion: 'v1', group: '', version: 'v1', plural: 'nodes', namespaced: false },
+  ConfigMap: { apiVersion: 'v1', group: '', version: 'v1', plural: 'configmaps', namespaced: true },
 };
 
 export function isWatchedKind(kind: unknown): kind is WatchedKind {

@@ -1,7 +1,7 @@
 // Where cluster state comes from: the Kubernetes API through informers, or a directory of manifests
 // (the embedded default that lets the webhook and companion run anywhere, and what tests use).
 // Consumers (webhook, controller, companion) see only this interface.
-import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 
 export interface KindMap {
@@ -10,6 +10,8 @@ export interface KindMap {
   Namespace: V1Namespace;
   Pod: V1Pod;
   Node: V1Node;
+  /** Only the companions' node reports (src/kube/reports.ts). */
+  ConfigMap: V1ConfigMap;
 }
 export type WatchedKind = keyof KindMap;
 

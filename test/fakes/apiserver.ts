@@ -1,11 +1,13 @@
 // A small, honest stand-in for kube-apiserver (no apiserver binary can be installed here), spoken to
 // through @kubernetes/client-node exactly as a cluster would be. It implements what the controller,
 // stores and leader election rely on, following the API conventions:
-// - list with a collection resourceVersion; label and field selectors;
+// - list with a collection resourceVersion; label and field selectors; pagination (`limit`, `continue`:
+//   every page carries the first page's resourceVersion, an expired token gets 410);
 // - watch (`?watch=true&resourceVersion=N`): newline-delimited JSON events over a chunked response,
 //   replaying history after N; a resourceVersion older than the retained history gets an ERROR event
 //   carrying a 410 Expired Status and the stream ends (or HTTP 410, `goneAs: 'status'`);
 //   selector-filtered watches turn "stopped matching" into DELETED and "started matching" into ADDED;
+//   `allowWatchBookmarks=true` gets a BOOKMARK event every `bookmarkIntervalMs`;
 // - get, create (generateName, uid, creationTimestamp, generation), update (PUT), delete;
 // - patch: JSON patch (RFC 6902, with `test`), JSON merge patch (RFC 7386), strategic merge patch
 //   treated as merge (core kinds only: custom resources answer 415 as the apiserver does);
@@ -41,6 +43,7 @@ export const DEFAULT_RESOURCES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
   { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kernelchaos', kind: 'KernelChaos', namespaced: true, statusSubresource: true, custom: true },
@@ -110,6 +113,10 @@ export interface FakeApiServerOptions {
   resources?: readonly ResourceType[];
   /** How expired watches are refused: a 200 stream with an ERROR event (default, like the apiserver), or HTTP 410. */
   goneAs?: 'event' | 'status';
+  /** How often a watch that allows bookmarks gets one. Default 1000 ms. */
+  bookmarkIntervalMs?: number;
+  /** Keep request bodies in `requests` (default true; the scale benchmark turns it off to measure sizes only). */
+  recordBodies?: boolean;
 }
 
 export interface RecordedRequest {
@@ -121,6 +128,10 @@ export interface RecordedRequest {
   contentType: string;
   status: number;
   body: unknown;
+  /** Bytes of the request body (what the client wrote). */
+  requestBytes: number;
+  /** Bytes of the response body (0 for watches). */
+  responseBytes: number;
 }
 
 export class ApiError extends Error {
@@ -156,6 +167,7 @@ export class FakeApiServer {
   readonly resources: readonly ResourceType[];
   private readonly server: Server;
   private readonly store = new Map<string, KubeObject>();
+  private readonly sorted = new Map<ResourceType, KubeObject[]>();
   private history: HistoryEvent[] = [];
   /** Watches from a resourceVersion below this are expired (410). */
   private oldestWatchable = 0;
@@ -163,12 +175,18 @@ export class FakeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly hooks: RequestHook[] = [];
   private readonly goneAs: 'event' | 'status';
+  private readonly bookmarkIntervalMs: number;
+  private readonly recordBodies: boolean;
+  /** Bytes written to watch streams (what every watcher received). */
+  watchBytes = 0;
   readonly requests: RecordedRequest[] = [];
   private port = 0;
 
   constructor(options: FakeApiServerOptions = {}) {
     this.resources = options.resources ?? DEFAULT_RESOURCES;
     this.goneAs = options.goneAs ?? 'event';
+    this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
+    this.recordBodies = options.recordBodies ?? true;
     this.server = createServer((req, res) => {
       void this.handle(req, res);
     });
@@ -279,15 +297,28 @@ export class FakeApiServer {
     return `${r.group}/${r.plural}/${r.namespaced ? namespace ?? '' : ''}/${name}`;
   }
 
+  private putObject(r: ResourceType, key: string, o: KubeObject): void {
+    this.store.set(key, o);
+    this.sorted.delete(r);
+  }
+
+  private dropObject(r: ResourceType, key: string): void {
+    this.store.delete(key);
+    this.sorted.delete(r);
+  }
+
+  /** Objects of one resource in namespace/name order (cached until the resource changes: lists of 100k pods page through it). */
   private objectsOf(r: ResourceType, namespace?: string): KubeObject[] {
-    const prefix = `${r.group}/${r.plural}/`;
-    const out: KubeObject[] = [];
-    for (const [k, o] of this.store) {
-      if (!k.startsWith(prefix)) continue;
-      if (namespace !== undefined && r.namespaced && o.metadata.namespace !== namespace) continue;
-      out.push(o);
+    let all = this.sorted.get(r);
+    if (!all) {
+      const prefix = `${r.group}/${r.plural}/`;
+      all = [];
+      for (const [k, o] of this.store) if (k.startsWith(prefix)) all.push(o);
+      const keyOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+      all.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+      this.sorted.set(r, all);
     }
-    return out.sort((a, b) => ((a.metadata.namespace ?? '') + '/' + a.metadata.name < (b.metadata.namespace ?? '') + '/' + b.metadata.name ? -1 : 1));
+    return namespace !== undefined && r.namespaced ? all.filter((o) => o.metadata.namespace === namespace) : [...all];
   }
 
   private mustGet(r: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -351,7 +382,7 @@ export class FakeApiServer {
     if (r.custom) meta.generation = 1;
     if (r.statusSubresource) delete obj.status;
     meta.resourceVersion = this.nextRv();
-    this.store.set(k, obj);
+    this.putObject(r, k, obj);
     this.record(r, 'ADDED', obj);
     return clone(obj);
   }
@@ -400,11 +431,11 @@ export class FakeApiServer {
     next.metadata.resourceVersion = this.nextRv();
     const k = this.key(r, current.metadata.namespace, current.metadata.name ?? '');
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
-      this.store.delete(k);
+      this.dropObject(r, k);
       this.record(r, 'DELETED', next);
       return clone(next);
     }
-    this.store.set(k, next);
+    this.putObject(r, k, next);
     this.record(r, 'MODIFIED', next, current);
     return clone(next);
   }
@@ -429,11 +460,11 @@ export class FakeApiServer {
       next.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = 0;
       next.metadata.resourceVersion = this.nextRv();
-      this.store.set(this.key(r, namespace, name), next);
+      this.putObject(r, this.key(r, namespace, name), next);
       this.record(r, 'MODIFIED', next, current);
       return clone(next);
     }
-    this.store.delete(this.key(r, namespace, name));
+    this.dropObject(r, this.key(r, namespace, name));
     const gone = clone(current);
     gone.metadata.resourceVersion = this.nextRv();
     this.record(r, 'DELETED', gone);
@@ -473,9 +504,9 @@ export class FakeApiServer {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  private send(res: ServerResponse, status: number, body: unknown, info?: Omit<RecordedRequest, 'status' | 'body'>): void {
-    if (info) this.requests.push({ ...info, status, body });
+  private send(res: ServerResponse, status: number, body: unknown, info?: Omit<RecordedRequest, 'status' | 'body' | 'responseBytes'>): void {
     const text = JSON.stringify(body);
+    if (info) this.requests.push({ ...info, status, body: this.recordBodies ? body : undefined, responseBytes: Buffer.byteLength(text) });
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
@@ -485,11 +516,12 @@ export class FakeApiServer {
     const method = req.method ?? 'GET';
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const user = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
-    const recordInfo = { user, method, path: url.pathname, query: url.search, contentType };
+    const recordInfo = { user, method, path: url.pathname, query: url.search, contentType, requestBytes: 0 };
     try {
       const parsed = this.parsePath(url.pathname);
       if (!parsed) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
       const raw = await this.readBody(req);
+      recordInfo.requestBytes = Buffer.byteLength(raw);
       let body: unknown;
       if (raw !== '') {
         try {
@@ -514,7 +546,7 @@ export class FakeApiServer {
       if (method === 'GET' && name === undefined) {
         if (watch) {
           const outcome = this.serveWatch(r, namespace, url.searchParams, res);
-          this.requests.push({ ...recordInfo, status: outcome === 'expired' && this.goneAs === 'status' ? 410 : 200, body: { watch: outcome } });
+          this.requests.push({ ...recordInfo, status: outcome === 'expired' && this.goneAs === 'status' ? 410 : 200, body: { watch: outcome }, responseBytes: 0 });
           return;
         }
         this.send(res, 200, this.serveList(r, namespace, url.searchParams), recordInfo);
@@ -621,18 +653,44 @@ export class FakeApiServer {
 
   private serveList(r: ResourceType, namespace: string | undefined, query: URLSearchParams): unknown {
     const { labels, fields } = this.selectors(query, r);
-    const items = this.objectsOf(r, namespace)
-      .filter((o) => this.matches(o, namespace, labels, fields))
-      .map((o) => {
-        const c = clone(o);
-        // Built-in kinds' list items carry no kind/apiVersion on the wire; custom resources' do.
-        if (!r.custom) {
-          delete c.kind;
-          delete c.apiVersion;
-        }
-        return c;
-      });
-    return { kind: `${r.kind}List`, apiVersion: this.apiVersionOf(r), metadata: { resourceVersion: String(this.rv) }, items };
+    const limit = Number(query.get('limit') ?? '0');
+    const token = query.get('continue') ?? '';
+    let snapshotRv = this.rv;
+    let after: string | undefined;
+    if (token !== '') {
+      let decoded: { rv?: unknown; after?: unknown };
+      try {
+        decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { rv?: unknown; after?: unknown };
+      } catch {
+        throw new ApiError(400, 'BadRequest', 'continue key is not valid');
+      }
+      if (typeof decoded.rv !== 'number' || typeof decoded.after !== 'string') throw new ApiError(400, 'BadRequest', 'continue key is not valid');
+      // As the apiserver: a token older than the retained history cannot be continued.
+      if (decoded.rv < this.oldestWatchable - 1) throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+      snapshotRv = decoded.rv;
+      after = decoded.after;
+    }
+    const keyOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+    let matching = this.objectsOf(r, namespace).filter((o) => this.matches(o, namespace, labels, fields));
+    if (after !== undefined) {
+      const from = after;
+      matching = matching.filter((o) => keyOf(o) > from);
+    }
+    let next: string | undefined;
+    if (limit > 0 && matching.length > limit) {
+      matching = matching.slice(0, limit);
+      next = Buffer.from(JSON.stringify({ rv: snapshotRv, after: keyOf(matching[matching.length - 1] as KubeObject) })).toString('base64url');
+    }
+    const items = matching.map((o) => {
+      const c = clone(o);
+      // Built-in kinds' list items carry no kind/apiVersion on the wire; custom resources' do.
+      if (!r.custom) {
+        delete c.kind;
+        delete c.apiVersion;
+      }
+      return c;
+    });
+    return { kind: `${r.kind}List`, apiVersion: this.apiVersionOf(r), metadata: { resourceVersion: String(snapshotRv), ...(next ? { continue: next } : {}) }, items };
   }
 
   /** Streams events; 'expired' when the resourceVersion was too old (410 sent, stream closed). */
@@ -665,8 +723,17 @@ export class FakeApiServer {
     const timeout = Number(query.get('timeoutSeconds') ?? '0');
     let timer: NodeJS.Timeout | undefined;
     if (timeout > 0) timer = setTimeout(() => res.end(), timeout * 1000);
+    let bookmarks: NodeJS.Timeout | undefined;
+    if (query.get('allowWatchBookmarks') === 'true') {
+      bookmarks = setInterval(() => {
+        const text = JSON.stringify({ type: 'BOOKMARK', object: { kind: r.kind, apiVersion: this.apiVersionOf(r), metadata: { resourceVersion: String(this.rv) } } }) + '\n';
+        this.watchBytes += text.length;
+        res.write(text);
+      }, this.bookmarkIntervalMs);
+    }
     res.on('close', () => {
       if (timer) clearTimeout(timer);
+      if (bookmarks) clearInterval(bookmarks);
       this.watchers.delete(w);
     });
     return 'streaming';
@@ -686,6 +753,8 @@ export class FakeApiServer {
   }
 
   private write(w: Watcher, type: EventType, object: KubeObject): void {
-    w.res.write(JSON.stringify({ type, object }) + '\n');
+    const text = JSON.stringify({ type, object }) + '\n';
+    this.watchBytes += text.length;
+    w.res.write(text);
   }
 }

@@ -1,0 +1,86 @@
+// Per-node reports: how a companion tells the controller what happened on its node, and the one
+// place that names, encodes and decodes them (companion writes, controller reads).
+//
+// One ConfigMap per (experiment, node) in the release namespace, written only by that node's
+// companion and watched only by the controller (label selector). Each write is one object that no
+// other writer touches (no read-modify-write, no conflicts) and reaches one watcher, so the cost grows
+// with nodes x changes, not nodes^2 as when every companion rewrote the shared KernelChaos status that
+// every companion watches. The controller folds the reports into the status, the only status writer.
+import { createHash } from 'node:crypto';
+import { Value } from '@sinclair/typebox/value';
+import { Type, type Static } from '@sinclair/typebox';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { DOMAIN } from '../api/labels.js';
+import { ContainerRecordSchema } from '../api/schema.js';
+import type { ContainerRecord } from '../api/types.js';
+
+/** Label on every report: what the controller's watch selects. */
+export const REPORT_LABEL = `${DOMAIN}/node-report`;
+export const REPORT_SELECTOR = `${REPORT_LABEL}=true`;
+/** The experiment's uid (36 characters, a valid label value). */
+export const REPORT_EXPERIMENT_LABEL = `${DOMAIN}/experiment-uid`;
+/** A hash of the node name (node names may exceed the 63-character label limit). */
+export const REPORT_NODE_LABEL = `${DOMAIN}/node-hash`;
+const DATA_KEY = 'report.json';
+
+const NodeReportSchema = Type.Object({
+  node: Type.String(),
+  experiment: Type.Object({ namespace: Type.String(), name: Type.String(), uid: Type.String() }),
+  /** Faults this experiment's program returned on this node (one program serves all its containers). */
+  faultsInjected: Type.Integer({ minimum: 0 }),
+  records: Type.Array(ContainerRecordSchema),
+});
+export type NodeReport = Static<typeof NodeReportSchema>;
+
+function digest(text: string, length: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
+}
+
+export function nodeHash(node: string): string {
+  return digest(node, 16);
+}
+
+export function reportName(experimentUid: string, node: string): string {
+  return `kc-report-${digest(`${experimentUid}/${node}`, 24)}`;
+}
+
+export function reportConfigMap(namespace: string, report: NodeReport): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: reportName(report.experiment.uid, report.node),
+      namespace,
+      labels: { [REPORT_LABEL]: 'true', [REPORT_EXPERIMENT_LABEL]: report.experiment.uid, [REPORT_NODE_LABEL]: nodeHash(report.node) },
+      annotations: { [`${DOMAIN}/node`]: report.node, [`${DOMAIN}/experiment`]: `${report.experiment.namespace}/${report.experiment.name}` },
+    },
+    data: { [DATA_KEY]: JSON.stringify(report) },
+  };
+}
+
+// Memoised per object: the store hands out the same object until it changes.
+const parsed = new WeakMap<object, NodeReport | null>();
+
+/** The report a ConfigMap carries, or undefined when it is not one (or was tampered with). */
+export function parseReport(cm: V1ConfigMap): NodeReport | undefined {
+  let r = parsed.get(cm);
+  if (r === undefined) {
+    r = null;
+    const text = cm.data?.[DATA_KEY];
+    if (text !== undefined) {
+      try {
+        const value: unknown = JSON.parse(text);
+        if (Value.Check(NodeReportSchema, value)) r = value;
+      } catch {
+        r = null;
+      }
+    }
+    parsed.set(cm, r);
+  }
+  return r ?? undefined;
+}
+
+/** Faults per node: every record of a node carries the same per-program count. */
+export function reportFaults(records: readonly ContainerRecord[]): number {
+  return records.reduce((max, r) => Math.max(max, r.faultsInjected ?? 0), 0);
+}
