@@ -7,6 +7,7 @@ import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
+import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
 
 const HELP_AFTER = `
 Cluster state comes from the Kubernetes API (in-cluster, or --kubeconfig) or, with --manifests DIR,
@@ -22,6 +23,10 @@ client certificate from the CA can then inject kernel faults into ANY process on
 only into pods that opted in. Leave it off unless you need it, and issue those certificates only
 to the Chaos Mesh controller.
 
+--metrics-port serves Prometheus metrics on GET /metrics (plain HTTP unless --http-tls-cert; add
+--http-token-file for a bearer token, --http-tls-ca for client certificates). Series are per
+experiment; --metrics-pod-labels adds one series per targeted container.
+
 If the companion is killed outright, the kernel drops its programs (links are owned by the
 process); on SIGTERM it detaches everything and records why.
 
@@ -35,7 +40,10 @@ function port(value: string): number {
   return n;
 }
 
-interface Options {
+interface Options extends AuthFlags {
+  metricsPort?: number;
+  metricsHost?: string;
+  metricsPodLabels?: boolean;
   node?: string;
   manifests?: string;
   kubeconfig?: string;
@@ -78,12 +86,15 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
       ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
       : {}),
     ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort } : {}),
+    ...(o.metricsPort !== undefined
+      ? { metrics: { host: o.metricsHost ?? '0.0.0.0', port: o.metricsPort, auth: {}, podLabels: o.metricsPodLabels ?? false, processMetrics: true } }
+      : {}),
   };
   return { ok: true, config };
 }
 
 function command(): Command {
-  return new Command('kernelchaos companion')
+  const cmd = new Command('kernelchaos companion')
     .description('run the node companion: attach faults to labelled pods on this node')
     .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
     .option('--manifests <dir>', 'read Pods and KernelChaos objects from this directory instead of the Kubernetes API')
@@ -98,14 +109,18 @@ function command(): Command {
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'));
+  addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
+  cmd.option('--metrics-pod-labels', 'also export per-container series (pod and container labels; more series)');
+  addAuthOptions(cmd);
+  return cmd
     .addHelpText('after', HELP_AFTER)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 }
 
 export type ParsedArgs =
-  | { kind: 'run'; config: CompanionConfig; logLevel: string }
+  | { kind: 'run'; config: CompanionConfig; logLevel: string; auth: AuthFlags }
   /** --help (0) or a usage error already printed by commander or to be printed (2). */
   | { kind: 'exit'; code: number; message?: string };
 
@@ -121,7 +136,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const opts = program.opts<Options>();
   const built = buildConfig(opts, env);
   if (!built.ok) return { kind: 'exit', code: 2, message: built.message };
-  return { kind: 'run', config: built.config, logLevel: opts.logLevel };
+  return { kind: 'run', config: built.config, logLevel: opts.logLevel, auth: opts };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -134,13 +149,14 @@ export async function main(argv: string[]): Promise<number> {
   const log = pino({ name: 'kernelchaos-companion', level: parsed.logLevel }, pino.destination(2));
   let running;
   try {
+    if (config.metrics) config.metrics.auth = await readAuth(parsed.auth);
     running = await runCompanion(config, { engine: new BpfFaultEngine(), validate: validateKernelChaos, log });
   } catch (err) {
     process.stderr.write(`kernelchaos companion: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
   log.info(
-    { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort },
+    { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort, metricsPort: running.metricsPort },
     'companion running',
   );
   const handle = running;

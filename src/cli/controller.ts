@@ -6,10 +6,14 @@ import { Command, Option } from 'commander';
 import { commanderExitCode, forCli } from './commander.js';
 import { pino } from 'pino';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
+import type { Listening } from '../metrics/http.js';
 
 class UsageError extends Error {}
 
-interface ControllerCliOptions {
+interface ControllerCliOptions extends AuthFlags {
+  metricsPort?: number;
+  metricsHost: string;
   kubeconfig?: string;
   namespace: string;
   leaseName: string;
@@ -37,7 +41,7 @@ function seconds(flag: string) {
 }
 
 function program(): Command {
-  return forCli(
+  const cmd = forCli(
     new Command('kernelchaos controller')
       .description(
         'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
@@ -60,6 +64,9 @@ function program(): Command {
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
       .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
   );
+  addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
+  addAuthOptions(cmd);
+  return cmd;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -89,13 +96,33 @@ export async function main(argv: string[]): Promise<number> {
     import('../controller/controller.js'),
   ]);
   let controller;
+  let auth;
   try {
+    auth = await readAuth(o);
     const kubeConfig = loadKubeConfig(o.kubeconfig);
     const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
   } catch (err) {
     console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
+  }
+
+  let metricsServer: Listening | undefined;
+  if (o.metricsPort !== undefined) {
+    const [{ componentRegistry }, { ControllerMetrics }, { serveMetrics }] = await Promise.all([
+      import('../metrics/registry.js'),
+      import('../metrics/controller.js'),
+      import('../metrics/serve.js'),
+    ]);
+    const registry = componentRegistry({ processMetrics: true });
+    new ControllerMetrics(registry, controller);
+    try {
+      metricsServer = await serveMetrics(registry, { host: o.metricsHost, port: o.metricsPort, auth });
+    } catch (err) {
+      console.error(`kernelchaos controller: cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+    log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
   }
 
   let health: Server | undefined;
@@ -136,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
   log.info({ signal }, 'shutting down: releasing the lease');
   await controller.stop();
   health?.close();
+  await metricsServer?.close();
   log.flush();
   return 0;
 }

@@ -13,6 +13,10 @@ import type { MtlsMaterial, RunningServer, TlsFiles } from './grpc.js';
 import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
 import { LogSink, type StatusSink } from './sink.js';
+import { CompanionMetrics } from '../metrics/companion.js';
+import type { HttpAuth, Listening } from '../metrics/http.js';
+import { componentRegistry } from '../metrics/registry.js';
+import { serveMetrics } from '../metrics/serve.js';
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -28,6 +32,18 @@ export interface CompanionConfig {
   /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
   bpfkiPort?: number;
   armOptions?: ArmOptions;
+  /** GET /metrics (Prometheus); off when absent. */
+  metrics?: CompanionMetricsConfig;
+}
+
+export interface CompanionMetricsConfig {
+  host: string;
+  port: number;
+  auth: HttpAuth;
+  /** Per-container series (pod and container labels). */
+  podLabels: boolean;
+  /** Default process_* and nodejs_* metrics (one registry per process should have them). */
+  processMetrics: boolean;
 }
 
 export interface CompanionDeps {
@@ -43,6 +59,7 @@ export interface RunningCompanion {
   bpfki: BpfkiInjector | undefined;
   grpcPort: number | undefined;
   bpfkiPort: number | undefined;
+  metricsPort: number | undefined;
   /** Detaches everything (recording `reason`), closes the servers and the store. */
   stop(reason: string): Promise<void>;
 }
@@ -94,10 +111,13 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   const parts = await clusterParts(config, log);
   const store = deps.store ?? parts.store;
   const sink = parts.sink;
+  const registry = config.metrics ? componentRegistry({ processMetrics: config.metrics.processMetrics }) : undefined;
+  const metrics = registry ? new CompanionMetrics(registry, { podLabels: config.metrics?.podLabels ?? false }) : undefined;
+  const engine = metrics ? metrics.instrument(deps.engine) : deps.engine;
   const companion = new Companion({
     node: config.node,
     store,
-    engine: deps.engine,
+    engine,
     resolver,
     validate: deps.validate,
     parseCron,
@@ -109,14 +129,23 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   });
   const bpfki =
     config.bpfkiPort !== undefined
-      ? new BpfkiInjector({ resolver, engine: deps.engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
+      ? new BpfkiInjector({ resolver, engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
       : undefined;
+
+  metrics?.watch(companion);
+  if (bpfki) metrics?.watch(bpfki);
 
   const servers: RunningServer[] = [];
   let stopWatching: () => void = () => {};
   let grpcPort: number | undefined;
   let bpfkiPort: number | undefined;
+  let metricsServer: Listening | undefined;
   try {
+    // Metrics first: a scrape during a slow first sync shows the process is up.
+    if (registry && config.metrics) {
+      metricsServer = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, auth: config.metrics.auth });
+      log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+    }
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
@@ -139,6 +168,8 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   } catch (err) {
     await companion.stop('companion failed to start');
     await Promise.all(servers.map((s) => s.stop()));
+    await metricsServer?.close();
+    metrics?.close();
     stopWatching();
     store.stop();
     throw err;
@@ -150,12 +181,15 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     bpfki,
     grpcPort,
     bpfkiPort,
+    metricsPort: metricsServer?.port,
     stop: (reason) =>
       (stopping ??= (async () => {
         bpfki?.stopAll(reason);
         await companion.stop(reason);
         store.stop();
         await Promise.all(servers.map((s) => s.stop()));
+        await metricsServer?.close();
+        metrics?.close();
         stopWatching();
       })()),
   };
