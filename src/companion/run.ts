@@ -149,12 +149,12 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
-      const { bpfkiHandlers, companionHandlers, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
+      const { bpfkiHandlers, companionHandlers, companionPackageDefinition, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
       // The files were read once above to fail fast; from here on they are re-read as they rotate.
       const watched = await watchedServerCredentials(config.grpc.tls);
       stopWatching = watched.close;
       const { credentials } = watched;
-      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, credentials });
+      const s = await serve(loadCompanionService(), companionHandlers(companion, bpfki), { host: config.grpc.host, port: config.grpc.port, credentials, reflection: companionPackageDefinition() });
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
