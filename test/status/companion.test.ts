@@ -90,7 +90,10 @@ beforeEach(() => {
   vi.restoreAllMocks();
   out = [];
   err = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => void out.push(String(s)) || true);
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out.push(String(s));
+    return true;
+  });
   vi.spyOn(console, 'error').mockImplementation((m: unknown) => void err.push(String(m)));
 });
 
