@@ -264,7 +264,7 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(after.faults ?? 0).toBeGreaterThanOrEqual((before.faults ?? 0) + 20);
     expect(after.calls ?? 0).toBeGreaterThanOrEqual((before.calls ?? 0) + 20);
     expect(after.containers).toBe(1);
-    expect(after.programs).toBe(1);
+    expect(after.programs ?? 0).toBeGreaterThanOrEqual(1);
     expect(after.arms ?? 0).toBeGreaterThanOrEqual(2);
     expect(after.process).toBe(true);
 
