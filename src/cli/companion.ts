@@ -10,6 +10,7 @@ import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
 import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
 import { parseAllowedClients } from '../companion/client-identity.js';
+import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
 
 const HELP_AFTER = `
 Cluster state comes from the Kubernetes API (in-cluster, or --kubeconfig) or, with --manifests DIR,
@@ -32,6 +33,10 @@ in --bpfki-clients (CN or SAN of the client certificate, e.g. the Chaos Mesh con
 it, and only pids in containers of this node's pods can be faulted: never the root cgroup, a host
 process or the companion itself.
 
+--metrics-port serves Prometheus metrics on GET /metrics (plain HTTP unless --http-tls-cert; add
+--http-token-file for a bearer token, --http-tls-ca for client certificates). Series are per
+experiment; --metrics-pod-labels adds one series per targeted container.
+
 If the companion is killed outright, the kernel drops its programs (links are owned by the
 process); on SIGTERM it detaches everything and records why.
 
@@ -45,7 +50,10 @@ function port(value: string): number {
   return n;
 }
 
-interface Options {
+interface Options extends AuthFlags {
+  metricsPort?: number;
+  metricsHost?: string;
+  metricsPodLabels?: boolean;
   node?: string;
   manifests?: string;
   kubeconfig?: string;
@@ -102,6 +110,9 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
         }
       : {}),
     ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort, bpfkiClients: parseAllowedClients(o.bpfkiClients) } : {}),
+    ...(o.metricsPort !== undefined
+      ? { metrics: { host: o.metricsHost ?? '0.0.0.0', port: o.metricsPort, auth: {}, podLabels: o.metricsPodLabels ?? false, processMetrics: true } }
+      : {}),
   };
   return { ok: true, config };
 }
@@ -113,7 +124,7 @@ export const EXIT_CODES = [
 ];
 
 export function command(io: CliIo = processIo): Command {
-  return subcommand({
+  const cmd = subcommand({
     name: 'companion',
     description: 'Run the node companion: attach faults to labelled pods on this node.',
     exitCodes: EXIT_CODES,
@@ -135,12 +146,15 @@ export function command(io: CliIo = processIo): Command {
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
-    .addHelpText('after', HELP_AFTER);
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'));
+  addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
+  cmd.option('--metrics-pod-labels', 'also export per-container series (pod and container labels; more series)');
+  addAuthOptions(cmd);
+  return cmd.addHelpText('after', HELP_AFTER);
 }
 
 export type ParsedArgs =
-  | { kind: 'run'; config: CompanionConfig; logLevel: string }
+  | { kind: 'run'; config: CompanionConfig; logLevel: string; auth: AuthFlags }
   /** --help (0) or a usage error already printed by commander or to be printed (2). */
   | { kind: 'exit'; code: number; message?: string };
 
@@ -157,7 +171,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const opts = program.opts<Options>();
   const built = buildConfig(opts, env);
   if (!built.ok) return { kind: 'exit', code: 2, message: built.message };
-  return { kind: 'run', config: built.config, logLevel: opts.logLevel };
+  return { kind: 'run', config: built.config, logLevel: opts.logLevel, auth: opts };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -170,13 +184,14 @@ export async function main(argv: string[]): Promise<number> {
   const log = pino({ name: 'kernelchaos-companion', level: parsed.logLevel }, pino.destination(2));
   let running;
   try {
+    if (config.metrics) config.metrics.auth = await readAuth(parsed.auth);
     running = await runCompanion(config, { engine: new BpfFaultEngine(), validate: validateKernelChaos, log });
   } catch (err) {
     process.stderr.write(`kernelchaos companion: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
   log.info(
-    { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort },
+    { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort, metricsPort: running.metricsPort },
     'companion running',
   );
   const handle = running;

@@ -6,10 +6,14 @@ import { Option, type Command } from 'commander';
 import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
 import { pino } from 'pino';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
+import type { Listening } from '../metrics/http.js';
 
 class UsageError extends Error {}
 
-interface ControllerCliOptions {
+interface ControllerCliOptions extends AuthFlags {
+  metricsPort?: number;
+  metricsHost: string;
   kubeconfig?: string;
   namespace: string;
   leaseName: string;
@@ -43,7 +47,7 @@ export const EXIT_CODES = [
 ];
 
 export function command(io: CliIo = processIo): Command {
-  return subcommand({
+  const cmd = subcommand({
       name: 'controller',
       description:
         'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
@@ -67,6 +71,9 @@ export function command(io: CliIo = processIo): Command {
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
       .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
+  addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
+  addAuthOptions(cmd);
+  return cmd;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -96,13 +103,33 @@ export async function main(argv: string[]): Promise<number> {
     import('../controller/controller.js'),
   ]);
   let controller;
+  let auth;
   try {
+    auth = await readAuth(o);
     const kubeConfig = loadKubeConfig(o.kubeconfig);
     const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
   } catch (err) {
     console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
+  }
+
+  let metricsServer: Listening | undefined;
+  if (o.metricsPort !== undefined) {
+    const [{ componentRegistry }, { ControllerMetrics }, { serveMetrics }] = await Promise.all([
+      import('../metrics/registry.js'),
+      import('../metrics/controller.js'),
+      import('../metrics/serve.js'),
+    ]);
+    const registry = componentRegistry({ processMetrics: true });
+    new ControllerMetrics(registry, controller);
+    try {
+      metricsServer = await serveMetrics(registry, { host: o.metricsHost, port: o.metricsPort, auth });
+    } catch (err) {
+      console.error(`kernelchaos controller: cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+    log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
   }
 
   let health: Server | undefined;
@@ -143,6 +170,7 @@ export async function main(argv: string[]): Promise<number> {
   log.info({ signal }, 'shutting down: releasing the lease');
   await controller.stop();
   health?.close();
+  await metricsServer?.close();
   log.flush();
   return 0;
 }

@@ -23,6 +23,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   webhook: { summary: 'serve the admission webhook over HTTPS', load: () => import('./webhook.js') },
   controller: { summary: 'select and label targeted pods, aggregate status', load: () => import('./controller.js') },
   companion: { summary: 'run the node companion: attach faults to labelled pods on this node', load: () => import('./companion.js') },
+  status: { summary: 'show experiments: phase, targets, armed containers, faults (cluster or one companion)', load: () => import('./status.js') },
   certs: { summary: 'generate a CA and serving/client certificates; patch webhook CA bundles', load: () => import('./certs.js') },
   completion: { summary: 'print a shell completion script (bash or zsh)', load: () => import('./completion.js') },
 };

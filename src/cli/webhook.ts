@@ -10,10 +10,15 @@ import { readKeyMaterialSync } from '../tls/reloader.js';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 import { InMemoryStore } from '../kube/memory.js';
 import { startWebhook, type TlsSource } from '../webhook/start.js';
+import type { Listening } from '../metrics/http.js';
+import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
+import { serveMetrics } from '../metrics/serve.js';
 
 class UsageError extends Error {}
 
-interface WebhookCliOptions {
+interface WebhookCliOptions extends AuthFlags {
+  metricsPort?: number;
+  metricsHost: string;
   port: number;
   host?: string;
   cert?: string;
@@ -49,7 +54,7 @@ export const EXIT_CODES = [
 ];
 
 export function command(io: CliIo = processIo): Command {
-  return subcommand({
+  const cmd = subcommand({
       name: 'webhook',
       description:
         'Serve the admission webhook over HTTPS: POST /validate-kernelchaos, /mutate-kernelchaos, /mutate-pods, ' +
@@ -81,6 +86,10 @@ export function command(io: CliIo = processIo): Command {
           .default(10_000, '10s'),
       )
       .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
+  // /metrics stays on the HTTPS port too; this serves it where a scrape needs no admission certificate.
+  addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics) on a port of their own as well');
+  addAuthOptions(cmd);
+  return cmd;
 }
 
 function selfSigned(o: WebhookCliOptions, note: string): { tls: TlsSource; note: string } {
@@ -157,6 +166,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  let auth;
+  try {
+    auth = await readAuth(o);
+  } catch (err) {
+    console.error(`kernelchaos webhook: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
   let running;
   try {
     running = await startWebhook({ store, tls: tls.tls, port: o.port, host: o.host, ownNamespace: o.namespace, logger, processMetrics: true });
@@ -165,6 +181,17 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   logger.info({ port: running.port, tls: tls.note, namespace: o.namespace }, 'listening');
+  let metricsServer: Listening | undefined;
+  if (o.metricsPort !== undefined) {
+    try {
+      metricsServer = await serveMetrics(running.metrics.registry, { host: o.metricsHost, port: o.metricsPort, auth });
+    } catch (err) {
+      console.error(`kernelchaos webhook: cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      await running.close(0);
+      return 1;
+    }
+    logger.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+  }
   // Serve at once (liveness); readiness waits for the store's initial lists.
   if (started) logger.info('cluster state synced');
   else {
@@ -180,6 +207,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   logger.info({ signal }, 'shutting down');
   await running.close(o.drainDelay);
+  await metricsServer?.close();
   store.stop();
   logger.flush();
   return 0;

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import type { BpfkiFailKernRequest, BpfkiInjector, BpfkiOutcome } from './bpfki.js';
 import type { InjectionChange, InjectionView } from './lifecycle.js';
 import type { ExperimentId } from './model.js';
@@ -19,8 +20,13 @@ export const BPFKI_PROTO = resolve(PROTO_DIR, 'bpfki', 'bpfki.proto');
 
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 
+/** The Companion service's definitions, also what server reflection describes. */
+export function companionPackageDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(COMPANION_PROTO, LOADER_OPTIONS);
+}
+
 export function loadCompanionService(): grpc.ServiceClientConstructor {
-  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(COMPANION_PROTO, LOADER_OPTIONS));
+  const pkg = grpc.loadPackageDefinition(companionPackageDefinition());
   return ((pkg.kernelchaos as grpc.GrpcObject).v1 as grpc.GrpcObject).Companion as grpc.ServiceClientConstructor;
 }
 
@@ -303,10 +309,12 @@ export interface RunningServer {
 export function serve(
   service: grpc.ServiceClientConstructor,
   implementation: grpc.UntypedServiceImplementation,
-  options: { host: string; port: number; credentials: grpc.ServerCredentials },
+  options: { host: string; port: number; credentials: grpc.ServerCredentials; reflection?: protoLoader.PackageDefinition },
 ): Promise<RunningServer> {
   const server = new grpc.Server();
   server.addService(service.service, implementation);
+  // grpc.reflection.v1(alpha): grpcurl and friends list and describe the services (same mTLS).
+  if (options.reflection) new ReflectionService(options.reflection).addToServer(server);
   return new Promise((resolvePromise, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, options.credentials, (err, port) => {
       if (err) {

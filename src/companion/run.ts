@@ -14,6 +14,10 @@ import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
 import { LogSink, type StatusSink } from './sink.js';
 import type { AllowedClients } from './client-identity.js';
+import { CompanionMetrics } from '../metrics/companion.js';
+import type { HttpAuth, Listening } from '../metrics/http.js';
+import { componentRegistry } from '../metrics/registry.js';
+import { serveMetrics } from '../metrics/serve.js';
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -33,6 +37,18 @@ export interface CompanionConfig {
   /** Who may call bpfki (default: nobody). */
   bpfkiClients?: AllowedClients;
   armOptions?: ArmOptions;
+  /** GET /metrics (Prometheus); off when absent. */
+  metrics?: CompanionMetricsConfig;
+}
+
+export interface CompanionMetricsConfig {
+  host: string;
+  port: number;
+  auth: HttpAuth;
+  /** Per-container series (pod and container labels). */
+  podLabels: boolean;
+  /** Default process_* and nodejs_* metrics (one registry per process should have them). */
+  processMetrics: boolean;
 }
 
 export interface CompanionDeps {
@@ -48,6 +64,7 @@ export interface RunningCompanion {
   bpfki: BpfkiInjector | undefined;
   grpcPort: number | undefined;
   bpfkiPort: number | undefined;
+  metricsPort: number | undefined;
   /** Detaches everything (recording `reason`), closes the servers and the store; the process may then exit. */
   stop(reason: string): Promise<void>;
 }
@@ -100,10 +117,13 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   const parts = await clusterParts(config, log);
   const store = deps.store ?? parts.store;
   const sink = parts.sink;
+  const registry = config.metrics ? componentRegistry({ processMetrics: config.metrics.processMetrics }) : undefined;
+  const metrics = registry ? new CompanionMetrics(registry, { podLabels: config.metrics?.podLabels ?? false }) : undefined;
+  const engine = metrics ? metrics.instrument(deps.engine) : deps.engine;
   const companion = new Companion({
     node: config.node,
     store,
-    engine: deps.engine,
+    engine,
     resolver,
     validate: deps.validate,
     parseCron,
@@ -116,25 +136,34 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   });
   const bpfki =
     config.bpfkiPort !== undefined
-      ? new BpfkiInjector({ resolver, engine: deps.engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
+      ? new BpfkiInjector({ resolver, engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
       : undefined;
+
+  metrics?.watch(companion);
+  if (bpfki) metrics?.watch(bpfki);
 
   const servers: RunningServer[] = [];
   let stopWatching: () => void = () => {};
   let grpcPort: number | undefined;
   let bpfkiPort: number | undefined;
+  let metricsServer: Listening | undefined;
   try {
+    // Metrics first: a scrape during a slow first sync shows the process is up.
+    if (registry && config.metrics) {
+      metricsServer = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, auth: config.metrics.auth });
+      log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+    }
     await store.start();
     await companion.start();
     if (config.grpc && tls) {
-      const { bpfkiHandlers, companionHandlers, guardService, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
+      const { bpfkiHandlers, companionHandlers, companionPackageDefinition, guardService, loadBpfkiService, loadCompanionService, serve, watchedServerCredentials } = await import('./grpc.js');
       const refused = (reason: string): void => log.warn({}, `gRPC call refused: ${reason}`);
       // The files were read once above to fail fast; from here on they are re-read as they rotate.
       const watched = await watchedServerCredentials(config.grpc.tls);
       stopWatching = watched.close;
       const { credentials } = watched;
       const companionImpl = guardService(companionHandlers(companion, bpfki), config.grpc.clients ?? { kind: 'any' }, 'kernelchaos.v1.Companion', refused);
-      const s = await serve(loadCompanionService(), companionImpl, { host: config.grpc.host, port: config.grpc.port, credentials });
+      const s = await serve(loadCompanionService(), companionImpl, { host: config.grpc.host, port: config.grpc.port, credentials, reflection: companionPackageDefinition() });
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
@@ -152,6 +181,8 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
   } catch (err) {
     await companion.stop('companion failed to start');
     await Promise.all(servers.map((s) => s.stop()));
+    await metricsServer?.close();
+    metrics?.close();
     stopWatching();
     store.stop();
     throw err;
@@ -166,12 +197,15 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     bpfki,
     grpcPort,
     bpfkiPort,
+    metricsPort: metricsServer?.port,
     stop: (reason) =>
       (stopping ??= (async () => {
         bpfki?.stopAll(reason);
         await companion.stop(reason);
         store.stop();
         await Promise.all(servers.map((s) => s.stop()));
+        await metricsServer?.close();
+        metrics?.close();
         stopWatching();
         clearInterval(keepAlive);
       })()),

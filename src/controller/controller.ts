@@ -30,6 +30,8 @@ export interface ControllerOptions {
 }
 
 export interface ReconcileReport {
+  /** Wall time of the pass: decide and execute. */
+  seconds: number;
   result: ReconcileResult;
   outcomes: Array<{ action: Action; outcome: ActionOutcome }>;
 }
@@ -129,6 +131,7 @@ export class Controller {
   }
 
   private async reconcileOnce(): Promise<void> {
+    const started = performance.now();
     const store = this.options.store;
     const result = reconcile({
       experiments: store.list('KernelChaos'),
@@ -157,7 +160,8 @@ export class Controller {
     }
     if (failed) this.scheduleRetry();
     this.scheduleWake(result.nextWakeAt);
-    for (const fn of this.reports) fn({ result, outcomes });
+    const seconds = (performance.now() - started) / 1000;
+    for (const fn of this.reports) fn({ seconds, result, outcomes });
   }
 
   private scheduleRetry(): void {

@@ -1,6 +1,6 @@
-// Prometheus metrics of one webhook server. A registry per server (not prom-client's global one) so
-// several servers in one process (tests, the benchmark) do not collide.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics of one webhook server (the shared pattern of src/metrics/registry.ts).
+import { Counter, Histogram } from 'prom-client';
+import { addProcessMetrics, componentRegistry, metricName } from '../metrics/registry.js';
 import type { AdmissionReviewResponse } from './admission.js';
 import { AUDIT_SKIP_REASON } from './pods.js';
 
@@ -31,41 +31,42 @@ interface HotChildren {
 }
 
 export class WebhookMetrics {
-  readonly registry = new Registry();
+  readonly registry = componentRegistry({ processMetrics: false });
   private readonly requests = new Counter({
-    name: 'kernelchaos_webhook_requests_total',
+    name: metricName('webhook', 'requests_total'),
     help: 'Admission requests by endpoint and result (allowed, denied, error).',
     labelNames: ['endpoint', 'result'] as const,
     registers: [this.registry],
   });
   private readonly latency = new Histogram({
-    name: 'kernelchaos_webhook_request_duration_seconds',
+    name: metricName('webhook', 'request_duration_seconds'),
     help: 'Time from the parsed body to the written answer, by endpoint.',
     labelNames: ['endpoint'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   private readonly denials = new Counter({
-    name: 'kernelchaos_webhook_denials_total',
+    name: metricName('webhook', 'denials_total'),
     help: 'Denied admission requests by endpoint and reason (BadRequest, Forbidden, Invalid).',
     labelNames: ['endpoint', 'reason'] as const,
     registers: [this.registry],
   });
   private readonly skips = new Counter({
-    name: 'kernelchaos_webhook_injector_skips_total',
+    name: metricName('webhook', 'injector_skips_total'),
     help: 'Pods the injector did not label, by reason (see the kernelchaos.dev/skip-reason annotation).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly certReloads = new Counter({
-    name: 'kernelchaos_webhook_certificate_reloads_total',
+    name: metricName('webhook', 'certificate_reloads_total'),
     help: 'Serving certificate reload attempts by outcome (reloaded, rejected).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
 
+
   constructor(opts: { processMetrics?: boolean } = {}) {
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kernelchaos_webhook_' });
+    if (opts.processMetrics) addProcessMetrics(this.registry);
   }
 
   // Label children resolved once per endpoint: prom-client otherwise hashes the label set per call.

@@ -82,7 +82,7 @@ describe('manifests/companion', () => {
     for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) expect(labels[k]).toBe(v);
     expect(svc.spec?.ports?.[0]).toMatchObject({ port: 9443, targetPort: 'grpc' });
     const kustomization = docs('kustomization.yaml')[0] as { resources: string[] };
-    expect(kustomization.resources.sort()).toEqual(['daemonset.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
+    expect(kustomization.resources.sort()).toEqual(['daemonset.yaml', 'metrics-service.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
   });
 
   it('uses the Dockerfile target that carries clang and libbpf', () => {

@@ -630,9 +630,10 @@ export class FakeApiServer {
     let fields: FieldRequirement[] = [];
     if (fieldText !== '') {
       if (r.plural !== 'pods') {
-        // Every kind supports metadata.name and metadata.namespace.
+        // Every kind supports metadata.name and metadata.namespace; core Events also involvedObject.*.
+        const allowed = r.plural === 'events' && r.group === '' ? /^(metadata\.name|metadata\.namespace|involvedObject\.(?:kind|name|namespace|uid))(==|=|!=)(.*)$/ : /^(metadata\.name|metadata\.namespace)(==|=|!=)(.*)$/;
         fields = fieldText.split(',').filter((s) => s !== '').map((s) => {
-          const m = /^(metadata\.name|metadata\.namespace)(==|=|!=)(.*)$/.exec(s.trim());
+          const m = allowed.exec(s.trim());
           if (!m) throw new ApiError(400, 'BadRequest', `field label not supported: ${s}`);
           return { field: m[1] as string, operator: m[2] === '!=' ? '!=' : '=', value: m[3] as string };
         });
@@ -648,7 +649,12 @@ export class FakeApiServer {
   private matches(o: KubeObject, namespace: string | undefined, labels: Requirement[], fields: FieldRequirement[]): boolean {
     if (namespace !== undefined && o.metadata.namespace !== namespace) return false;
     if (!requirementsMatch(labels, o.metadata.labels)) return false;
-    return fieldRequirementsMatch(fields, o as unknown as V1Pod);
+    const involved = fields.filter((f) => f.field.startsWith('involvedObject.'));
+    for (const f of involved) {
+      const v = String(((o as { involvedObject?: Record<string, unknown> }).involvedObject ?? {})[f.field.slice('involvedObject.'.length)] ?? '');
+      if ((v === f.value) !== (f.operator === '=')) return false;
+    }
+    return fieldRequirementsMatch(fields.filter((f) => !involved.includes(f)), o as unknown as V1Pod);
   }
 
   private serveList(r: ResourceType, namespace: string | undefined, query: URLSearchParams): unknown {

@@ -5,7 +5,8 @@
 // window of a Chaos Mesh 2.x duration (from creationTimestamp to + duration); never for an experiment
 // whose controller wrote desiredPhase: Stop; gone when the KernelChaos file is removed; gone after `kill -9` (no program left, per
 // bpftool); back after a restart; a gRPC client over mTLS sees the counters, one without a
-// certificate is refused; bpfki FailMMOrBIO for the target's pid injects, RecoverMMOrBIO recovers.
+// certificate is refused; /metrics counters move while mounts fail; bpfki FailMMOrBIO for the
+// target's pid injects, RecoverMMOrBIO recovers.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,7 +40,24 @@ for (const word of process.argv.slice(2)) {
   if (cmd === 'nocert') out = await call(companion(grpc.credentials.createSsl(tls.ca)), 'ListInjections', {});
   if (cmd === 'fail') out = await call(bpfki(), 'FailMMOrBIO', { pid: Number(arg), ...chain });
   if (cmd === 'recover') out = await call(bpfki(), 'RecoverMMOrBIO', { pid: Number(arg), ...chain });
-  console.log('RESULT grpc_' + cmd + '=' + JSON.stringify(out));
+  if (cmd === 'metrics') {
+    // A Prometheus scrape of the companion's /metrics (Node's fetch; the guest has no curl).
+    const text = await (await fetch('http://127.0.0.1:19090/metrics')).text();
+    const sample = (name, labels) => {
+      const line = text.split('\\n').find((l) => l.startsWith(name + '{') && labels.every((x) => l.includes(x)));
+      return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const exp = ['experiment="removable"', 'namespace="chaos-testing"'];
+    out = {
+      faults: sample('kernelchaos_companion_faults_injected_total', exp),
+      calls: sample('kernelchaos_companion_site_calls_total', exp),
+      containers: sample('kernelchaos_companion_armed_containers', exp),
+      programs: ['trampoline', 'kprobe'].reduce((n, m) => n + (sample('kernelchaos_companion_armed_programs', ['mode="' + m + '"']) ?? 0), 0),
+      arms: ['trampoline', 'kprobe'].reduce((n, m) => n + (sample('kernelchaos_companion_arm_duration_seconds_count', ['mode="' + m + '"']) ?? 0), 0),
+      process: /^process_cpu_seconds_total /m.test(text),
+    };
+  }
+  console.log('RESULT grpc_' + cmd + (cmd === 'metrics' ? '_' + arg : '') + '=' + JSON.stringify(out));
 }
 process.exit(0);
 `;
@@ -80,7 +98,8 @@ chaos() { # NAME EXTRA-SPEC-LINES METADATA-EXTRA [TRAILING-LINES]
 }
 start_companion() {
   node bin/kernelchaos.js companion --node vm-node --manifests "$M" --grpc-host 127.0.0.1 --grpc-port 19443 --bpfki-port 19444 --bpfki-clients vm-test-client \
-    --tls-cert "$W/certs/server.crt" --tls-key "$W/certs/server.key" --tls-ca "$W/certs/ca.crt" 2>"$1" &
+    --tls-cert "$W/certs/server.crt" --tls-key "$W/certs/server.key" --tls-ca "$W/certs/ca.crt" \
+    --metrics-host 127.0.0.1 --metrics-port 19090 2>"$1" &
   CPID=$!
   wait_log "$1" 'companion running' 1 300
 }
@@ -132,9 +151,10 @@ kill $SLEEPER
 # Removal: a KernelChaos without duration arms; deleting its file disarms.
 chaos removable '' '' > "$M/removable.yaml"
 wait_log "$W/companion.log" '"msg":"fault armed"' 2 180
+client metrics:before
 echo "RESULT removable_armed_target=$(try_mounts "$TARGET" 20)"
-# gRPC while a fault is armed with no end (a client starts slowly in the emulated guest).
-client list status:removable nocert
+# gRPC and a second scrape while a fault is armed with no end (a client starts slowly in the emulated guest).
+client list status:removable nocert metrics:after
 rm "$M/removable.yaml"
 wait_log "$W/companion.log" '"msg":"fault disarmed' 2 120
 echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
@@ -247,6 +267,19 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(status.records).toEqual([expect.objectContaining({ id: 'chaos-mount/mount-target/target', phase: 'Injected' })]);
     expect(r.get('grpc_nocert')).toMatch(/"error":14/); // UNAVAILABLE: the TLS handshake is refused
     expect(n('removed_target')).toBe(0);
+
+    // The companion's /metrics: the kernel's counters, moving while the mounts fail.
+    type Scrape = { faults: number | null; calls: number | null; containers: number | null; programs: number | null; arms: number | null; process: boolean };
+    const before = JSON.parse(r.get('grpc_metrics_before') || '{}') as Scrape;
+    const after = JSON.parse(r.get('grpc_metrics_after') || '{}') as Scrape;
+    console.log(`[companion.vm] /metrics faults before=${before.faults} after=${after.faults}, calls before=${before.calls} after=${after.calls}`);
+    expect(before.faults, context).not.toBeNull();
+    expect(after.faults ?? 0).toBeGreaterThanOrEqual((before.faults ?? 0) + 20);
+    expect(after.calls ?? 0).toBeGreaterThanOrEqual((before.calls ?? 0) + 20);
+    expect(after.containers).toBe(1);
+    expect(after.programs ?? 0).toBeGreaterThanOrEqual(1);
+    expect(after.arms ?? 0).toBeGreaterThanOrEqual(2);
+    expect(after.process).toBe(true);
 
     expect(n('before_kill_target'), context).toBe(5);
     expect(n('before_kill_progs')).toBeGreaterThan(n('base_progs'));

@@ -45,6 +45,12 @@ const one = (kind: string) => {
   expect(found, kind).toHaveLength(1);
   return found[0] as Obj;
 };
+/** The Service the apiserver calls (the metrics Service is tested in test/metrics/manifests.test.ts). */
+const admissionService = () => {
+  const found = byKind('Service').filter((o) => o.metadata.name === 'kernelchaos-webhook');
+  expect(found).toHaveLength(1);
+  return found[0] as Obj;
+};
 const webhooks = (kind: string) => (one(kind).webhooks as Webhook[]);
 const allWebhooks = () => [...webhooks('MutatingWebhookConfiguration'), ...webhooks('ValidatingWebhookConfiguration')];
 
@@ -119,7 +125,7 @@ describe('webhook configurations', () => {
   });
 
   it('call the Service that fronts the Deployment', () => {
-    const service = one('Service') as Obj & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] } };
+    const service = admissionService() as Obj & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] } };
     for (const h of allWebhooks()) {
       expect(h.clientConfig.service.name).toBe(service.metadata.name);
       expect(h.clientConfig.service.namespace).toBe(service.metadata.namespace);
@@ -155,7 +161,7 @@ describe('Deployment', () => {
     const pdb = one('PodDisruptionBudget') as Obj & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } };
     expect(pdb.spec.minAvailable).toBe(1);
     for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(d.spec.template.metadata.labels[k]).toBe(v);
-    const service = one('Service') as Obj & { spec: { selector: Record<string, string> } };
+    const service = admissionService() as Obj & { spec: { selector: Record<string, string> } };
     for (const [k, v] of Object.entries(service.spec.selector)) expect(d.spec.template.metadata.labels[k]).toBe(v);
   });
 
