@@ -2,9 +2,9 @@
 // from one node's companion over mutual-TLS gRPC (--companion). --watch redraws in place on a
 // terminal and appends changed rows otherwise (logs, pipes).
 import { readFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { commanderExitCode, forCli } from './commander.js';
+import { parseCli, processIo, subcommand, type CliIo } from './commander.js';
 import { age, experimentRow, experimentsTable, table } from '../status/format.js';
 
 type Output = 'table' | 'json' | 'yaml';
@@ -32,10 +32,19 @@ function seconds(flag: string) {
   };
 }
 
-function program(): Command {
-  return forCli(
-    new Command('kernelchaos status')
-      .description('show KernelChaos experiments: phase, targeted pods, armed containers, faults, last event')
+export const EXIT_CODES = [
+  { code: 0, meaning: 'printed (with --watch: stopped by SIGINT or SIGTERM)' },
+  { code: 1, meaning: 'the cluster or the companion could not be read, or NAME does not exist' },
+  { code: 2, meaning: 'usage error, or no usable kubeconfig or companion credentials' },
+];
+
+export function command(io: CliIo = processIo): Command {
+  return subcommand({
+    name: 'status',
+    description: 'Show KernelChaos experiments: phase, targeted pods, armed containers, faults, last event.',
+    exitCodes: EXIT_CODES,
+    io,
+  })
       .argument('[name]', 'one experiment (default: every experiment in the namespace)')
       .option('-n, --namespace <ns>', "the namespace (default: the kubeconfig context's, else default)")
       .option('-A, --all-namespaces', 'every namespace')
@@ -58,8 +67,7 @@ Examples:
   kubectl -n kernelchaos-system port-forward pod/kernelchaos-companion-xxxxx 9443 &
   kernelchaos status --companion 127.0.0.1:9443 --tls-cert tls.crt --tls-key tls.key --tls-ca ca.crt \\
     --tls-server-name kernelchaos-companion.kernelchaos-system.svc`,
-      ),
-  );
+      );
 }
 
 /** Rejects after `ms` so no call can hang the command. */
@@ -291,14 +299,12 @@ export class WatchRenderer {
 export async function main(argv: string[]): Promise<number> {
   let o: StatusOptions;
   let name: string | undefined;
-  try {
-    const p = program().parse(argv, { from: 'user' });
+  {
+    const p = command();
+    const parsed = parseCli(p, argv);
+    if (parsed !== null) return parsed;
     o = p.opts<StatusOptions>();
     name = p.args[0];
-  } catch (err) {
-    const code = commanderExitCode(err);
-    if (code !== null) return code;
-    throw err;
   }
   if (name !== undefined && o.allNamespaces) {
     console.error('kernelchaos status: a NAME and --all-namespaces exclude each other (a name is looked up in one namespace; use -n)');

@@ -58,7 +58,7 @@ describe('kernelchaos validate', () => {
     expect(bad.out).toContain('Schedule/chaos-mesh/bad-schedule: spec.kernelChaos.failKernRequest.probability: must be 0..100');
     const pod = await run(['-f', fixtures('cm-examples-schedule-podchaos.yaml')]);
     expect(pod.code).toBe(1);
-    expect(pod.out).toContain("Schedule/-/schedule-pod-kill-example: not checked: spec.podChaos: PodChaos is Chaos Mesh's to validate");
+    expect(pod.out).toContain("Schedule/default/schedule-pod-kill-example: not checked: spec.podChaos: PodChaos is Chaos Mesh's to validate");
     expect(pod.out.trim().split('\n').at(-1)).toBe('0 valid, 0 invalid, 1 not checked (Chaos Mesh kinds only its webhook validates)');
   });
 

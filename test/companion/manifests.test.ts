@@ -56,7 +56,7 @@ describe('manifests/companion', () => {
     expect(parsed.config).toMatchObject({ node: 'n1', source: { kind: 'kubernetes' }, cgroupRoot: '/host/sys/fs/cgroup', procRoot: '/host/proc' });
     expect(parsed.config.bpfkiPort).toBeUndefined();
     expect(container?.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(parsed.config.grpc?.port);
-    expect(readFileSync(join(DIR, 'daemonset.yaml'), 'utf8')).toMatch(/RISK: anyone holding/);
+    expect(readFileSync(join(DIR, 'daemonset.yaml'), 'utf8')).toMatch(/bpfki service is OFF/);
   });
 
   it('grants read of pods, KernelChaos, namespaces and policies (the admission gate), status writes and Events, nothing more', () => {

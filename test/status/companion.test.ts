@@ -23,7 +23,7 @@ metadata:
   namespace: app
   uid: ${UID}
   labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
+  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
 spec:
   nodeName: node-1
   containers: [{name: app, image: busybox}]

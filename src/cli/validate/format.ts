@@ -52,7 +52,7 @@ function findingLine(r: DocumentReport, f: Finding, severity: 'error' | 'warning
 export function summaryLine(s: ValidateSummary): string {
   const parts = [`${s.valid} valid`, `${s.invalid} invalid`];
   if (s.denied > 0) parts.push(`${s.denied} denied by policy`);
-  if (s.unchecked > 0) parts.push(`${s.unchecked} not checked (chaos kinds only Chaos Mesh validates)`);
+  if (s.unchecked > 0) parts.push(`${s.unchecked} not checked (Chaos Mesh kinds only its webhook validates)`);
   if (s.skipped > 0) parts.push(`${s.skipped} skipped (other kinds)`);
   if (s.readErrors > 0) parts.push(`${s.readErrors} unreadable`);
   if (s.warnings > 0) parts.push(`${s.warnings} warning${s.warnings === 1 ? '' : 's'}`);

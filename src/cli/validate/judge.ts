@@ -114,7 +114,7 @@ function chaosMeshJudge(validate: (object: unknown) => ChaosMeshVerdict): Judge 
   return (doc, _ctx, at) => {
     const verdict = validate(doc.object);
     const warnings = warningFindings(at, verdict.warnings);
-    if (verdict.valid === 'unchecked') return { status: 'unchecked', errors: [finding(at, 'spec', `not checked: ${verdict.reason}`)], warnings };
+    if (verdict.valid === 'unchecked') return { status: 'unchecked', errors: [finding(at, '', `not checked: ${verdict.reason}`)], warnings };
     if (!verdict.valid) return { status: 'invalid', errors: errorFindings(at, verdict.errors), warnings };
     return { status: 'valid', warnings, defaulted: doc.object };
   };
