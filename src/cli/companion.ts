@@ -49,6 +49,8 @@ interface Options {
   bpfkiPort?: number;
   attachMode: AttachMode;
   cacheDir?: string;
+  /** commander's --no-syscall-entry sets false; absent means on. */
+  syscallEntry?: boolean;
   logLevel: string;
 }
 
@@ -73,7 +75,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
     source: o.manifests ? { kind: 'manifests', dir: o.manifests } : { kind: 'kubernetes', ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}) },
     cgroupRoot: o.cgroupRoot,
     procRoot: o.procRoot,
-    armOptions: { attachMode: o.attachMode, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
+    armOptions: { attachMode: o.attachMode, syscallEntry: o.syscallEntry !== false, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
     ...(tlsGiven === 3
       ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
       : {}),
@@ -98,6 +100,7 @@ function command(): Command {
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
+    .option('--no-syscall-entry', 'on kernels without should_failslab/should_fail_alloc_page, refuse failtype 0/1 instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
     .addHelpText('after', HELP_AFTER)
     .exitOverride()

@@ -29,6 +29,8 @@ const SPECS: Record<string, [FailKernRequest, Record<string, unknown>]> = {
   bananas: [{ failtype: 0, callchain: [nameIs('bananas', 8)] }, {}],
   page: [{ failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] }, {}],
   bio: [{ failtype: 2 }, {}],
+  // armed by test/vm/fixtures/chain-race.mjs through the engine API
+  chainrace: [{ failtype: 0, callchain: [{ funcname: 'd_alloc_parallel' }] }, {}],
 };
 
 function script(): string {
@@ -61,6 +63,9 @@ echo "left=$(ls -d /sys/fs/cgroup/kernelchaos-run-* 2>/dev/null | wc -l)" >> ${R
 
 # live retargeting through the engine API (the companion's path)
 node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/retarget.mjs ${B}/mount-many > ${R}/retarget.out 2>&1
+
+# armed while target threads run inside the chain's frame: faults inside the chain, none outside
+node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 8 > ${R}/chainrace.out 2>&1
 
 $KC run -f ${S}/never.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/never.out 2>&1; echo "status=$?" >> ${R}/never.out
 $KC run -f ${S}/times3.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/times3.out 2>&1; echo "status=$?" >> ${R}/times3.out
@@ -191,6 +196,20 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
       faultsAfterDisarm: 10,
       afterDisarm: 0,
     });
+  });
+
+  it.each(['trampoline', 'kprobe'])('armed while targets run inside the frame (%s): faults only inside the chain, no state left', (mode) => {
+    const out = read('chainrace.out');
+    const line = /CHAINRACE (\{.*\})/.exec(out)?.[1];
+    expect(line, context('chainrace.out')).toBeDefined();
+    const r = (JSON.parse(line ?? '{}') as Record<string, { creates: number; createEnomem: number; pipes: number; pipeFail: number; faults: number; leftThreads: number }>)[mode];
+    expect(r, out).toBeDefined();
+    // 8 arms, each while 4 threads loop create-then-pipe: pipe() is outside the chain
+    expect(r?.pipes).toBeGreaterThan(100);
+    expect(r?.pipeFail, out).toBe(0);
+    expect(r?.createEnomem).toBeGreaterThan(0);
+    expect(r?.faults).toBeGreaterThanOrEqual(r?.createEnomem ?? 1);
+    expect(r?.leftThreads, out).toBe(0);
   });
 
   it('a chain the workload never completes injects nothing', () => {
