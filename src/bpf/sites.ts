@@ -13,7 +13,7 @@ export type FailType = 0 | 1 | 2;
 export type SiteForm = 'site' | 'syscall-entry';
 
 /** The kernel config option without which the failtype's site does not exist (kernels >= 6.11). */
-export const SITE_CONFIG: Readonly<Record<FailType, string>> = {
+export const SITE_CONFIG: Readonly<Record<FailType, 'CONFIG_FAILSLAB' | 'CONFIG_FAIL_PAGE_ALLOC' | 'CONFIG_FAIL_MAKE_REQUEST'>> = {
   0: 'CONFIG_FAILSLAB',
   1: 'CONFIG_FAIL_PAGE_ALLOC',
   2: 'CONFIG_FAIL_MAKE_REQUEST',

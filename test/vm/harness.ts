@@ -10,11 +10,30 @@ export const VM_RUN = join(TESTKERNEL_DIR, 'vm-run.sh');
 /** Scratch space shared read-write with the guest (host /tmp is not visible in the guest). */
 export const VM_SCRATCH = join(PROJECT_ROOT, '.vmcache');
 
+/** The kernel the VM tests boot: KERNELCHAOS_TEST_KERNEL, else ../shared/testkernel/bzImage. */
+export function testKernelPath(): string {
+  return process.env.KERNELCHAOS_TEST_KERNEL ?? join(TESTKERNEL_DIR, 'bzImage');
+}
+
+/**
+ * Whether the test kernel has a config option, from the `config` file beside it (bzImage ->
+ * config, bzImage-6.12 -> config-6.12). Tests skip what the kernel cannot do by this, with the reason.
+ */
+export function testKernelHas(option: string): boolean {
+  const kernel = testKernelPath();
+  const config = kernel.replace(/bzImage([^/]*)$/, 'config$1');
+  try {
+    return new RegExp(`^${option}=y$`, 'm').test(readFileSync(config, 'utf8'));
+  } catch {
+    return true; // no config beside it: assume a full kernel
+  }
+}
+
 export type VmAvailability = { ok: true } | { ok: false; reason: string };
 
 export function vmAvailability(): VmAvailability {
   if (process.env.KERNELCHAOS_SKIP_VM === '1') return { ok: false, reason: 'KERNELCHAOS_SKIP_VM=1 is set' };
-  const kernel = process.env.KERNELCHAOS_TEST_KERNEL ?? join(TESTKERNEL_DIR, 'bzImage');
+  const kernel = testKernelPath();
   if (!existsSync(VM_RUN) || !existsSync(kernel)) return { ok: false, reason: `no test kernel at ${kernel}` };
   for (const bin of ['qemu-system-x86_64', 'busybox']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
