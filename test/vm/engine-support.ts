@@ -12,7 +12,7 @@ import { generateProgram, type ProgramMode } from '../../src/bpf/generate.js';
 import { loadSpecFile } from '../../src/bpf/spec-file.js';
 import type { SiteForm } from '../../src/bpf/sites.js';
 import type { FailKernRequest } from '../../src/api/types.js';
-import { PROJECT_ROOT, runInVm, testKernelPath, VM_SCRATCH } from './harness.js';
+import { runInVm, testKernelPath, VM_SCRATCH } from './harness.js';
 
 export const ENGINE_CACHE = join(VM_SCRATCH, 'engine-cache');
 export const FIXTURES_BIN = join(VM_SCRATCH, 'fixtures-bin');
