@@ -100,7 +100,7 @@ start_companion() {
 printf '%s\n' \
   'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: mount-target' '  namespace: chaos-mount' '  uid: @@UID@@' \
   '  labels: {kernelchaos.dev/target: "true"}' \
-  '  annotations: {kernelchaos.dev/experiments: "chaos-testing/window,chaos-testing/removable"}' \
+  '  annotations: {kernelchaos.dev/experiments: "chaos-testing/budget,chaos-testing/removable,chaos-testing/window"}' \
   'spec:' '  nodeName: vm-node' '  containers: [{name: target, image: busybox}, {name: sibling, image: busybox}]' \
   'status:' '  phase: Running' '  qosClass: BestEffort' '  containerStatuses:' \
   '    - {name: target, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@TARGET@@", state: {running: {}}}' \
@@ -150,7 +150,8 @@ echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
 # kill -9: the kernel drops the programs with the process.
 chaos removable '' '' > "$M/removable.yaml"
 budget_chaos '' > "$M/budget.yaml"
-wait_log "$W/companion.log" '"msg":"fault armed"' 4 180
+wait_log "$W/companion.log" '"msg":"fault armed"' 3 180
+wait_log "$W/companion.log" '"experiment":"chaos-testing/budget".*"msg":"fault armed"' 1 300
 echo "RESULT before_kill_target=$(try_mounts "$TARGET" 5) before_kill_progs=$(progs)"
 echo "RESULT budget_before_kill=$(try_creates "$TARGET" 3 a)"
 # the records the controller would write into the status (the counters are read every 5 s)
@@ -164,7 +165,8 @@ budget_chaos "status: {experiment: {containerRecords: $RECORDS}}" > "$M/budget.y
 
 # Restart: the same directory brings the faults back; budget resumes at 3 of its 4.
 start_companion "$W/companion2.log"
-wait_log "$W/companion2.log" '"msg":"fault armed"' 2 180
+wait_log "$W/companion2.log" '"experiment":"chaos-testing/removable".*"msg":"fault armed"' 1 180
+wait_log "$W/companion2.log" '"experiment":"chaos-testing/budget".*"msg":"fault armed"' 1 300
 echo "RESULT restarted_target=$(try_mounts "$TARGET" 20) restarted_sibling=$(try_mounts "$SIBLING" 20)"
 echo "RESULT budget_after_restart=$(try_creates "$TARGET" 6 b)"
 kill -TERM $CPID
