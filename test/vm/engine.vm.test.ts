@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, runInVm, testKernelHas, vmAvailability, VM_SCRATCH } from './harness.js';
+import { PROJECT_ROOT, runInVm, testKernelHasSite, vmAvailability, VM_SCRATCH } from './harness.js';
 import type { FailKernRequest } from '../../src/api/types.js';
 import { buildFixtures, ENGINE_CACHE, FIXTURES_BIN, guestBtf, precompile, SPEC_DIR, writeSpec } from './engine-support.js';
 
@@ -13,8 +13,8 @@ const availability = vmAvailability();
  * The 6.12 test kernel, like distro kernels >= 6.11, has no should_failslab/should_fail_alloc_page:
  * failtype 0/1 run in the syscall-entry form there, and chains that form cannot honour are refused.
  */
-const SLAB = testKernelHas('CONFIG_FAILSLAB');
-const PAGE = testKernelHas('CONFIG_FAIL_PAGE_ALLOC');
+const SLAB = testKernelHasSite(0);
+const PAGE = testKernelHasSite(1);
 const NO_SLAB = 'skipped: this kernel has no should_failslab (CONFIG_FAILSLAB off) and d_alloc_parallel is not error-injectable, so nothing can fail under it';
 /** Specs whose chain only the real slab site can honour. */
 const NEEDS_SLAB_SITE = new Set(['race', 'prob', 'bananas', 'chainrace', 'never']);

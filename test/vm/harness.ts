@@ -20,13 +20,32 @@ export function testKernelPath(): string {
  * config, bzImage-6.12 -> config-6.12). Tests skip what the kernel cannot do by this, with the reason.
  */
 export function testKernelHas(option: string): boolean {
-  const kernel = testKernelPath();
-  const config = kernel.replace(/bzImage([^/]*)$/, 'config$1');
+  const config = testKernelConfig();
+  return config === null || new RegExp(`^${option}=y$`, 'm').test(config);
+}
+
+function testKernelConfig(): string | null {
   try {
-    return new RegExp(`^${option}=y$`, 'm').test(readFileSync(config, 'utf8'));
+    return readFileSync(testKernelPath().replace(/bzImage([^/]*)$/, 'config$1'), 'utf8');
   } catch {
-    return true; // no config beside it: assume a full kernel
+    return null; // no config beside it: assume a full kernel
   }
+}
+
+/** [major, minor] of the test kernel from its config header, or null. */
+export function testKernelVersion(): [number, number] | null {
+  const m = /^# Linux\/\S+ (\d+)\.(\d+)/m.exec(testKernelConfig() ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/**
+ * Whether the test kernel has should_failslab (failtype 0) / should_fail_alloc_page (1): always
+ * before 6.11, from 6.11 only with CONFIG_FAILSLAB / CONFIG_FAIL_PAGE_ALLOC.
+ */
+export function testKernelHasSite(failtype: 0 | 1): boolean {
+  const v = testKernelVersion();
+  if (v === null || v[0] < 6 || (v[0] === 6 && v[1] < 11)) return true;
+  return testKernelHas(failtype === 0 ? 'CONFIG_FAILSLAB' : 'CONFIG_FAIL_PAGE_ALLOC');
 }
 
 export type VmAvailability = { ok: true } | { ok: false; reason: string };
