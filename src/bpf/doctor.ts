@@ -1,6 +1,6 @@
 // `kernelchaos doctor`'s judgement: from the observed KernelFacts (kernel-facts.ts), which failtypes
 // can be injected here, through which hook, and if not, exactly why and what to change. Pure.
-import { SITES, type FailType } from './sites.js';
+import { SITE_CONFIG, SITES, type FailType } from './sites.js';
 import type { ConfigKey, KernelFacts, SiteName } from './kernel-facts.js';
 import type { ProbeOutcome } from './kernel-facts-probe.js';
 
@@ -44,11 +44,15 @@ function configHas(facts: KernelFacts, key: ConfigKey): boolean | null {
   return v === 'y' || v === 'm';
 }
 
-const SITE_CONFIG: Record<SiteName, 'CONFIG_FAILSLAB' | 'CONFIG_FAIL_PAGE_ALLOC' | 'CONFIG_FAIL_MAKE_REQUEST'> = {
-  should_failslab: 'CONFIG_FAILSLAB',
-  should_fail_alloc_page: 'CONFIG_FAIL_PAGE_ALLOC',
-  should_fail_bio: 'CONFIG_FAIL_MAKE_REQUEST',
+const CONFIG_OF: Record<SiteName, (typeof SITE_CONFIG)[FailType]> = {
+  should_failslab: SITE_CONFIG[0],
+  should_fail_alloc_page: SITE_CONFIG[1],
+  should_fail_bio: SITE_CONFIG[2],
 };
+
+/** What works without a kernel change when failtype 0/1 has no site (engine.ts planForm). */
+export const SYSCALL_ENTRY_REMEDY =
+  'no kernel change: make the call chain\'s outermost frame a syscall (e.g. __x64_sys_mount); kernelchaos then fails that syscall with ENOMEM at entry (the syscall-entry form, on unless --no-syscall-entry)';
 
 /** Blockers shared by every failtype and hook: no BPF, no privilege, no cgroup v2, no toolchain. */
 function commonBlockers(facts: KernelFacts): Blocker[] {
@@ -95,7 +99,7 @@ function commonBlockers(facts: KernelFacts): Blocker[] {
 function siteSymbolBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
   if (!facts.kallsyms.readable) return [];
   const sym = facts.kallsyms.sites[site];
-  const option = SITE_CONFIG[site];
+  const option = CONFIG_OF[site];
   if (sym.plain) return [];
   const v = facts.version;
   if (sym.clones.length > 0) {
@@ -109,7 +113,10 @@ function siteSymbolBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
     problem: gatedSince611
       ? `${site} is not in this kernel: from 6.11 it is only built with ${option}=y${configHas(facts, option) === false ? `, which this kernel (${facts.release ?? '?'}) lacks` : ''}`
       : `${site} is not in /proc/kallsyms`,
-    remedy: gatedSince611 ? `use a kernel built with CONFIG_FAULT_INJECTION=y and ${option}=y` : `use a kernel that has ${site}`,
+    // Only what this kernel lacks: CONFIG_FAULT_INJECTION is named when it is not already on.
+    remedy: gatedSince611
+      ? `use a kernel built with ${configHas(facts, 'CONFIG_FAULT_INJECTION') === true ? '' : 'CONFIG_FAULT_INJECTION=y and '}${option}=y`
+      : `use a kernel that has ${site}`,
   }];
 }
 
@@ -146,8 +153,9 @@ function probeBlocker(hook: Hook, site: SiteName, outcome: ProbeOutcome | undefi
   return { problem, remedy };
 }
 
-function fmodRetBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
-  const probe = probeBlocker('fmod_ret', site, facts.probes?.fmodRet[site], facts);
+/** `generic`: only what does not depend on the site itself (used when the site is absent). */
+function fmodRetBlockers(facts: KernelFacts, site: SiteName, generic = false): Blocker[] {
+  const probe = generic ? null : probeBlocker('fmod_ret', site, facts.probes?.fmodRet[site], facts);
   if (probe === 'attached') return [];
   const out: Blocker[] = [];
   if (atLeast(facts.version, MIN_FMOD_RET) === false) {
@@ -155,7 +163,7 @@ function fmodRetBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
   }
   if (!facts.btf.vmlinux) {
     out.push({ problem: `no kernel BTF (${facts.btf.reason})`, remedy: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y' });
-  } else if (facts.btf.functions[site] === undefined) {
+  } else if (!generic && facts.btf.functions[site] === undefined) {
     out.push({ problem: `${site} is not a function in the kernel BTF, so no trampoline can attach to it`, remedy: `use a kernel whose BTF describes ${site}` });
   }
   if (configHas(facts, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') === false) {
@@ -165,8 +173,8 @@ function fmodRetBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
   return out;
 }
 
-function kprobeBlockers(facts: KernelFacts, site: SiteName): Blocker[] {
-  const probe = probeBlocker('kprobe', site, facts.probes?.kprobeOverride[site], facts);
+function kprobeBlockers(facts: KernelFacts, site: SiteName, generic = false): Blocker[] {
+  const probe = generic ? null : probeBlocker('kprobe', site, facts.probes?.kprobeOverride[site], facts);
   if (probe === 'attached') return [];
   const out: Blocker[] = [];
   const kprobesConfig = configHas(facts, 'CONFIG_KPROBES');
@@ -196,7 +204,26 @@ function dedupe(items: string[]): string[] {
 
 function diagnoseFailtype(facts: KernelFacts, failtype: FailType, common: Blocker[]): FailtypeDiagnosis {
   const site = SITES[failtype].funcname;
-  const shared = [...siteSymbolBlockers(facts, site), ...errorInjectionBlockers(facts, site)];
+  const symbol = siteSymbolBlockers(facts, site);
+  if (symbol.length > 0) {
+    // The site's own findings (error-injection list, BTF entry, probes) follow from its absence:
+    // remedy that and what the kernel lacks in general, the change-nothing option first when the
+    // kernel can fail a syscall instead.
+    const injection = facts.errorInjection.readable ? [] : errorInjectionBlockers(facts, site);
+    const fmodGeneric = fmodRetBlockers(facts, site, true);
+    const kprobeGeneric = kprobeBlockers(facts, site, true);
+    const hookable = fmodGeneric.length === 0 || kprobeGeneric.length === 0;
+    const first = failtype !== 2 && common.length === 0 && injection.length === 0 && hookable ? [SYSCALL_ENTRY_REMEDY] : [];
+    const all = [...common, ...symbol, ...injection];
+    const problems = [...all.map((b) => b.problem), ...fmodGeneric.map((b) => `fmod_ret: ${b.problem}`), ...kprobeGeneric.map((b) => `kprobe: ${b.problem}`)];
+    return {
+      failtype, site, verdict: 'fails', via: null,
+      problems: dedupe(problems),
+      remedies: dedupe([...first, ...[...all, ...fmodGeneric, ...kprobeGeneric].map((b) => b.remedy)]),
+      warnings: [],
+    };
+  }
+  const shared = errorInjectionBlockers(facts, site);
   const fmod = fmodRetBlockers(facts, site);
   const kprobe = kprobeBlockers(facts, site);
   // A successful live probe outranks anything inferred from files.

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { errorInjectionList, KERNEL_BTF_PATH, kernelBtfFunctions, requestTypeProblems } from './btf.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
-import { GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
+import { ATTACH_ORDER, GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
-import { siteFor } from './sites.js';
+import { SITE_CONFIG, siteFor, type SiteForm } from './sites.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EngineError, type ArmedFault, type ArmOptions, type FaultCounters, type FaultEngine } from './types.js';
 
@@ -24,22 +24,69 @@ export interface KernelFacts {
   btfFunctions: ReadonlySet<string> | null;
   /** The error-injection list, or null when debugfs is not readable. */
   errorInjection: ReadonlySet<string> | null;
+  /** The failtype's site is neither in BTF nor in /proc/kallsyms (absent: assume present). */
+  siteMissing?: boolean;
 }
 
 /** The running kernel's facts about the functions a request hooks. */
 export function readKernelFacts(req: ParsedFailKernRequest): KernelFacts {
-  const names = [siteFor(req.failtype).funcname, ...req.callchain.map((f) => f.funcname)];
-  return { btfFunctions: kernelBtfFunctions(names), errorInjection: errorInjectionList() };
+  const site = siteFor(req.failtype).funcname;
+  const names = [site, ...req.callchain.map((f) => f.funcname)];
+  const btfFunctions = kernelBtfFunctions(names);
+  const siteMissing = functionsMissingFromKernel([site], btfFunctions)?.includes(site) ?? false;
+  return { btfFunctions, errorInjection: errorInjectionList(), siteMissing };
+}
+
+export interface FormPlan {
+  form: SiteForm;
+  /** How the fault is injected, in words for `run`, status and Events. */
+  mechanism: string;
+}
+
+/**
+ * The failtype's own site when the kernel has it; otherwise, for failtype 0/1 with a call chain
+ * whose outermost frame is error-injectable, the syscall-entry form; otherwise an error naming
+ * what is missing (the site, its config option) and what would work.
+ */
+export function planForm(req: ParsedFailKernRequest, facts: KernelFacts, syscallEntry: boolean, mode?: ProgramMode): FormPlan {
+  const site = siteFor(req.failtype);
+  const how = (m: ProgramMode | undefined): string => (m === undefined ? '' : m === 'trampoline' ? ' (fmod_ret)' : ' (kprobe + bpf_override_return)');
+  if (!facts.siteMissing) return { form: 'site', mechanism: `${site.funcname}${how(mode)}` };
+  const config = SITE_CONFIG[req.failtype];
+  const missing = `${site.funcname} is not in this kernel (not in BTF nor /proc/kallsyms; kernels from 6.11 build it only with ${config}=y)`;
+  const outer = req.callchain[0]?.funcname;
+  if (req.failtype === 2) throw new EngineError('missing-symbol', `failtype 2 cannot work on this kernel: ${missing}; a kernel with ${config}=y would work`);
+  if (!syscallEntry) {
+    throw new EngineError(
+      'missing-symbol',
+      `failtype ${req.failtype} cannot work on this kernel: ${missing}; the syscall-entry form${outer ? `, which would fail ${outer} with ENOMEM at entry,` : ''} is turned off (--no-syscall-entry); a kernel with ${config}=y would work`,
+    );
+  }
+  if (!outer) {
+    throw new EngineError(
+      'missing-symbol',
+      `failtype ${req.failtype} cannot work on this kernel: ${missing}; what would work: a call chain whose outermost frame is error-injectable (a syscall such as __x64_sys_mount: the syscall-entry form fails it with ENOMEM), or a kernel with ${config}=y`,
+    );
+  }
+  if (facts.errorInjection && !facts.errorInjection.has(outer)) {
+    throw new EngineError(
+      'missing-symbol',
+      `failtype ${req.failtype} cannot work on this kernel: ${missing}; spec.failKernRequest.callchain[0].funcname: ${outer} is not on the error-injection list, so the syscall-entry form cannot fail it either; what would work: a syscall (__x64_sys_*) as the outermost frame, or a kernel with ${config}=y`,
+    );
+  }
+  return { form: 'syscall-entry', mechanism: `syscall-entry form: ${outer}${how(mode)} fails with ENOMEM at entry, because ${missing}` };
 }
 
 /**
  * Trampolines when the kernel has BTF for the site and every frame (fentry/fexit/fmod_ret attach by
  * BTF id) and the site is on the error-injection list (fmod_ret needs it); kprobes otherwise.
  */
-export function planAttachMode(req: ParsedFailKernRequest, facts: KernelFacts): AttachModePlan {
-  const site = siteFor(req.failtype).funcname;
+export function planAttachMode(req: ParsedFailKernRequest, facts: KernelFacts, form: SiteForm = 'site'): AttachModePlan {
+  // In the syscall-entry form the outermost frame is the site and the only function hooked.
+  const site = form === 'syscall-entry' ? (req.callchain[0]?.funcname ?? '') : siteFor(req.failtype).funcname;
   if (!facts.btfFunctions) return { mode: 'kprobe', reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
-  const missing = [site, ...req.callchain.map((f) => f.funcname)].filter((fn) => !facts.btfFunctions?.has(fn));
+  const hooked = form === 'syscall-entry' ? [site] : [site, ...req.callchain.map((f) => f.funcname)];
+  const missing = hooked.filter((fn) => !facts.btfFunctions?.has(fn));
   if (missing.length > 0) return { mode: 'kprobe', reason: `no BTF entry for ${missing.join(', ')} (inlined or static)` };
   if (facts.errorInjection && !facts.errorInjection.has(site)) {
     return { mode: 'kprobe', reason: `${site} is not on the error-injection list, fmod_ret cannot change it` };
@@ -65,6 +112,8 @@ export interface ArmedDetails {
   modeReason: string;
   /** Milliseconds from arm() to armed (generate + compile + load + attach). */
   armMs: number;
+  /** How the fault is injected (the site, or the syscall-entry form and why). */
+  mechanism: string;
 }
 
 class ArmedBpfFault implements ArmedFault {
@@ -75,7 +124,12 @@ class ArmedBpfFault implements ArmedFault {
   private readonly counterMap: BpfMap;
   private readonly targetMap: BpfMap;
   private readonly configMap: BpfMap;
+  private readonly claimsMap: BpfMap;
   private readonly cpus = possibleCpus();
+
+  get mechanism(): string {
+    return this.details.mechanism;
+  }
 
   constructor(
     private readonly object: BpfObject,
@@ -85,13 +139,24 @@ class ArmedBpfFault implements ArmedFault {
     this.counterMap = object.map(MAP_NAMES.counters);
     this.targetMap = object.map(MAP_NAMES.targets);
     this.configMap = object.map(MAP_NAMES.config);
+    this.claimsMap = object.map(MAP_NAMES.claims);
   }
 
-  /** Attaches frames first and the site last, so the site never runs without its chain tracking. */
+  /** Starts the `times` counter at `claimed` (before attach: no fault is counted from 0). */
+  setClaimed(claimed: number): void {
+    if (!Number.isInteger(claimed) || claimed < 0) throw new EngineError('unsupported-kernel', `claimed must be a whole number >= 0, got ${claimed}`);
+    const value = Buffer.alloc(MAP_LAYOUT.claims.size);
+    value.writeBigUInt64LE(BigInt(claimed), MAP_LAYOUT.claims.claimed);
+    this.claimsMap.update(ZERO_KEY, value);
+  }
+
+  /** Attaches in ATTACH_ORDER: exits, thread-exit cleanup, entries, the site last. */
   attachAll(): void {
     if (this.state.kind !== 'armed') return;
-    const order = [...this.details.program.hooks.filter((h) => h.role !== 'site'), ...this.details.program.hooks.filter((h) => h.role === 'site')];
-    for (const hook of order) this.state.links.push(this.object.attach(hook.program));
+    const hooks = this.details.program.hooks;
+    for (const role of ATTACH_ORDER) {
+      for (const hook of hooks.filter((h) => h.role === role)) this.state.links.push(this.object.attach(hook.program));
+    }
   }
 
   counters(): FaultCounters {
@@ -135,7 +200,7 @@ class ArmedBpfFault implements ArmedFault {
     }
     const links = this.state.links;
     this.state = { kind: 'disarmed', last };
-    // The site goes first: from here on nothing fails, whatever the frames' state.
+    // Reverse attach order, the site first: from here on nothing fails, whatever the frames' state.
     for (const link of [...links].reverse()) link.destroy();
     this.object.close();
   }
@@ -167,12 +232,12 @@ export function functionsMissingFromKernel(names: readonly string[], btf: Readon
  * Refuses, before any compile, a request whose site or frames this kernel does not have, naming
  * the field: otherwise the user would read a verifier or attach error about something else.
  */
-function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<string> | null): void {
+function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<string> | null, form: SiteForm): void {
   const site = siteFor(request.failtype);
   const frames = request.callchain.map((f) => f.funcname);
-  const missing = functionsMissingFromKernel([site.funcname, ...frames], btf);
+  const missing = functionsMissingFromKernel(form === 'site' ? [site.funcname, ...frames] : frames, btf);
   if (!missing || missing.length === 0) return;
-  if (missing.includes(site.funcname)) {
+  if (form === 'site' && missing.includes(site.funcname)) {
     throw new EngineError(
       'missing-symbol',
       `failtype ${request.failtype} cannot work on this kernel: ${site.funcname} is not in it ` +
@@ -209,16 +274,17 @@ export class BpfFaultEngine implements FaultEngine {
     checkRequestTypes(request, this.options.btfPath ?? KERNEL_BTF_PATH);
     const requested = options.attachMode ?? 'auto';
     const facts = (this.options.facts ?? readKernelFacts)(request);
-    if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started, facts);
-    const plan = planAttachMode(request, facts);
+    const form = planForm(request, facts, options.syscallEntry !== false).form;
+    if (requested !== 'auto') return this.armIn(requested, `forced by attachMode=${requested}`, request, targetCgroupIds, options, started, facts, form);
+    const plan = planAttachMode(request, facts, form);
     try {
-      return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started, facts);
+      return await this.armIn(plan.mode, plan.reason, request, targetCgroupIds, options, started, facts, form);
     } catch (err) {
       // A kernel that advertises BTF may still refuse a trampoline (no ftrace direct calls, a
       // lockdown); kprobes are the fallback. Compile errors would fail the same way again.
       if (plan.mode !== 'trampoline' || !(err instanceof EngineError) || err.reason === 'compile-failed') throw err;
       try {
-        return await this.armIn('kprobe', `trampolines failed (${err.message}); fell back to kprobes`, request, targetCgroupIds, options, started, facts);
+        return await this.armIn('kprobe', `trampolines failed (${err.message}); fell back to kprobes`, request, targetCgroupIds, options, started, facts, form);
       } catch (second) {
         if (second instanceof EngineError) {
           throw new EngineError(second.reason, `${second.message} (trampolines failed first: ${err.message})`, [err.detail, second.detail].filter(Boolean).join('\n---\n'));
@@ -236,17 +302,19 @@ export class BpfFaultEngine implements FaultEngine {
     options: ArmOptions,
     started: number,
     facts: KernelFacts,
+    form: SiteForm,
   ): Promise<ArmedBpfFault> {
     let program: GeneratedProgram;
     try {
-      program = generateProgram(request, mode);
+      program = generateProgram(request, mode, { form });
     } catch (err) {
       // The webhook validates first, so this is a request the parser accepted but C cannot express.
       if (err instanceof GenerateError) throw new EngineError('compile-failed', `the fault program cannot be generated: ${err.message}`);
       throw err;
     }
     // Injected facts describe a pretend kernel (tests); only the real one is checked against kallsyms.
-    if (!this.options.facts) checkFunctionsExist(request, facts.btfFunctions);
+    if (!this.options.facts) checkFunctionsExist(request, facts.btfFunctions, form);
+    const { mechanism } = planForm(request, facts, true, mode);
     const compiled = await compileProgram(program.source, {
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),
@@ -254,9 +322,10 @@ export class BpfFaultEngine implements FaultEngine {
     const object = BpfObject.load(compiled.objectPath);
     let fault: ArmedBpfFault | undefined;
     try {
-      fault = new ArmedBpfFault(object, mode, { program, objectPath: compiled.objectPath, cached: compiled.cached, modeReason, armMs: 0 });
+      fault = new ArmedBpfFault(object, mode, { program, objectPath: compiled.objectPath, cached: compiled.cached, modeReason, armMs: 0, mechanism });
       // Targets before attach: the programs are live for exactly these cgroups from the first call.
       fault.setTargetCgroups(targets);
+      if (options.claimed) fault.setClaimed(options.claimed);
       fault.attachAll();
       fault.details.armMs = performance.now() - started;
       return fault;

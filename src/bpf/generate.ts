@@ -22,12 +22,12 @@ import {
   printable,
   type StringCompare,
 } from './emit-predicate.js';
-import { siteFor, type InjectionSite } from './sites.js';
+import { siteFor, syscallEntrySite, type InjectionSite, type SiteForm } from './sites.js';
 
 export { GenerateError } from './emit-predicate.js';
 
 export type ProgramMode = 'trampoline' | 'kprobe';
-export type HookKind = 'fentry' | 'fexit' | 'fmod_ret' | 'kprobe' | 'kretprobe';
+export type HookKind = 'fentry' | 'fexit' | 'fmod_ret' | 'kprobe' | 'kretprobe' | 'raw_tp';
 
 export interface ProgramHook {
   /** The BPF program's name in the object (bpf_object__find_program_by_name). */
@@ -37,8 +37,15 @@ export interface ProgramHook {
   kind: HookKind;
   /** The kernel function it attaches to. */
   funcname: string;
-  role: 'site' | 'frame-entry' | 'frame-exit';
+  role: 'site' | 'frame-entry' | 'frame-exit' | 'thread-exit';
 }
+
+/**
+ * Attach order: exits before entries (a thread already inside a frame when its entry program
+ * attaches would otherwise be pushed and never popped), the thread-exit cleanup with the exits,
+ * the site last so it never runs without its chain tracking. Detach is the reverse.
+ */
+export const ATTACH_ORDER: readonly ProgramHook['role'][] = ['frame-exit', 'thread-exit', 'frame-entry', 'site'];
 
 /** Map names in the object; the loader and `doctor`/bench find them by these names. */
 export const MAP_NAMES = {
@@ -52,7 +59,7 @@ export const MAP_NAMES = {
   counters: 'kc_counters',
   /** ARRAY[1] struct kc_claims: faults claimed against `times`. */
   claims: 'kc_claims',
-  /** LRU_HASH u64 pid_tgid -> struct kc_thread: call-chain state (only with a non-empty chain). */
+  /** HASH u64 pid_tgid -> struct kc_thread: call-chain state (only with a non-empty chain). */
   threads: 'kc_threads',
   /** ARRAY[1] struct kc_chain: how many target threads have the whole chain active (only with a non-empty chain). */
   chain: 'kc_chain',
@@ -75,7 +82,7 @@ export interface GeneratedProgram {
   site: InjectionSite;
   /** Every program, site first. */
   hooks: ProgramHook[];
-  /** Kernel functions hooked, site first, each once. */
+  /** Kernel functions hooked, site first, each once (not the sched_process_exit tracepoint). */
   functions: string[];
   /** Maps present in this object (kc_threads and kc_chain only with a chain). */
   maps: string[];
@@ -87,13 +94,20 @@ export interface GenerateOptions {
    * Default 'full'.
    */
   variant?: 'full' | 'empty-site';
+  /** 'syscall-entry': fail the chain's outermost frame at entry instead of the failtype's site (see sites.ts). Default 'site'. */
+  form?: SiteForm;
 }
 
-/** Deepest nesting of chain-function calls per thread that is tracked (deeper calls never advance the chain). */
-export const MAX_CHAIN_DEPTH = 32;
+/**
+ * Most target threads with chain state at once (kc_threads). A HASH, not an LRU: an LRU would evict
+ * live state silently. State exists only while a target thread is inside a frame that made the
+ * chain advance, and is freed on the frame's exit, by healing, or when the thread exits; when the
+ * map is full a new thread is simply not tracked (it gets no fault, never a wrong one).
+ */
+export const MAX_CHAIN_THREADS = 16384;
 /** Cgroup v2 nesting levels walked when a cgroup's verdict is not cached yet. */
 export const MAX_CGROUP_LEVELS = 32;
-const MAX_FRAMES = 16;
+export const MAX_FRAMES = 16;
 const MAX_KPROBE_ARGS = 6;
 
 export function generateProgram(req: ParsedFailKernRequest, mode: ProgramMode, options: GenerateOptions = {}): GeneratedProgram {
@@ -109,10 +123,11 @@ export function generateProgram(req: ParsedFailKernRequest, mode: ProgramMode, o
   if (req.callchain.length > MAX_FRAMES) {
     throw new GenerateError(`${base}.callchain`, `has ${req.callchain.length} frames; at most ${MAX_FRAMES}`);
   }
-  const site = siteFor(req.failtype);
+  const entryForm = options.form === 'syscall-entry';
+  const site = entryForm ? entrySiteFor(req) : siteFor(req.failtype);
   req.callchain.forEach((f, i) => {
     checkIdentifier(f.funcname, `${base}.callchain[${i}].funcname`, 'function name');
-    if (f.funcname === site.funcname) {
+    if (!entryForm && f.funcname === site.funcname) {
       throw new GenerateError(`${base}.callchain[${i}].funcname`, `${site.funcname} is the injection site itself; list only its callers`);
     }
     if (mode === 'kprobe') {
@@ -126,7 +141,27 @@ export function generateProgram(req: ParsedFailKernRequest, mode: ProgramMode, o
 
   const out = new Writer(mode);
   if (options.variant === 'empty-site') return out.emptySite(req, site);
+  if (entryForm) return out.entry(req, site, probability, times);
   return out.full(req, site, probability, times);
+}
+
+/** The syscall-entry site for `req`, or why this chain cannot be honoured that way. */
+function entrySiteFor(req: ParsedFailKernRequest): InjectionSite {
+  const base = 'spec.failKernRequest';
+  if (req.failtype === 2) throw new GenerateError(`${base}.failtype`, 'the syscall-entry form is for failtype 0 and 1; failtype 2 always has should_fail_bio');
+  const outer = req.callchain[0];
+  if (!outer) {
+    throw new GenerateError(`${base}.callchain`, 'is empty: the syscall-entry form fails the outermost frame of the call chain (e.g. __x64_sys_mount), so it needs one');
+  }
+  req.callchain.forEach((f, i) => {
+    if (i > 0 && f.predicate) {
+      throw new GenerateError(
+        `${base}.callchain[${i}].predicate`,
+        `cannot be honoured by the syscall-entry form: ${outer.funcname} fails at entry, before ${f.funcname} runs; only a predicate on the outermost frame can be checked`,
+      );
+    }
+  });
+  return syscallEntrySite(req.failtype, outer.funcname);
 }
 
 function checkRange(value: number, min: number, max: number, path: string): number {
@@ -183,11 +218,12 @@ class Writer {
   private program(kind: HookKind, funcname: string, program: string, role: ProgramHook['role']): void {
     const section = this.section(kind, funcname);
     this.hooks.push({ program, section, kind, funcname, role });
-    this.emit(`SEC("${section}")`, `int ${program}(${this.ctxParam})`, '{');
+    const param = kind === 'raw_tp' ? 'void *ctx' : this.ctxParam;
+    this.emit(`SEC("${section}")`, `int ${program}(${param})`, '{');
   }
 
   private result(req: ParsedFailKernRequest, site: InjectionSite, maps: string[]): GeneratedProgram {
-    const functions = [...new Set(this.hooks.map((h) => h.funcname))];
+    const functions = [...new Set(this.hooks.filter((h) => h.kind !== 'raw_tp').map((h) => h.funcname))];
     return {
       source: this.lines.join('\n') + '\n',
       mode: this.mode,
@@ -246,15 +282,45 @@ class Writer {
       this.emit(...(frameBlocks[k] ?? []), '}', '');
       this.emit(`/* Leaving ${printable(g.funcname)}: pop this call; it clears the frame it made active. */`);
       this.program(this.mode === 'trampoline' ? 'fexit' : 'kretprobe', g.funcname, `kc_exit_${k}`, 'frame-exit');
-      this.emit('\tkc_chain_leave();', '\treturn 0;', '}', '');
+      this.emit('\tkc_chain_leave(KC_EXIT_FRAME_ADDR);', '\treturn 0;', '}', '');
     });
 
+    if (hasChain) {
+      this.emit('/* A thread that exits inside a frame leaves no state behind. */');
+      this.program('raw_tp', 'sched_process_exit', 'kc_thread_exit', 'thread-exit');
+      this.emit('\tkc_thread_gone();', '\treturn 0;', '}', '');
+    }
     this.site(site, hasChain, probability, times);
     const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
     if (hasChain) maps.push(MAP_NAMES.threads, MAP_NAMES.chain);
-    // Site first in the hook list: the loader attaches frames before the site (see libbpf.ts).
+    // Site first in the hook list (for `render --hooks`); the loader attaches by ATTACH_ORDER.
     const siteHook = this.hooks.pop();
     if (siteHook) this.hooks.unshift(siteHook);
+    return this.result(req, site, maps);
+  }
+
+  /** The syscall-entry form: one program on the outermost frame that fails it (its predicate, if any, checked there). */
+  entry(req: ParsedFailKernRequest, site: InjectionSite, probability: number, times: number): GeneratedProgram {
+    const outer = req.callchain[0];
+    this.header(req, site);
+    this.constants({ ...req, callchain: [] }, probability, times);
+    this.maps(false);
+    this.helpers(site);
+    const check: string[] = [];
+    if (outer?.predicate) {
+      const pred = emitPredicate(outer, 'spec.failKernRequest.callchain[0].predicate', 'kc_streq_0_0');
+      if (pred) {
+        if (pred.compares.length > 0) this.emit(...pred.compares.map((c: StringCompare) => emitStringCompareFunction(c) + '\n'), '');
+        check.push(`\t/* 4. frame 0: ${describeExpr(outer.predicate)} */`);
+        for (const p of pred.params) {
+          const type = emitCType(p.type, 'spec.failKernRequest.callchain[0].parameters');
+          check.push(`\t${type} ${paramVar(p.name)} = (${type})${this.arg(p.index)};`);
+        }
+        check.push(`\tif (!(${pred.code}))`, '\t\treturn 0;');
+      }
+    }
+    this.site(site, false, probability, times, check);
+    const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
     return this.result(req, site, maps);
   }
 
@@ -271,7 +337,9 @@ class Writer {
       '/* preempt_count bits outside task context (kernel in_task()): NMI, hardirq, serving softirq */',
       '#define KC_NOT_TASK_MASK (0x00f00000 | 0x000f0000 | 0x00000100)',
       `#define KC_CHAIN_LENGTH ${req.callchain.length}`,
-      `#define KC_MAX_DEPTH ${MAX_CHAIN_DEPTH}`,
+      `#define KC_MAX_FRAMES ${MAX_FRAMES}`,
+      `#define KC_MAX_THREADS ${MAX_CHAIN_THREADS}`,
+      ...this.frameAddress(),
       `#define KC_MAX_CGROUP_LEVELS ${MAX_CGROUP_LEVELS}`,
       `#define KC_PROBABILITY ${probability}`,
       `#define KC_TIMES ${times}ULL`,
@@ -344,17 +412,21 @@ class Writer {
     );
     if (hasChain) {
       this.emit(
-        '/* Per-thread chain state (inject.py keeps the same per-thread stack). */',
+        '/* Per-thread chain state. Only calls that made a frame active are recorded, each with its',
+        '   stack address: a caller\'s frame always lies above (at a higher address than) everything it',
+        '   calls, so a recorded call at or below the current stack address has returned, whether or not',
+        '   its exit program ran (a miss, a kretprobe without a free instance, a function that never',
+        '   returns). Every program heals the state by that rule before using it. */',
         'struct kc_thread {',
-        '\t__u32 depth;  /* calls of chain functions entered and not yet left */',
         '\t__u32 active; /* frames 0..active-1 hold */',
-        '\t__u8 marks[KC_MAX_DEPTH]; /* marks[d]: the call at depth d made a frame active */',
+        '\t__u32 pad;',
+        '\t__u64 sp[KC_MAX_FRAMES]; /* sp[i]: stack address of the call that made frame i active */',
         '};',
         '',
-        '/* Keyed by pid_tgid so threads never mix; LRU so a thread that dies inside a frame cannot fill it. */',
+        '/* Keyed by pid_tgid so threads never mix. A HASH so live state is never evicted; see MAX_CHAIN_THREADS. */',
         'struct {',
-        '\t__uint(type, BPF_MAP_TYPE_LRU_HASH);',
-        '\t__uint(max_entries, 16384);',
+        '\t__uint(type, BPF_MAP_TYPE_HASH);',
+        '\t__uint(max_entries, KC_MAX_THREADS);',
         '\t__type(key, __u64);',
         '\t__type(value, struct kc_thread);',
         `} ${MAP_NAMES.threads} SEC(".maps");`,
@@ -377,14 +449,29 @@ class Writer {
         `\treturn bpf_map_lookup_elem(&${MAP_NAMES.chain}, &zero);`,
         '}',
         '',
-        '/* A thread whose whole chain became active (+1) or stopped being (-1). A thread that dies',
-        '   inside the chain leaves the count high: the site then only does more checks, never more faults. */',
+        '/* A thread whose whole chain became active (+1) or stopped being (-1). */',
         'static __always_inline void kc_chain_complete(__s64 delta)',
         '{',
         '\tstruct kc_chain *chain = kc_chain_get();',
         '',
         '\tif (chain)',
         '\t\t__sync_fetch_and_add(&chain->complete, delta);',
+        '}',
+        '',
+        '/* Drops the recorded calls at or below stack address `here`: they have returned. */',
+        'static __always_inline void kc_heal(struct kc_thread *st, __u64 here)',
+        '{',
+        '\tfor (int i = 0; i < KC_MAX_FRAMES; i++) {',
+        '\t\t__u32 active = st->active;',
+        '',
+        '\t\tif (!active || active > KC_MAX_FRAMES)',
+        '\t\t\tbreak;',
+        '\t\tif (st->sp[(active - 1) & (KC_MAX_FRAMES - 1)] > here)',
+        '\t\t\tbreak;',
+        '\t\tif (active == KC_CHAIN_LENGTH)',
+        '\t\t\tkc_chain_complete(-1);',
+        '\t\tst->active = active - 1;',
+        '\t}',
         '}',
         '',
       );
@@ -522,7 +609,11 @@ class Writer {
       '\tif (!kc_task_targeted() || !kc_in_task())',
       '\t\treturn 0;',
       '\t__u64 tid = bpf_get_current_pid_tgid();',
+      '\t__u64 here = KC_FRAME_ADDR;',
       `\tstruct kc_thread *st = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
+      '',
+      '\tif (st)',
+      '\t\tkc_heal(st, here);',
       '\t__u32 active = st ? st->active : 0;',
       '\tbool mark = false;',
       '',
@@ -546,34 +637,49 @@ class Writer {
     });
     body.push(
       '',
+      '\tif (!mark) {',
+      '\t\tif (st && !active)',
+      `\t\t\tbpf_map_delete_elem(&${MAP_NAMES.threads}, &tid);`,
+      '\t\treturn 0; /* this call starts no frame: nothing to record */',
+      '\t}',
       '\tif (!st) {',
-      '\t\tif (!mark)',
-      '\t\t\treturn 0; /* nothing active and nothing to start: no state needed */',
       '\t\tstruct kc_thread fresh = {};',
       '',
       `\t\tif (bpf_map_update_elem(&${MAP_NAMES.threads}, &tid, &fresh, BPF_NOEXIST))`,
-      '\t\t\treturn 0;',
+      '\t\t\treturn 0; /* full: this thread is not tracked, so it gets no fault */',
       `\t\tst = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
       '\t\tif (!st)',
       '\t\t\treturn 0;',
       '\t}',
-      '\t__u32 depth = st->depth;',
-      '',
-      '\tif (depth < KC_MAX_DEPTH) {',
-      '\t\tst->marks[depth] = mark;',
-      '\t\tif (mark) {',
-      '\t\t\tst->active = active + 1;',
-      '\t\t\tif (active + 1 == KC_CHAIN_LENGTH)',
-      '\t\t\t\tkc_chain_complete(1);',
-      '\t\t}',
-      '\t}',
-      '\tst->depth = depth + 1;',
+      '\tif (active >= KC_MAX_FRAMES)',
+      '\t\treturn 0;',
+      '\tst->sp[active & (KC_MAX_FRAMES - 1)] = here;',
+      '\tst->active = active + 1;',
+      '\tif (active + 1 == KC_CHAIN_LENGTH)',
+      '\t\tkc_chain_complete(1);',
       '\treturn 0;',
     );
     return body;
   }
 
-  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number): void {
+  /** How a program finds its own stack address (see struct kc_thread). */
+  private frameAddress(): string[] {
+    if (this.mode === 'trampoline') {
+      return [
+        '/* fentry, fexit and fmod_ret get ctx on their trampoline\'s stack frame: one address per call,',
+        '   the same for a call\'s entry and exit, below every caller\'s. */',
+        '#define KC_FRAME_ADDR ((__u64)ctx)',
+        '#define KC_EXIT_FRAME_ADDR ((__u64)ctx)',
+      ];
+    }
+    return [
+      '/* A kprobe at function entry sees sp at the return address; its kretprobe sees sp just above it. */',
+      '#define KC_FRAME_ADDR ((__u64)PT_REGS_SP(ctx))',
+      '#define KC_EXIT_FRAME_ADDR ((__u64)PT_REGS_SP(ctx))',
+    ];
+  }
+
+  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, check: string[] = []): void {
     if (hasChain) {
       // Shared by every exit program: emitted once, before the first program that uses it.
       const at = this.lines.findIndex((l) => l.startsWith('/* Entering '));
@@ -610,14 +716,17 @@ class Writer {
         '\t\treturn 0;',
       );
     }
-    this.emit('\tkc_count(false);');
+    this.emit('\tkc_count(false);', ...check);
     if (hasChain) {
       this.emit(
         '\t/* 4. the whole call chain must be active in this thread */',
         '\t__u64 tid = bpf_get_current_pid_tgid();',
         `\tstruct kc_thread *st = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
         '',
-        '\tif (!st || st->active != KC_CHAIN_LENGTH)',
+        '\tif (!st)',
+        '\t\treturn 0;',
+        '\tkc_heal(st, KC_FRAME_ADDR);',
+        '\tif (st->active != KC_CHAIN_LENGTH)',
         '\t\treturn 0;',
       );
     }
@@ -646,25 +755,32 @@ class Writer {
 }
 
 const CHAIN_LEAVE = [
-  'static __always_inline void kc_chain_leave(void)',
+  '/* Leaving a chain function: drops its own call and any deeper one whose exit was missed. */',
+  'static __always_inline void kc_chain_leave(__u64 here)',
   '{',
   '\tif (!kc_in_task())',
-  '\t\treturn;',
+  '\t\treturn; /* interrupt stacks are not the task\'s: entries there were never recorded */',
   '\t__u64 tid = bpf_get_current_pid_tgid();',
   `\tstruct kc_thread *st = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
   '',
-  '\tif (!st || !st->depth)',
+  '\tif (!st)',
   '\t\treturn;',
-  '\t__u32 depth = st->depth - 1;',
-  '',
-  '\tst->depth = depth;',
-  '\tif (depth < KC_MAX_DEPTH && st->marks[depth] && st->active) {',
-  '\t\tif (st->active == KC_CHAIN_LENGTH)',
-  '\t\t\tkc_chain_complete(-1);',
-  '\t\tst->active -= 1;',
-  '\t}',
-  '\tif (!depth)',
+  '\tkc_heal(st, here);',
+  '\tif (!st->active)',
   `\t\tbpf_map_delete_elem(&${MAP_NAMES.threads}, &tid);`,
+  '}',
+  '',
+  '/* The current thread is exiting: forget its state, whatever frames it was inside. */',
+  'static __always_inline void kc_thread_gone(void)',
+  '{',
+  '\t__u64 tid = bpf_get_current_pid_tgid();',
+  `\tstruct kc_thread *st = bpf_map_lookup_elem(&${MAP_NAMES.threads}, &tid);`,
+  '',
+  '\tif (!st)',
+  '\t\treturn;',
+  '\tif (st->active == KC_CHAIN_LENGTH)',
+  '\t\tkc_chain_complete(-1);',
+  `\tbpf_map_delete_elem(&${MAP_NAMES.threads}, &tid);`,
   '}',
   '',
 ];

@@ -11,7 +11,8 @@ import { SITES } from './sites.js';
 import { findBtfFunctions } from './kernel-facts-btf.js';
 import { probeFmodRet, probeKprobeOverride, type ProbeOutcome } from './kernel-facts-probe.js';
 
-export type SiteName = (typeof SITES)[keyof typeof SITES]['funcname'];
+export type { SiteName } from './sites.js';
+import type { SiteName } from './sites.js';
 export const SITE_NAMES: readonly SiteName[] = [SITES[0].funcname, SITES[1].funcname, SITES[2].funcname];
 
 /** The kernel config options the diagnosis reads; values as in .config ('y', 'm', ...), absent = not set. */

@@ -4,9 +4,29 @@
 
 export type FailType = 0 | 1 | 2;
 
+/**
+ * 'site': the failtype's own kernel function fails. 'syscall-entry': on kernels without it (from
+ * 6.11 should_failslab/should_fail_alloc_page exist only with CONFIG_FAILSLAB/CONFIG_FAIL_PAGE_ALLOC),
+ * the call chain's outermost frame, an error-injectable function such as a syscall, fails at entry
+ * with the failtype's errno.
+ */
+export type SiteForm = 'site' | 'syscall-entry';
+
+/** The kernel config option without which the failtype's site does not exist (kernels >= 6.11). */
+export const SITE_CONFIG: Readonly<Record<FailType, 'CONFIG_FAILSLAB' | 'CONFIG_FAIL_PAGE_ALLOC' | 'CONFIG_FAIL_MAKE_REQUEST'>> = {
+  0: 'CONFIG_FAILSLAB',
+  1: 'CONFIG_FAIL_PAGE_ALLOC',
+  2: 'CONFIG_FAIL_MAKE_REQUEST',
+};
+
+/** The failtypes' own kernel functions. */
+export type SiteName = 'should_failslab' | 'should_fail_alloc_page' | 'should_fail_bio';
+
 export interface InjectionSite {
   failtype: FailType;
-  funcname: 'should_failslab' | 'should_fail_alloc_page' | 'should_fail_bio';
+  form: SiteForm;
+  /** A SiteName, or in the syscall-entry form the chain's outermost frame. */
+  funcname: string;
   /** The C prototype, for comments and the doctor. */
   prototype: string;
   /** The value the site returns to make the caller fail, as C (our own errno constants). */
@@ -19,9 +39,10 @@ export interface InjectionSite {
   bioArgIndex: number | null;
 }
 
-export const SITES: Readonly<Record<FailType, InjectionSite>> = {
+export const SITES: Readonly<Record<FailType, InjectionSite & { funcname: SiteName; form: 'site' }>> = {
   0: {
     failtype: 0,
+    form: 'site',
     funcname: 'should_failslab',
     prototype: 'int should_failslab(struct kmem_cache *s, gfp_t gfpflags)',
     failValue: '-KC_ENOMEM',
@@ -31,6 +52,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
   },
   1: {
     failtype: 1,
+    form: 'site',
     funcname: 'should_fail_alloc_page',
     prototype: 'bool should_fail_alloc_page(gfp_t gfp_mask, unsigned int order)',
     failValue: '1',
@@ -40,6 +62,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
   },
   2: {
     failtype: 2,
+    form: 'site',
     funcname: 'should_fail_bio',
     prototype: 'int should_fail_bio(struct bio *bio)',
     failValue: '-KC_EIO',
@@ -51,4 +74,23 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
 
 export function siteFor(failtype: FailType): InjectionSite {
   return SITES[failtype];
+}
+
+/**
+ * The syscall-entry form of failtype 0 or 1: `funcname` (the outermost frame, on the kernel's
+ * error-injection list) returns -ENOMEM without running, as the allocation under it would have
+ * made it fail.
+ */
+export function syscallEntrySite(failtype: 0 | 1, funcname: string): InjectionSite {
+  const real = SITES[failtype];
+  return {
+    failtype,
+    form: 'syscall-entry',
+    funcname,
+    prototype: `${funcname} (the call chain's outermost frame), failed at entry in place of ${real.funcname}`,
+    failValue: '-KC_ENOMEM',
+    effect: `${funcname} fails with ENOMEM at entry (syscall-entry form: ${real.funcname} is not in this kernel)`,
+    gfpArgIndex: null,
+    bioArgIndex: null,
+  };
 }

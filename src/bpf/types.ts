@@ -19,6 +19,17 @@ export interface ArmOptions {
   attachMode?: AttachMode;
   /** Directory for compiled objects and vmlinux.h, keyed by content hash. */
   cacheDir?: string;
+  /**
+   * Where the `times` counter starts: faults of this experiment already spent elsewhere (earlier
+   * programs, other nodes; src/api/budget.ts). The program adds at most `times - claimed`. Default 0.
+   */
+  claimed?: number;
+  /**
+   * On a kernel without the failtype's site (should_failslab / should_fail_alloc_page, kernels
+   * >= 6.11 without CONFIG_FAILSLAB / CONFIG_FAIL_PAGE_ALLOC), fail the call chain's outermost
+   * frame at entry instead (src/bpf/sites.ts). Default true; false refuses such kernels.
+   */
+  syscallEntry?: boolean;
 }
 
 /** A program set attached to the kernel. Owned by this process: if it dies, the kernel drops it. */
@@ -26,6 +37,8 @@ export interface ArmedFault {
   readonly id: string;
   /** The attach mode actually chosen. */
   readonly mode: Exclude<AttachMode, 'auto'>;
+  /** How the fault is injected, said by `run`, the status records and Events (e.g. the syscall-entry form). */
+  readonly mechanism: string;
   counters(): FaultCounters;
   /** Cgroup v2 ids (inode numbers of the cgroup directories) whose tasks, and their descendants', may fail. */
   setTargetCgroups(ids: readonly bigint[]): void;

@@ -70,6 +70,8 @@ interface Options extends AuthFlags {
   attachMode: AttachMode;
   cacheDir?: string;
   namespace: string;
+  /** commander's --no-syscall-entry sets false; absent means on. */
+  syscallEntry?: boolean;
   logLevel: string;
 }
 
@@ -98,7 +100,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
     cgroupRoot: o.cgroupRoot,
     procRoot: o.procRoot,
     releaseNamespace: o.namespace,
-    armOptions: { attachMode: o.attachMode, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
+    armOptions: { attachMode: o.attachMode, syscallEntry: o.syscallEntry !== false, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) },
     ...(tlsGiven === 3
       ? {
           grpc: {
@@ -145,6 +147,7 @@ export function command(io: CliIo = processIo): Command {
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
+    .option('--no-syscall-entry', 'on kernels without should_failslab/should_fail_alloc_page, refuse failtype 0/1 instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
     .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE))
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'));
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');

@@ -32,6 +32,7 @@ interface Parsed {
   file: string;
   attachMode: AttachMode;
   cacheDir?: string;
+  syscallEntry: boolean;
   command: string[];
 }
 
@@ -47,6 +48,7 @@ export function command(io: CliIo = processIo): Command {
     { what: 'the KernelChaos manifest (YAML or JSON)' },
   )
     .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
+    .option('--no-syscall-entry', 'on a kernel without should_failslab/should_fail_alloc_page (>= 6.11 without CONFIG_FAILSLAB/CONFIG_FAIL_PAGE_ALLOC), refuse instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
     .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
     .argument('<command...>', 'the command to run (put it after --)')
     .passThroughOptions();
@@ -58,7 +60,7 @@ function parseArgs(argv: string[]): Parsed | number {
   if (parsed !== null) return parsed;
   const file = oneFilename(cmd);
   if (typeof file === 'number') return file;
-  const opts = cmd.opts<{ attachMode: AttachMode; cacheDir?: string }>();
+  const opts = cmd.opts<{ attachMode: AttachMode; cacheDir?: string; syscallEntry: boolean }>();
   return { ...opts, file, command: cmd.args };
 }
 
@@ -104,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     armed = await new BpfFaultEngine().arm(spec.request, [cgroup.id], {
       attachMode: args.attachMode,
+      syscallEntry: args.syscallEntry,
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
     });
   } catch (err) {
@@ -112,6 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     return RUN_FAILED;
   }
   const fault = armed;
+  if (fault.details.program.site.form === 'syscall-entry') say(`mechanism: ${fault.mechanism}`);
   say(`armed ${spec.name} in ${fault.mode} mode (${fault.details.modeReason}) for cgroup ${cgroup.path} in ${formatMs(fault.details.armMs)}${fault.details.cached ? ' (cached object)' : ''}`);
 
   let disarmedBy: string | null = null;

@@ -5,6 +5,8 @@
 import { EventEmitter } from 'node:events';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KernelChaos } from '../api/types.js';
+import { claimsStart } from '../api/budget.js';
+import { EXPERIMENTS_ANNOTATION, experimentLabelKey, parseExperimentsAnnotation } from '../api/labels.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { ClusterStore, StoreEvent } from '../kube/store.js';
 import type { CronParser } from '../schedule/phase.js';
@@ -295,7 +297,8 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
   private async arm(d: DesiredInjection, next: Plan, now: Date): Promise<void> {
     let fault: ArmedFault;
     try {
-      fault = await this.opts.engine.arm(d.parsed, d.cgroupIds, this.opts.armOptions);
+      const claimed = this.claimsStartFor(d);
+      fault = await this.opts.engine.arm(d.parsed, d.cgroupIds, { ...this.opts.armOptions, ...(claimed > 0 ? { claimed } : {}) });
     } catch (err) {
       const reason = `arming failed: ${err instanceof Error ? err.message : String(err)}`;
       const previous = this.armFailures.get(d.key);
@@ -327,10 +330,29 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
     };
     this.armed.set(d.experiment.uid, a);
     this.opts.log.info(
-      { experiment: `${d.experiment.namespace}/${d.experiment.name}`, cgroups: d.cgroupIds.map(String), mode: fault.mode },
+      { experiment: `${d.experiment.namespace}/${d.experiment.name}`, cgroups: d.cgroupIds.map(String), mode: fault.mode, mechanism: fault.mechanism },
       'fault armed',
     );
-    this.emit('change', { kind: 'armed', injection: this.view(a), reason: 'window open', at: armedAt });
+    this.emit('change', { kind: 'armed', injection: this.view(a), reason: `window open; ${fault.mechanism}`, at: armedAt });
+  }
+
+  /**
+   * Where the new program's `times` counter starts (src/api/budget.ts): this node's earlier
+   * programs, or its status records after a restart, and the other nodes' records and pods.
+   */
+  private claimsStartFor(d: DesiredInjection): number {
+    if (d.parsed.times <= 0) return 0;
+    const { namespace, name, uid } = d.experiment;
+    const chaos = this.opts.store.list('KernelChaos').find((c) => (c.metadata.uid ?? `${c.metadata.namespace ?? 'default'}/${c.metadata.name ?? ''}`) === uid);
+    const records = chaos?.status?.experiment?.containerRecords ?? [];
+    const ref = `${namespace}/${name}`;
+    const labelKey = experimentLabelKey(namespace, name);
+    const nodes = this.opts.store
+      .list('Pod')
+      .filter((p) => p.metadata?.labels?.[labelKey] !== undefined || parseExperimentsAnnotation(p.metadata?.annotations?.[EXPERIMENTS_ANNOTATION]).includes(ref))
+      .map((p) => p.spec?.nodeName)
+      .filter((n): n is string => typeof n === 'string' && n !== '');
+    return claimsStart({ times: d.parsed.times, node: this.opts.node, usedHere: Number(this.faultBase.get(uid) ?? 0n), records, nodes });
   }
 
   private retarget(a: Armed, d: DesiredInjection, now: Date): void {
@@ -377,7 +399,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
         }
         let desired: Desired;
         if (c.want === 'inject') {
-          if (a && a.cgroupIds.includes(c.cgroupId)) desired = { phase: 'Injected', containerId: c.containerId, cgroupId: c.cgroupId };
+          if (a && a.cgroupIds.includes(c.cgroupId)) desired = { phase: 'Injected', containerId: c.containerId, cgroupId: c.cgroupId, mechanism: a.fault.mechanism };
           else desired = { phase: 'Failed', reason: failure?.reason ?? 'not armed yet', containerId: c.containerId };
         } else if (c.want === 'idle') {
           desired = { phase: 'Not Injected', reason: c.reason, ...(c.containerId ? { containerId: c.containerId } : {}) };

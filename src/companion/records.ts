@@ -31,7 +31,7 @@ export interface Transition {
 }
 
 export type Desired =
-  | { phase: 'Injected'; containerId: string; cgroupId: bigint }
+  | { phase: 'Injected'; containerId: string; cgroupId: bigint; mechanism?: string }
   | { phase: 'Not Injected'; reason: string; containerId?: string }
   | { phase: 'Failed'; reason: string; containerId?: string };
 
@@ -59,7 +59,7 @@ export function advance(record: LiveRecord, desired: Desired, at: Date): Transit
       return { record, kind: 'reattached', message };
     }
     record.injectedCount += 1;
-    const message = `fault attached to cgroup ${desired.cgroupId}`;
+    const message = `fault attached to cgroup ${desired.cgroupId}${desired.mechanism ? ` by ${desired.mechanism}` : ''}`;
     push({ type: 'Succeeded', operation: 'Apply', message, timestamp });
     return { record, kind: 'injected', message };
   }

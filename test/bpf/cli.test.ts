@@ -50,6 +50,7 @@ describe('kernelchaos render', () => {
       'kc_site\tkprobe/should_failslab\tsite',
       'kc_enter_0\tkprobe/__x64_sys_mount\tframe-entry',
       'kc_exit_0\tkretprobe/__x64_sys_mount\tframe-exit',
+      'kc_thread_exit\traw_tp/sched_process_exit\tthread-exit',
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BpfFaultEngine, functionsMissingFromKernel, planAttachMode } from '../../src/bpf/engine.js';
+import { BpfFaultEngine, functionsMissingFromKernel, planAttachMode, planForm } from '../../src/bpf/engine.js';
+import { generateProgram } from '../../src/bpf/generate.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,47 @@ describe('planAttachMode (auto)', () => {
     // 6.11+ kernels without CONFIG_FAILSLAB have no should_failslab at all
     expect(planAttachMode(parsed(SEED), { btfFunctions: new Set(['__x64_sys_mount']), errorInjection: null }).reason).toContain('should_failslab');
     expect(planAttachMode(parsed(SEED), { btfFunctions: ALL, errorInjection: new Set(['should_fail_bio']) }).mode).toBe('kprobe');
+  });
+});
+
+describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): the syscall-entry form', () => {
+  const k612 = { btfFunctions: new Set(['__x64_sys_mount', 'should_fail_bio', 'd_alloc_parallel']), errorInjection: new Set(['__x64_sys_mount', 'should_fail_bio']), siteMissing: true };
+
+  it('fails the error-injectable outermost frame with ENOMEM and says so', () => {
+    const plan = planForm(parsed(SEED), k612, true, 'trampoline');
+    expect(plan.form).toBe('syscall-entry');
+    expect(plan.mechanism).toBe(
+      'syscall-entry form: __x64_sys_mount (fmod_ret) fails with ENOMEM at entry, because should_failslab is not in this kernel (not in BTF nor /proc/kallsyms; kernels from 6.11 build it only with CONFIG_FAILSLAB=y)',
+    );
+    expect(planAttachMode(parsed(SEED), k612, 'syscall-entry').mode).toBe('trampoline');
+    // the kernel with the site keeps the site
+    expect(planForm(parsed(SEED), { btfFunctions: ALL, errorInjection: null }, true, 'kprobe')).toEqual({ form: 'site', mechanism: 'should_failslab (kprobe + bpf_override_return)' });
+  });
+
+  it('names what is missing and what would work when it cannot be used', () => {
+    expect(() => planForm(parsed(SEED), k612, false)).toThrow(/should_failslab is not in this kernel.*CONFIG_FAILSLAB=y.*syscall-entry form, which would fail __x64_sys_mount with ENOMEM at entry, is turned off \(--no-syscall-entry\)/);
+    expect(() => planForm(parsed({ failtype: 1 }), { ...k612 }, true)).toThrow(/should_fail_alloc_page is not in this kernel.*CONFIG_FAIL_PAGE_ALLOC=y.*a call chain whose outermost frame is error-injectable/);
+    expect(() => planForm(parsed(BANANAS), k612, true)).toThrow(/callchain\[0\]\.funcname: d_alloc_parallel is not on the error-injection list/);
+    expect(() => planForm(parsed({ failtype: 2 }), k612, true)).toThrow(/failtype 2 cannot work on this kernel/);
+  });
+
+  it.each(['trampoline', 'kprobe'] as const)('%s: one program on the outermost frame, probability and times as at the site', (mode) => {
+    const program = generateProgram(parsed({ ...SEED, probability: 50, times: 3 }), mode, { form: 'syscall-entry' });
+    expect(program.hooks.map((h) => h.section)).toEqual([mode === 'trampoline' ? 'fmod_ret/__x64_sys_mount' : 'kprobe/__x64_sys_mount']);
+    expect(program.site.form).toBe('syscall-entry');
+    expect(program.source).toContain('KC_PROBABILITY');
+    expect(program.source).toContain('>= KC_TIMES');
+    expect(program.source).toContain(mode === 'trampoline' ? 'return -KC_ENOMEM;' : 'bpf_override_return(ctx, (unsigned long)(-KC_ENOMEM));');
+    expect(program.source).not.toContain('kc_threads');
+  });
+
+  it('refuses a predicate on an inner frame, with the reason; checks one on the outermost frame', () => {
+    const inner = parsed({ failtype: 0, callchain: [{ funcname: '__x64_sys_openat' }, { funcname: 'd_alloc_parallel', parameters: 'struct dentry *parent, const struct qstr *name', predicate: 'STRCMP(name->name, "bananas")' }] });
+    expect(() => generateProgram(inner, 'trampoline', { form: 'syscall-entry' })).toThrow(
+      /callchain\[1\]\.predicate: cannot be honoured by the syscall-entry form: __x64_sys_openat fails at entry, before d_alloc_parallel runs/,
+    );
+    const outer = parsed({ failtype: 0, callchain: [{ funcname: '__x64_sys_write', parameters: 'const struct pt_regs *regs', predicate: 'regs->di == 1' }] });
+    expect(generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
   });
 });
 

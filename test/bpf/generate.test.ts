@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateProgram, GenerateError, MAP_NAMES, type ProgramMode } from '../../src/bpf/generate.js';
+import { ATTACH_ORDER, generateProgram, GenerateError, MAP_NAMES, type ProgramMode } from '../../src/bpf/generate.js';
 import { ast, BANANAS, COMPILE_CASES, oneFrame, param, parsed, SEED } from './fixtures.js';
 
 const MODES: ProgramMode[] = ['trampoline', 'kprobe'];
@@ -112,6 +112,7 @@ describe('generateProgram: the call chain', () => {
       'fexit/path_openat:kc_exit_1',
       'fentry/d_alloc_parallel:kc_enter_2',
       'fexit/d_alloc_parallel:kc_exit_2',
+      'raw_tp/sched_process_exit:kc_thread_exit',
     ]);
     expect(program.functions).toEqual(['should_failslab', '__x64_sys_openat', 'path_openat', 'd_alloc_parallel']);
     expect(program.source).toContain('#define KC_CHAIN_LENGTH 3');
@@ -140,18 +141,45 @@ describe('generateProgram: the call chain', () => {
     const source = generateProgram(parsed(SEED), 'kprobe').source;
     // the gate is the site's first statement: no helper call, no hashing before it
     expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tstruct kc_chain \*chain = kc_chain_get\(\);\n\n\tif \(!chain \|\| !chain->complete\)\n\t\treturn 0;/);
-    expect(programBody(source, 'kc_enter_0')).toContain('if (active + 1 == KC_CHAIN_LENGTH)\n\t\t\t\tkc_chain_complete(1);');
-    expect(source).toContain('if (st->active == KC_CHAIN_LENGTH)\n\t\t\tkc_chain_complete(-1);');
+    expect(programBody(source, 'kc_enter_0')).toContain('if (active + 1 == KC_CHAIN_LENGTH)\n\t\tkc_chain_complete(1);');
+    expect(source).toContain('if (active == KC_CHAIN_LENGTH)\n\t\t\tkc_chain_complete(-1);');
     // without a chain there is nothing to gate on
     expect(generateProgram(parsed({ failtype: 0 }), 'kprobe').source).not.toContain('kc_chain');
   });
 
-  it('keeps chain state per thread (pid_tgid) and pops it on exit', () => {
+  it('keeps chain state per thread (pid_tgid) in a HASH that never evicts live state, popped on exit', () => {
     const source = generateProgram(parsed(SEED), 'trampoline').source;
     expect(source).toContain('bpf_get_current_pid_tgid()');
-    expect(source).toMatch(/BPF_MAP_TYPE_LRU_HASH[^}]*struct kc_thread/);
-    expect(programBody(source, 'kc_exit_0')).toContain('kc_chain_leave();');
-    expect(source).toContain('if (depth < KC_MAX_DEPTH && st->marks[depth] && st->active)');
+    expect(source).toMatch(/BPF_MAP_TYPE_HASH\);\n\t__uint\(max_entries, KC_MAX_THREADS\);[^}]*struct kc_thread/);
+    expect(source).not.toContain('LRU_HASH);\n\t__uint(max_entries, KC_MAX_THREADS)');
+    expect(programBody(source, 'kc_exit_0')).toContain('kc_chain_leave(KC_EXIT_FRAME_ADDR);');
+  });
+
+  it.each(MODES)('%s: every program heals the state by stack address before using it', (mode) => {
+    const source = generateProgram(parsed(COMPILE_CASES.deepChain!), mode).source;
+    // a recorded call at or below the current stack address has returned (its exit was missed)
+    expect(source).toContain('if (st->sp[(active - 1) & (KC_MAX_FRAMES - 1)] > here)\n\t\t\tbreak;');
+    expectOrder(programBody(source, 'kc_enter_1'), ['__u64 here = KC_FRAME_ADDR;', 'kc_heal(st, here);', '__u32 active = st ? st->active : 0;', 'st->sp[active & (KC_MAX_FRAMES - 1)] = here;']);
+    expectOrder(programBody(source, 'kc_site'), ['kc_heal(st, KC_FRAME_ADDR);', 'if (st->active != KC_CHAIN_LENGTH)']);
+    expect(source).toContain(mode === 'trampoline' ? '#define KC_FRAME_ADDR ((__u64)ctx)' : '#define KC_FRAME_ADDR ((__u64)PT_REGS_SP(ctx))');
+  });
+
+  it('a thread that exits inside a frame is forgotten (sched_process_exit), and only chains get that hook', () => {
+    const program = generateProgram(parsed(SEED), 'kprobe');
+    expect(program.hooks.find((h) => h.role === 'thread-exit')).toEqual({
+      program: 'kc_thread_exit',
+      section: 'raw_tp/sched_process_exit',
+      kind: 'raw_tp',
+      funcname: 'sched_process_exit',
+      role: 'thread-exit',
+    });
+    expect(programBody(program.source, 'kc_thread_exit')).toContain('kc_thread_gone();');
+    expect(program.source).toContain('int kc_thread_exit(void *ctx)');
+    expect(generateProgram(parsed({ failtype: 0 }), 'kprobe').hooks.map((h) => h.role)).toEqual(['site']);
+  });
+
+  it('attach order: exits before entries, the site last', () => {
+    expect(ATTACH_ORDER).toEqual(['frame-exit', 'thread-exit', 'frame-entry', 'site']);
   });
 });
 

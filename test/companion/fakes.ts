@@ -49,6 +49,7 @@ export class FakeStore implements ClusterStore {
 
 export class FakeArmedFault implements ArmedFault {
   readonly mode = 'trampoline' as const;
+  readonly mechanism = 'should_failslab (fmod_ret)';
   disarmed = false;
   targets: bigint[];
   faults = 0n;

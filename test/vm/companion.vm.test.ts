@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCa, createClientCert, createServingCert } from '../../src/tls/certs.js';
 import { PROJECT_ROOT, VM_SCRATCH, runInVm, vmAvailability } from './harness.js';
+import { ENGINE_CACHE, guestBtf, precompile, writeSpec } from './engine-support.js';
 
 const vm = vmAvailability();
 if (!vm.ok) console.warn(`[companion.vm] skipped: ${vm.reason}`);
@@ -73,7 +74,7 @@ POD=/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-
 TARGET=$POD/cri-containerd-@@TARGET@@.scope
 SIBLING=$POD/cri-containerd-@@SIBLING@@.scope
 mkdir -p "$TARGET" "$SIBLING"
-export KC_ROOT=@@ROOT@@ KC_CERTS=$W/certs
+export KC_ROOT=@@ROOT@@ KC_CERTS=$W/certs KERNELCHAOS_CACHE=@@CACHE@@
 
 # try_mounts CGROUP N: N tmpfs mounts from inside CGROUP; prints how many failed.
 try_mounts() {
@@ -86,6 +87,19 @@ wait_log() {
     sleep 1; t=$((t+1))
     if [ $t -ge "$4" ]; then echo "TIMEOUT waiting for '$2' x$3 in $1"; tail -5 "$1"; return 1; fi
   done
+}
+# try_creates CGROUP N TAG: N new files named budget-TAG-i created from inside CGROUP; prints how many failed.
+try_creates() {
+  sh -c "echo \$\$ > $1/cgroup.procs; mkdir -p /tmp/bud; f=0; i=0; while [ \$i -lt $2 ]; do if touch /tmp/bud/budget-$3-\$i 2>/dev/null; then :; else f=\$((f+1)); fi; i=\$((i+1)); done; echo \$f"
+}
+# budget_chaos [STATUS-LINE]: times 4 under d_alloc_parallel for names starting with "budget".
+budget_chaos() {
+  printf '%s\n' 'apiVersion: chaos-mesh.org/v1alpha1' 'kind: KernelChaos' \
+    'metadata: {name: budget, namespace: chaos-testing, uid: budget-uid}' \
+    'spec:' '  mode: one' '  selector: {namespaces: [chaos-mount]}' '  containerNames: [target]' \
+    '  failKernRequest:' '    failtype: 0' '    times: 4' \
+    '    callchain: [{funcname: d_alloc_parallel, parameters: "struct dentry *parent, const struct qstr *name", predicate: "STRNCMP(name->name, \"budget\", 6)"}]' \
+    "$1"
 }
 progs() { bpftool prog list 2>/dev/null | grep -cE '^[0-9]+:'; }
 client() { node "$W/client.mjs" "$@" 2>&1 | grep '^RESULT grpc_'; }
@@ -107,7 +121,7 @@ start_companion() {
 printf '%s\n' \
   'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: mount-target' '  namespace: chaos-mount' '  uid: @@UID@@' \
   '  labels: {kernelchaos.dev/target: "true"}' \
-  '  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/held,chaos-testing/removable,chaos-testing/window"}' \
+  '  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/budget,chaos-testing/held,chaos-testing/removable,chaos-testing/window"}' \
   'spec:' '  nodeName: vm-node' '  containers: [{name: target, image: busybox}, {name: sibling, image: busybox}]' \
   'status:' '  phase: Running' '  qosClass: BestEffort' '  containerStatuses:' \
   '    - {name: target, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://@@TARGET@@", state: {running: {}}}' \
@@ -161,17 +175,26 @@ echo "RESULT removed_target=$(try_mounts "$TARGET" 20)"
 
 # kill -9: the kernel drops the programs with the process.
 chaos removable '' '' > "$M/removable.yaml"
+budget_chaos '' > "$M/budget.yaml"
 wait_log "$W/companion.log" '"msg":"fault armed"' 3 180
+wait_log "$W/companion.log" '"experiment":"chaos-testing/budget".*"msg":"fault armed"' 1 300
 echo "RESULT before_kill_target=$(try_mounts "$TARGET" 5) before_kill_progs=$(progs)"
+echo "RESULT budget_before_kill=$(try_creates "$TARGET" 3 a)"
+# the records the controller would write into the status (the counters are read every 5 s)
+wait_log "$W/companion.log" 'budget.*"faultsInjected":3.*container records' 1 60
 kill -9 $CPID
 wait $CPID 2>/dev/null
 sleep 1
 echo "RESULT killed_target=$(try_mounts "$TARGET" 20) killed_progs=$(progs)"
+RECORDS=$(grep '"experiment":"chaos-testing/budget".*"msg":"container records"' "$W/companion.log" | tail -1 | sed -n 's/.*"records":\(\[.*\]\),"msg":"container records".*/\1/p')
+budget_chaos "status: {experiment: {containerRecords: $RECORDS}}" > "$M/budget.yaml"
 
-# Restart: the same directory brings the fault back.
+# Restart: the same directory brings the faults back; budget resumes at 3 of its 4.
 start_companion "$W/companion2.log"
-wait_log "$W/companion2.log" '"msg":"fault armed"' 1 180
+wait_log "$W/companion2.log" '"experiment":"chaos-testing/removable".*"msg":"fault armed"' 1 180
+wait_log "$W/companion2.log" '"experiment":"chaos-testing/budget".*"msg":"fault armed"' 1 300
 echo "RESULT restarted_target=$(try_mounts "$TARGET" 20) restarted_sibling=$(try_mounts "$SIBLING" 20)"
+echo "RESULT budget_after_restart=$(try_creates "$TARGET" 6 b)"
 kill -TERM $CPID
 wait $CPID
 echo "RESULT sigterm_exit=$? sigterm_progs=$(progs)"
@@ -213,8 +236,21 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     };
     for (const [name, text] of Object.entries(files)) writeFileSync(join(work, 'certs', name), text);
     writeFileSync(join(work, 'client.mjs'), CLIENT);
+    // the companion's programs, compiled on the host against the guest kernel (the guest is ~20x slower)
+    const btf = await guestBtf();
+    await precompile(writeSpec('companion-seed', { failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }] }), btf, ['trampoline']);
+    await precompile(
+      writeSpec('companion-budget', {
+        failtype: 0,
+        times: 4,
+        callchain: [{ funcname: 'd_alloc_parallel', parameters: 'struct dentry *parent, const struct qstr *name', predicate: 'STRNCMP(name->name, "budget", 6)' }],
+      }),
+      btf,
+      ['trampoline'],
+    );
     const script = SCRIPT.replaceAll('@@WORK@@', work)
       .replaceAll('@@ROOT@@', PROJECT_ROOT)
+      .replaceAll('@@CACHE@@', ENGINE_CACHE)
       .replaceAll('@@UIDU@@', POD_UID.replace(/-/g, '_'))
       .replaceAll('@@UID@@', POD_UID)
       .replaceAll('@@TARGET@@', TARGET_ID)
@@ -285,6 +321,10 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(n('before_kill_progs')).toBeGreaterThan(n('base_progs'));
     expect(n('killed_target')).toBe(0);
     expect(n('killed_progs')).toBe(n('base_progs'));
+
+    // times: 4 over a kill -9 and a restart: 3 before, the 1 left after
+    expect(n('budget_before_kill'), context).toBe(3);
+    expect(n('budget_after_restart'), context).toBe(1);
 
     expect(n('restarted_target'), context).toBe(20);
     expect(n('restarted_sibling')).toBe(0);

@@ -10,8 +10,9 @@ import { stringify } from 'yaml';
 import { compileProgram } from '../../src/bpf/compile.js';
 import { generateProgram, type ProgramMode } from '../../src/bpf/generate.js';
 import { loadSpecFile } from '../../src/bpf/spec-file.js';
+import type { SiteForm } from '../../src/bpf/sites.js';
 import type { FailKernRequest } from '../../src/api/types.js';
-import { PROJECT_ROOT, runInVm, VM_SCRATCH } from './harness.js';
+import { runInVm, testKernelPath, VM_SCRATCH } from './harness.js';
 
 export const ENGINE_CACHE = join(VM_SCRATCH, 'engine-cache');
 export const FIXTURES_BIN = join(VM_SCRATCH, 'fixtures-bin');
@@ -29,6 +30,7 @@ export function buildFixtures(): void {
   const cc = cCompiler();
   execFileSync(cc, ['-O2', '-Wall', '-o', join(FIXTURES_BIN, 'mount-many'), join(FIXTURES_SRC, 'mount-many.c')]);
   execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'create-files'), join(FIXTURES_SRC, 'create-files.c')]);
+  execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'frame-loop'), join(FIXTURES_SRC, 'frame-loop.c')]);
 }
 
 /** A KernelChaos manifest as a user writes it, saved where the guest can read it. */
@@ -47,7 +49,7 @@ export function writeSpec(name: string, failKernRequest: FailKernRequest, extra:
 
 /** The test kernel's BTF, copied out of a guest once per kernel image. */
 export async function guestBtf(): Promise<string> {
-  const kernel = process.env.KERNELCHAOS_TEST_KERNEL ?? resolve(PROJECT_ROOT, '..', 'shared', 'testkernel', 'bzImage');
+  const kernel = testKernelPath();
   const st = statSync(kernel);
   const stamp = createHash('sha256').update(`${kernel}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16);
   const dir = join(VM_SCRATCH, 'guest-btf', stamp);
@@ -60,10 +62,10 @@ export async function guestBtf(): Promise<string> {
   return path;
 }
 
-/** Compiles a spec's program in both modes against the guest BTF. */
-export async function precompile(specPath: string, btfPath: string, modes: ProgramMode[] = ['trampoline', 'kprobe']): Promise<void> {
+/** Compiles a spec's program in both modes against the guest BTF (in the form the guest kernel will use). */
+export async function precompile(specPath: string, btfPath: string, modes: ProgramMode[] = ['trampoline', 'kprobe'], form: SiteForm = 'site'): Promise<void> {
   const spec = loadSpecFile(specPath);
   for (const mode of modes) {
-    await compileProgram(generateProgram(spec.request, mode).source, { cacheDir: ENGINE_CACHE, btfPath });
+    await compileProgram(generateProgram(spec.request, mode, { form }).source, { cacheDir: ENGINE_CACHE, btfPath });
   }
 }

@@ -10,11 +10,49 @@ export const VM_RUN = join(TESTKERNEL_DIR, 'vm-run.sh');
 /** Scratch space shared read-write with the guest (host /tmp is not visible in the guest). */
 export const VM_SCRATCH = join(PROJECT_ROOT, '.vmcache');
 
+/** The kernel the VM tests boot: KERNELCHAOS_TEST_KERNEL, else ../shared/testkernel/bzImage. */
+export function testKernelPath(): string {
+  return process.env.KERNELCHAOS_TEST_KERNEL ?? join(TESTKERNEL_DIR, 'bzImage');
+}
+
+/**
+ * Whether the test kernel has a config option, from the `config` file beside it (bzImage ->
+ * config, bzImage-6.12 -> config-6.12). Tests skip what the kernel cannot do by this, with the reason.
+ */
+export function testKernelHas(option: string): boolean {
+  const config = testKernelConfig();
+  return config === null || new RegExp(`^${option}=y$`, 'm').test(config);
+}
+
+function testKernelConfig(): string | null {
+  try {
+    return readFileSync(testKernelPath().replace(/bzImage([^/]*)$/, 'config$1'), 'utf8');
+  } catch {
+    return null; // no config beside it: assume a full kernel
+  }
+}
+
+/** [major, minor] of the test kernel from its config header, or null. */
+export function testKernelVersion(): [number, number] | null {
+  const m = /^# Linux\/\S+ (\d+)\.(\d+)/m.exec(testKernelConfig() ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/**
+ * Whether the test kernel has should_failslab (failtype 0) / should_fail_alloc_page (1): always
+ * before 6.11, from 6.11 only with CONFIG_FAILSLAB / CONFIG_FAIL_PAGE_ALLOC.
+ */
+export function testKernelHasSite(failtype: 0 | 1): boolean {
+  const v = testKernelVersion();
+  if (v === null || v[0] < 6 || (v[0] === 6 && v[1] < 11)) return true;
+  return testKernelHas(failtype === 0 ? 'CONFIG_FAILSLAB' : 'CONFIG_FAIL_PAGE_ALLOC');
+}
+
 export type VmAvailability = { ok: true } | { ok: false; reason: string };
 
 export function vmAvailability(): VmAvailability {
   if (process.env.KERNELCHAOS_SKIP_VM === '1') return { ok: false, reason: 'KERNELCHAOS_SKIP_VM=1 is set' };
-  const kernel = process.env.KERNELCHAOS_TEST_KERNEL ?? join(TESTKERNEL_DIR, 'bzImage');
+  const kernel = testKernelPath();
   if (!existsSync(VM_RUN) || !existsSync(kernel)) return { ok: false, reason: `no test kernel at ${kernel}` };
   for (const bin of ['qemu-system-x86_64', 'busybox']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
