@@ -24,10 +24,19 @@ const BPF_TARGET_ARCH: Readonly<Record<string, string>> = {
   loong64: 'loongarch',
 };
 
-/** The __TARGET_ARCH_ suffix for `arch`, or undefined when kernelchaos cannot build for it. */
+/** uname -m names of the same machines (what doctor reads from the kernel). */
+const UNAME_TO_NODE: Readonly<Record<string, string>> = { x86_64: 'x64', aarch64: 'arm64', ppc64le: 'ppc64', loongarch64: 'loong64' };
+
+/** The __TARGET_ARCH_ suffix for `arch` (Node's or uname's name), or undefined when kernelchaos cannot build for it. */
 export function bpfTargetArch(arch: string = process.arch): string | undefined {
-  return BPF_TARGET_ARCH[arch];
+  return BPF_TARGET_ARCH[UNAME_TO_NODE[arch] ?? arch];
 }
+
+/** Where each architecture was tested (README "What ran where"). */
+export const ARCH_TESTED: Readonly<Record<string, string>> = {
+  x86: 'faults tested in the x86-64 test VM',
+  arm64: 'code generation unit-tested only; no arm64 kernel was run',
+};
 
 /**
  * -mcpu=v3: atomic fetch-and-add with a result (the exact `times` cap) needs BPF v3 (Linux 5.12+).

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseFailKernRequest } from '../../src/api/predicate/index.js';
 import { bpfTargetArch, clangFlags } from '../../src/bpf/compile.js';
+import { doctorChecks } from '../../src/bpf/doctor-report.js';
 import { generateProgram } from '../../src/bpf/generate.js';
+import { vm61 } from '../doctor/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kc-arch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,5 +61,12 @@ describe('architecture', () => {
     expect(out).toMatch(/long kc_arg_f = \(long\)\(\(\(const struct pt_regs \*\)\(ctx\)\)->r9\);/);
     expect(out).toMatch(/\(ctx\)->si\) & 0x8000U/);
     expect(out).not.toMatch(/regs\[\d\]/);
+  });
+
+  it('doctor names the architecture, what programs are built for, and what was tested there', () => {
+    const row = (arch: string) => doctorChecks({ ...vm61(), arch }).find((r) => r.check === 'architecture');
+    expect(row('x86_64')).toEqual({ check: 'architecture', status: 'ok', detail: expect.stringMatching(/^x86_64: programs built with __TARGET_ARCH_x86; faults tested in the x86-64 test VM/) });
+    expect(row('aarch64')).toMatchObject({ status: 'warn', detail: expect.stringContaining('__TARGET_ARCH_arm64; code generation unit-tested only') });
+    expect(row('mips')).toMatchObject({ status: 'missing', detail: expect.stringContaining('cannot build BPF programs') });
   });
 });
