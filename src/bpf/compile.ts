@@ -12,10 +12,42 @@ import { ensureVmlinuxHeader, KERNEL_BTF } from './vmlinux.js';
 const execFileAsync = promisify(execFile);
 
 /**
+ * libbpf's __TARGET_ARCH_* names by Node's process.arch: PT_REGS_PARMn then read the argument
+ * registers of the machine the program runs on (objects are built on the node itself).
+ */
+const BPF_TARGET_ARCH: Readonly<Record<string, string>> = {
+  x64: 'x86',
+  arm64: 'arm64',
+  s390x: 's390',
+  ppc64: 'powerpc',
+  riscv64: 'riscv',
+  loong64: 'loongarch',
+};
+
+/** uname -m names of the same machines (what doctor reads from the kernel). */
+const UNAME_TO_NODE: Readonly<Record<string, string>> = { x86_64: 'x64', aarch64: 'arm64', ppc64le: 'ppc64', loongarch64: 'loong64' };
+
+/** The __TARGET_ARCH_ suffix for `arch` (Node's or uname's name), or undefined when kernelchaos cannot build for it. */
+export function bpfTargetArch(arch: string = process.arch): string | undefined {
+  return BPF_TARGET_ARCH[UNAME_TO_NODE[arch] ?? arch];
+}
+
+/** Where each architecture was tested (README "What ran where"). */
+export const ARCH_TESTED: Readonly<Record<string, string>> = {
+  x86: 'faults tested in the x86-64 test VM',
+  arm64: 'code generation unit-tested only; no arm64 kernel was run',
+};
+
+/**
  * -mcpu=v3: atomic fetch-and-add with a result (the exact `times` cap) needs BPF v3 (Linux 5.12+).
  * -g: BTF for CO-RE relocations and for the verifier's log.
  */
-export const CLANG_FLAGS = ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-D__TARGET_ARCH_x86'] as const;
+export function clangFlags(arch: string = process.arch): readonly string[] {
+  const target = bpfTargetArch(arch);
+  return ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', ...(target ? [`-D__TARGET_ARCH_${target}`] : [])];
+}
+
+export const CLANG_FLAGS = clangFlags();
 
 /** $KERNELCHAOS_CACHE, else /var/cache/kernelchaos when writable, else ~/.cache/kernelchaos. */
 export function defaultCacheDir(): string {
@@ -79,6 +111,12 @@ export function trimCompilerOutput(stderr: string, maxLines = 30): string {
 }
 
 export async function compileProgram(source: string, options: CompileOptions = {}): Promise<CompiledObject> {
+  if (!bpfTargetArch()) {
+    throw new EngineError(
+      'unsupported-kernel',
+      `this machine's architecture (${process.arch}) has no libbpf register layout known to kernelchaos; supported: ${Object.keys(BPF_TARGET_ARCH).join(', ')}`,
+    );
+  }
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const vmlinux = await ensureVmlinuxHeader(cacheDir, options.btfPath ?? KERNEL_BTF);
   const clang = clangIdentity();

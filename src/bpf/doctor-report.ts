@@ -3,6 +3,7 @@ import type { KernelFacts, SiteName } from './kernel-facts.js';
 import { SITE_NAMES } from './kernel-facts.js';
 import type { ProbeOutcome } from './kernel-facts-probe.js';
 import type { Diagnosis } from './doctor.js';
+import { ARCH_TESTED, bpfTargetArch } from './compile.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'missing' | 'info';
 export interface CheckRow { check: string; status: CheckStatus; detail: string }
@@ -41,6 +42,10 @@ function siteRow(facts: KernelFacts, site: SiteName): CheckRow {
 export function doctorChecks(facts: KernelFacts): CheckRow[] {
   const rows: CheckRow[] = [];
   rows.push({ check: 'kernel', status: facts.release ? 'info' : 'warn', detail: `${facts.release ?? 'unknown release'} (${facts.arch})` });
+  const target = bpfTargetArch(facts.arch);
+  rows.push(target
+    ? { check: 'architecture', status: target === 'x86' ? 'ok' : 'warn', detail: `${facts.arch}: programs built with __TARGET_ARCH_${target}; ${ARCH_TESTED[target] ?? 'untested'}` }
+    : { check: 'architecture', status: 'missing', detail: `${facts.arch}: kernelchaos cannot build BPF programs for this architecture` });
   rows.push(facts.config.known
     ? { check: 'kernel config', status: 'info', detail: facts.config.source }
     : { check: 'kernel config', status: 'warn', detail: facts.config.reason });

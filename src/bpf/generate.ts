@@ -190,6 +190,19 @@ function groupFrames(chain: ParsedFrame[]): FunctionGroup[] {
   return groups;
 }
 
+/** libbpf 1.1 (Debian 12) has PT_REGS_PARM1..5 only: the sixth argument register per architecture. */
+const SIXTH_ARG_MACRO = [
+  '#if defined(PT_REGS_PARM6)',
+  '#define KC_PT_REGS_PARM6(x) PT_REGS_PARM6(x)',
+  '#elif defined(__TARGET_ARCH_x86)',
+  '#define KC_PT_REGS_PARM6(x) (((const struct pt_regs *)(x))->r9)',
+  '#elif defined(__TARGET_ARCH_arm64)',
+  '#define KC_PT_REGS_PARM6(x) (((const struct user_pt_regs *)(x))->regs[5])',
+  '#else',
+  '#error kernelchaos knows no sixth-argument register for this architecture',
+  '#endif',
+];
+
 class Writer {
   private readonly lines: string[] = [];
   private readonly hooks: ProgramHook[] = [];
@@ -203,8 +216,7 @@ class Writer {
   /** C expression for argument `index` of the hooked function. */
   private arg(index: number): string {
     if (this.mode === 'trampoline') return `ctx[${index}]`;
-    // libbpf 1.1 has PT_REGS_PARM1..5; the sixth x86-64 argument is in r9.
-    return index < 5 ? `PT_REGS_PARM${index + 1}(ctx)` : 'ctx->r9';
+    return index < 5 ? `PT_REGS_PARM${index + 1}(ctx)` : 'KC_PT_REGS_PARM6(ctx)';
   }
 
   private emit(...text: string[]): void {
@@ -248,6 +260,7 @@ class Writer {
       '#include <bpf/bpf_helpers.h>',
       '#include <bpf/bpf_tracing.h>',
       '#include <bpf/bpf_core_read.h>',
+      ...SIXTH_ARG_MACRO,
       '',
       'char LICENSE[] SEC("license") = "GPL";',
       '',

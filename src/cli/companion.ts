@@ -185,31 +185,42 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { config } = parsed;
   const log = pino({ name: 'kernelchaos-companion', level: parsed.logLevel }, pino.destination(2));
+  // Handlers go in before anything is armed: the first reconcile (inside runCompanion) may attach
+  // faults, and a SIGTERM then must still detach them and exit 0, not kill the process outright.
+  let received: NodeJS.Signals | undefined;
+  let wake: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    wake = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received ??= signal;
+    wake(signal);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   let running;
   try {
     if (config.metrics) config.metrics.auth = await readAuth(parsed.auth);
     running = await runCompanion(config, { engine: new BpfFaultEngine(), validate: validateKernelChaos, log });
   } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     process.stderr.write(`kernelchaos companion: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  log.info(
-    { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort, metricsPort: running.metricsPort },
-    'companion running',
-  );
-  const handle = running;
-  return new Promise<number>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'stopping: detaching every fault');
-      handle.stop(`companion received ${signal}`).then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error({ err: String(err) }, 'stop failed');
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  if (received === undefined) {
+    log.info(
+      { node: config.node, source: config.source.kind, grpcPort: running.grpcPort, bpfkiPort: running.bpfkiPort, metricsPort: running.metricsPort },
+      'companion running',
+    );
+  }
+  const signal = await signalled;
+  log.info({ signal }, 'stopping: detaching every fault');
+  try {
+    await running.stop(`companion received ${signal}`);
+    return 0;
+  } catch (err) {
+    log.error({ err: String(err) }, 'stop failed');
+    return 1;
+  }
 }

@@ -36,7 +36,24 @@ describe('manifests/companion', () => {
     expect(arg('--proc-root')).toBe('/host/proc');
     const btf = [...mounts.values()].find((m) => host(m.name) === '/sys/kernel/btf');
     expect(btf).toMatchObject({ mountPath: '/sys/kernel/btf', readOnly: true });
-    expect([...mounts.values()].find((m) => host(m.name) === '/sys/fs/bpf')?.mountPath).toBe('/sys/fs/bpf');
+    // Links are owned by the process (nothing is pinned): no bpffs mount, and every host path is used.
+    expect([...volumes.values()].map((v) => v.hostPath?.path).filter(Boolean).sort()).toEqual(['/proc', '/sys/fs/cgroup', '/sys/kernel/btf']);
+    for (const v of volumes.values()) expect(mounts.has(v.name), v.name).toBe(true);
+  });
+
+  it('schedules on real platforms: privileged Pod Security, a quota for its priority class, tested architectures only', () => {
+    const ns = parseAllDocuments(readFileSync(join(ROOT, 'manifests', 'webhook', 'namespace.yaml'), 'utf8'))[0]?.toJS() as { metadata: { name: string; labels: Record<string, string> } };
+    expect(ds.metadata?.namespace).toBe(ns.metadata.name);
+    for (const mode of ['enforce', 'audit', 'warn']) expect(ns.metadata.labels[`pod-security.kubernetes.io/${mode}`]).toBe('privileged');
+    expect(pod?.priorityClassName).toBe('system-node-critical');
+    const quota = docs('resourcequota.yaml')[0] as { metadata: { namespace: string }; spec: { scopeSelector: { matchExpressions: Array<{ scopeName: string; operator: string; values: string[] }> } } };
+    expect(quota.metadata.namespace).toBe(ns.metadata.name);
+    expect(quota.spec.scopeSelector.matchExpressions).toEqual([{ scopeName: 'PriorityClass', operator: 'In', values: ['system-node-critical'] }]);
+    const terms = pod?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+    expect(terms).toHaveLength(1);
+    expect(terms[0]?.matchExpressions).toContainEqual({ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] });
+    expect(terms[0]?.matchExpressions).toContainEqual({ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] });
+    expect(container?.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
   });
 
   it('gets its node name from the downward API and its mTLS material from the companion Secret', () => {
@@ -82,7 +99,7 @@ describe('manifests/companion', () => {
     for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) expect(labels[k]).toBe(v);
     expect(svc.spec?.ports?.[0]).toMatchObject({ port: 9443, targetPort: 'grpc' });
     const kustomization = docs('kustomization.yaml')[0] as { resources: string[] };
-    expect(kustomization.resources.sort()).toEqual(['daemonset.yaml', 'metrics-service.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
+    expect(kustomization.resources.sort()).toEqual(['daemonset.yaml', 'metrics-service.yaml', 'rbac.yaml', 'resourcequota.yaml', 'service.yaml', 'serviceaccount.yaml']);
   });
 
   it('uses the Dockerfile target that carries clang and libbpf', () => {
