@@ -3,6 +3,7 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { readJsonBody } from './body.js';
+import { clipText } from '../api/validation/paths.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
 import type { WebhookContext } from './context.js';
 import { mutateKernelChaos, reviewKernelChaos } from './kernelchaos.js';
@@ -76,8 +77,10 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     res.end(payload);
     metrics.observe(path, answer, Number(process.hrtime.bigint() - started) / 1e9);
     if (!answer.response.allowed) {
+      // Names are not validated before admission: every user string is clipped before it is logged.
+      const clip = (text: string | undefined): string | undefined => (text === undefined ? undefined : clipText(String(text)));
       logger.info(
-        { endpoint: path, uid: parsed.request.uid, name: parsed.request.name, namespace: parsed.request.namespace, reason: answer.response.status?.message },
+        { endpoint: path, uid: clip(parsed.request.uid), name: clip(parsed.request.name), namespace: clip(parsed.request.namespace), reason: clip(answer.response.status?.message) },
         'denied',
       );
     } else if (logger.isLevelEnabled('debug')) {
