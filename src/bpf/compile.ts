@@ -87,10 +87,37 @@ export function clangIdentity(): string {
   throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev): it compiles the fault program');
 }
 
+/** Longest clang run; a program within the validation budget compiles in a few seconds. */
+export const CLANG_TIMEOUT_MS = 120_000;
+/** Address space clang may use (ulimit -v), well inside the companion's 1Gi memory limit. */
+export const CLANG_MEMORY_BYTES = 768 * 1024 * 1024;
+
 export interface CompileOptions {
   cacheDir?: string;
   /** The kernel BTF to compile against (default: the running kernel's). */
   btfPath?: string;
+  /** Overrides CLANG_TIMEOUT_MS (tests). */
+  timeoutMs?: number;
+  /** Overrides CLANG_MEMORY_BYTES (tests). */
+  memoryBytes?: number;
+}
+
+/** One clang at a time per process: experiments arming together queue instead of multiplying memory. */
+let compileQueue: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+  const run = compileQueue.then(work, work);
+  compileQueue = run.catch(() => undefined);
+  return run;
+}
+
+/** Runs clang under a memory cap (ulimit -v in a sh wrapper) and a timeout that kills it. */
+function runClang(args: readonly string[], timeoutMs: number, memoryBytes: number): Promise<{ stdout: string; stderr: string }> {
+  const kib = Math.floor(memoryBytes / 1024);
+  return execFileAsync('sh', ['-c', `ulimit -v ${kib} && exec clang "$@"`, 'clang', ...args], {
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
 }
 
 export interface CompiledObject {
@@ -117,6 +144,10 @@ export async function compileProgram(source: string, options: CompileOptions = {
       `this machine's architecture (${process.arch}) has no libbpf register layout known to kernelchaos; supported: ${Object.keys(BPF_TARGET_ARCH).join(', ')}`,
     );
   }
+  return oneAtATime(() => compileNow(source, options));
+}
+
+async function compileNow(source: string, options: CompileOptions): Promise<CompiledObject> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const vmlinux = await ensureVmlinuxHeader(cacheDir, options.btfPath ?? KERNEL_BTF);
   const clang = clangIdentity();
@@ -132,13 +163,19 @@ export async function compileProgram(source: string, options: CompileOptions = {
   const sourcePath = join(objectsDir, `${key}.c`);
   writeFileSync(sourcePath, source);
   const tmp = `${objectPath}.${process.pid}.tmp`;
+  const timeoutMs = options.timeoutMs ?? CLANG_TIMEOUT_MS;
+  const memoryBytes = options.memoryBytes ?? CLANG_MEMORY_BYTES;
   try {
-    await execFileAsync('clang', [...CLANG_FLAGS, ...defines, '-I', vmlinux.includeDir, '-c', sourcePath, '-o', tmp], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await runClang([...CLANG_FLAGS, ...defines, '-I', vmlinux.includeDir, '-c', sourcePath, '-o', tmp], timeoutMs, memoryBytes);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev)');
+    const e = err as Omit<NodeJS.ErrnoException, 'code'> & { stderr?: string; killed?: boolean; signal?: string | null; code?: string | number };
+    if (e.code === 127 && /not found/.test(e.stderr ?? '')) throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev)');
+    if (e.killed || e.signal === 'SIGKILL') {
+      throw new EngineError('compile-failed', `clang did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped: the predicates are too costly to compile (${sourcePath})`);
+    }
+    if (/out of memory|bad_alloc|Cannot allocate memory|failed to map segment/i.test(e.stderr ?? '')) {
+      throw new EngineError('compile-failed', `clang ran out of its ${Math.round(memoryBytes / 2 ** 20)} MiB memory cap: the predicates are too costly to compile (${sourcePath})`, trimCompilerOutput(e.stderr ?? ''));
+    }
     const detail = trimCompilerOutput(e.stderr ?? e.message);
     throw new EngineError(
       'compile-failed',

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import { TLS_SERVER_OPTIONS } from './server-options.js';
 
 export interface CertFiles {
   certFile: string;
@@ -122,7 +123,7 @@ export class CertReloader {
       } else {
         const material = { cert, key };
         checkPair(material, this.opts);
-        for (const server of this.servers) server.setSecureContext(material);
+        for (const server of this.servers) server.setSecureContext({ ...TLS_SERVER_OPTIONS, ...material });
         this.current = material;
         outcome = { kind: 'reloaded', material };
       }

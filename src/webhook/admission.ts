@@ -3,6 +3,7 @@
 // request's uid, apiVersion/kind, a patch only together with patchType, the denial reason in
 // status.message, warnings of at most 120 characters.
 import type { FieldError } from '../api/types.js';
+import { clipText } from '../api/validation/paths.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const MAX_WARNING_LENGTH = 120;
@@ -129,8 +130,11 @@ export function allowWithPatch(
 
 const REASONS: Record<DenialCode, DenialReason> = { 400: 'BadRequest', 403: 'Forbidden', 422: 'Invalid' };
 
+/** A denial kubectl can print: every error is in it, but no single message runs to megabytes. */
+const MAX_DENIAL_MESSAGE = 16 * 1024;
+
 export function deny(uid: string, code: DenialCode, message: string, warnings?: readonly string[]): AdmissionReviewResponse {
-  return review(withWarnings({ uid, allowed: false, status: { code, message, reason: REASONS[code] } }, warnings));
+  return review(withWarnings({ uid, allowed: false, status: { code, message: clipText(message, MAX_DENIAL_MESSAGE), reason: REASONS[code] } }, warnings));
 }
 
 /** `path: message` for each error, '; '-joined: what `kubectl apply` prints after "denied the request:". */

@@ -3,6 +3,8 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { readJsonBody } from './body.js';
+import { ConcurrencyLimiter } from './limiter.js';
+import { clipText } from '../api/validation/paths.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionReviewResponse } from './admission.js';
 import type { WebhookContext } from './context.js';
 import { mutateKernelChaos, reviewKernelChaos } from './kernelchaos.js';
@@ -13,6 +15,24 @@ import { reviewSchedule, reviewWorkflow } from './chaos-mesh-kinds.js';
 
 /** The apiserver caps request bodies at 3 MiB; anything larger is not an AdmissionReview. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Body limit per endpoint, from what the apiserver sends there: a KernelChaos or policy review is
+ * the object and, on UPDATE, its old version, each far below 512 KiB (annotations are capped at
+ * 256 KiB, specs by validation), and so is a Schedule (one embedded KernelChaos); a pod review can carry
+ * a large pod spec and a Workflow many templates, so they keep the full 3 MiB.
+ */
+export const BODY_LIMITS: Readonly<Record<Endpoint, number>> = {
+  '/validate-kernelchaos': 1024 * 1024,
+  '/mutate-kernelchaos': 1024 * 1024,
+  '/validate-kernelchaospolicy': 1024 * 1024,
+  '/validate-schedule': 1024 * 1024,
+  '/validate-workflow': MAX_BODY_BYTES,
+  '/mutate-pods': MAX_BODY_BYTES,
+};
+
+/** A slot holder must finish sending its body within this; the apiserver sends it at once. */
+export const BODY_READ_TIMEOUT_MS = 10_000;
 
 export type Handler = (request: AdmissionRequest, ctx: WebhookContext) => AdmissionReviewResponse;
 
@@ -34,6 +54,8 @@ export interface AppOptions {
   readiness: () => Readiness;
   /** True once SIGTERM arrived: answers then ask clients to reconnect (to another replica). */
   draining?: () => boolean;
+  /** How many reviews run at once (default: DEFAULT_LIMITS). */
+  limiter?: ConcurrencyLimiter;
 }
 
 function sendError(res: Response, status: number, message: string): void {
@@ -44,6 +66,7 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 export function createWebhookApp(opts: AppOptions): express.Express {
   const { ctx, metrics, logger } = opts;
+  const limiter = opts.limiter ?? new ConcurrencyLimiter();
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -79,8 +102,10 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     res.end(payload);
     metrics.observe(path, answer, Number(process.hrtime.bigint() - started) / 1e9);
     if (!answer.response.allowed) {
+      // Names are not validated before admission: every user string is clipped before it is logged.
+      const clip = (text: string | undefined): string | undefined => (text === undefined ? undefined : clipText(String(text)));
       logger.info(
-        { endpoint: path, uid: parsed.request.uid, name: parsed.request.name, namespace: parsed.request.namespace, reason: answer.response.status?.message },
+        { endpoint: path, uid: clip(parsed.request.uid), name: clip(parsed.request.name), namespace: clip(parsed.request.namespace), reason: clip(answer.response.status?.message) },
         'denied',
       );
     } else if (logger.isLevelEnabled('debug')) {
@@ -98,15 +123,48 @@ export function createWebhookApp(opts: AppOptions): express.Express {
         sendError(res, 415, `Content-Type must be application/json, got ${type === undefined ? 'none' : JSON.stringify(type)}`);
         return;
       }
-      readJsonBody(req, MAX_BODY_BYTES, (body) => {
-        if (body.ok) {
-          answerReview(path, handler, body.value, res);
+      const limit = BODY_LIMITS[path];
+      const declared = req.headers['content-length'];
+      const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined;
+      if (length !== undefined && length > limit) {
+        metrics.error(path);
+        res.setHeader('Connection', 'close');
+        sendError(res, 413, `request body of ${length} bytes exceeds ${limit} bytes, the most ${path} accepts`);
+        return;
+      }
+      limiter.acquire(length, (slot) => {
+        if (slot.kind === 'refused') {
+          metrics.error(path);
+          // The body was never read: close rather than drain it from a keep-alive connection.
+          res.setHeader('Connection', 'close');
+          res.setHeader('Retry-After', '1');
+          sendError(res, slot.status, slot.message);
           return;
         }
-        metrics.error(path);
-        // Unread bytes would otherwise be drained from a keep-alive connection: close it instead.
-        if (body.abandoned) res.setHeader('Connection', 'close');
-        sendError(res, body.status, body.message);
+        res.once('close', slot.release);
+        if (req.destroyed || res.destroyed) {
+          slot.release();
+          return;
+        }
+        const slow = setTimeout(() => {
+          metrics.error(path);
+          res.setHeader('Connection', 'close');
+          sendError(res, 408, `the request body did not arrive within ${BODY_READ_TIMEOUT_MS} ms`);
+          req.destroy();
+        }, BODY_READ_TIMEOUT_MS);
+        res.once('close', () => clearTimeout(slow));
+        readJsonBody(req, limit, (body) => {
+          clearTimeout(slow);
+          if (res.headersSent) return;
+          if (body.ok) {
+            answerReview(path, handler, body.value, res);
+            return;
+          }
+          metrics.error(path);
+          // Unread bytes would otherwise be drained from a keep-alive connection: close it instead.
+          if (body.abandoned) res.setHeader('Connection', 'close');
+          sendError(res, body.status, body.message);
+        });
       });
     };
     app.post(path, route);

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { KeyMaterial } from '../tls/reloader.js';
+import { TLS_SERVER_OPTIONS } from '../tls/server-options.js';
 
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 export const HEADERS_TIMEOUT_MS = 121_000;
@@ -38,7 +39,7 @@ export class WebhookServer {
   private drainPromise: Promise<void> | undefined;
 
   constructor(private readonly opts: WebhookServerOptions) {
-    this.server = createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, opts.app);
+    this.server = createServer({ ...TLS_SERVER_OPTIONS, cert: opts.tls.cert, key: opts.tls.key }, opts.app);
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.server.requestTimeout = REQUEST_TIMEOUT_MS;

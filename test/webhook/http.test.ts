@@ -87,11 +87,15 @@ describe('bad input never takes the server down', () => {
     expect((r.json as { error: string }).error).toMatch(/admissionReviewVersions: \[v1\]/);
   });
 
-  it('a body over 3 MiB -> 413', async () => {
-    const huge = JSON.stringify({ ...admissionReview(kernelChaosRequest(seedChaos())), padding: 'x'.repeat(3 * 1024 * 1024 + 10) });
-    const r = await send(hook, 'POST', '/validate-kernelchaos', huge);
+  it('a body over the endpoint limit (1 MiB for KernelChaos, 3 MiB for pods) -> 413', async () => {
+    const big = JSON.stringify({ ...admissionReview(kernelChaosRequest(seedChaos())), padding: 'x'.repeat(1024 * 1024 + 10) });
+    const r = await send(hook, 'POST', '/validate-kernelchaos', big);
     expect(r.status).toBe(413);
-    expect((r.json as { error: string }).error).toMatch(/exceeds 3145728 bytes/);
+    expect((r.json as { error: string }).error).toMatch(/exceeds 1048576 bytes, the most \/validate-kernelchaos accepts/);
+    const huge = JSON.stringify({ ...admissionReview(kernelChaosRequest(seedChaos())), padding: 'x'.repeat(3 * 1024 * 1024 + 10) });
+    const pods = await send(hook, 'POST', '/mutate-pods', huge);
+    expect(pods.status).toBe(413);
+    expect((pods.json as { error: string }).error).toMatch(/exceeds 3145728 bytes/);
     await stillServes();
   });
 
@@ -140,7 +144,7 @@ describe('bad input never takes the server down', () => {
 
   it('a body just under the limit is still reviewed', async () => {
     const chaos = seedChaos();
-    chaos.metadata.annotations = { big: 'y'.repeat(2 * 1024 * 1024) };
+    chaos.metadata.annotations = { big: 'y'.repeat(900 * 1024) };
     const r = await review(hook, '/validate-kernelchaos', kernelChaosRequest(chaos));
     expect(r.allowed).toBe(true);
   });

@@ -4,7 +4,8 @@
 import type { FieldError } from '../types.js';
 import { experimentDuration } from '../duration.js';
 import { parseSchedule } from '../cron.js';
-import { funcnameProblem, parseParameters, parsePredicate, PredicateError, type Parameter } from '../predicate/index.js';
+import { funcnameProblem, parseParameters, parsePredicate, PredicateError, type Expr, type Parameter } from '../predicate/index.js';
+import { budgetProblem, type CostedFrame } from '../predicate/budget.js';
 import { ExpressionOperators, SelectorModes } from '../schema.js';
 import { describeValue, isRecord, joinIndex, joinKey } from './paths.js';
 import {
@@ -243,9 +244,14 @@ function checkFailKernRequest(
   if (callchain.length > MAX_CALLCHAIN_FRAMES) {
     err(joinKey(base, 'callchain'), `must have at most ${MAX_CALLCHAIN_FRAMES} frames, got ${callchain.length}`);
   } else {
+    const costed: CostedFrame[] = [];
     callchain.forEach((frame, i) => {
-      if (isRecord(frame)) checkFrame(frame, joinIndex(joinKey(base, 'callchain'), i), err);
+      if (!isRecord(frame)) return;
+      const predicate = checkFrame(frame, joinIndex(joinKey(base, 'callchain'), i), err);
+      if (typeof frame.funcname === 'string') costed.push({ index: i, funcname: frame.funcname, predicate });
     });
+    const overBudget = budgetProblem(costed);
+    if (overBudget) err(joinKey(base, 'callchain'), overBudget);
   }
   const failtype = req.failtype;
   if (callchain.length === 0 && (failtype === 0 || failtype === 1)) {
@@ -276,7 +282,8 @@ export function headerProblem(header: string): string | null {
   return null;
 }
 
-function checkFrame(frame: Record<string, unknown>, path: string, err: Report): void {
+/** Reports the frame's problems; returns its parsed predicate (null when absent or invalid). */
+function checkFrame(frame: Record<string, unknown>, path: string, err: Report): Expr | null {
   const { funcname, parameters, predicate } = frame;
   if (funcname === undefined) {
     // bpfki reads a last frame without funcname as a predicate on the injection site; not supported.
@@ -300,11 +307,12 @@ function checkFrame(frame: Record<string, unknown>, path: string, err: Report): 
     params = null;
   }
   // With unreadable parameters, a predicate error would only repeat that problem.
-  if (params === null || typeof predicate !== 'string' || predicate.trim() === '') return;
+  if (params === null || typeof predicate !== 'string' || predicate.trim() === '') return null;
   try {
-    parsePredicate(predicate, params);
+    return parsePredicate(predicate, params);
   } catch (e) {
     err(joinKey(path, 'predicate'), predicateMessage(e, predicate));
+    return null;
   }
 }
 

@@ -7,10 +7,19 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** User text longer than this is shown as its prefix and its length, in messages and logs. */
+export const MAX_ECHOED_TEXT = 200;
+
+/** `text`, or its first `max` characters followed by `... (N characters)`: user text never echoes in full. */
+export function clipText(text: string, max = MAX_ECHOED_TEXT): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+}
+
 /** Appends an object key: `.key`, or `["app.kubernetes.io/name"]` when the key is not a plain name. */
 export function joinKey(path: string, key: string): string {
+  if (key.length > 80) return `${path}[${JSON.stringify(key.slice(0, 80))}... (${key.length} characters)]`;
   if (PLAIN_KEY.test(key)) return path === '' ? key : `${path}.${key}`;
-  return `${path}[${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key)}]`;
+  return `${path}[${JSON.stringify(key)}]`;
 }
 
 export function joinIndex(path: string, index: number): string {
