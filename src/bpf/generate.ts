@@ -10,7 +10,7 @@
 //   3. never an allocation the kernel may not fail (__GFP_NOFAIL);
 //   4. the call chain (per-thread state kept by the frame programs);
 //   5. probability; 6. `times` (an exact atomic cap); then the fault, counted.
-import type { ParsedFailKernRequest, ParsedFrame } from '../api/predicate/ast.js';
+import type { ParsedFailKernRequest, ParsedFrame, SitePredicate } from '../api/predicate/ast.js';
 import {
   GenerateError,
   checkIdentifier,
@@ -249,7 +249,7 @@ class Writer {
       this.emit('\tkc_chain_leave();', '\treturn 0;', '}', '');
     });
 
-    this.site(site, hasChain, probability, times);
+    this.site(site, hasChain, probability, times, req.site);
     const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
     if (hasChain) maps.push(MAP_NAMES.threads, MAP_NAMES.chain);
     // Site first in the hook list: the loader attaches frames before the site (see libbpf.ts).
@@ -573,7 +573,12 @@ class Writer {
     return body;
   }
 
-  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number): void {
+  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, sitePredicate?: SitePredicate): void {
+    // A site predicate (a last frame without funcname) reads the site's own arguments.
+    const pred = sitePredicate
+      ? emitPredicate({ funcname: site.funcname, ...sitePredicate }, 'spec.failKernRequest.callchain[-1].predicate', 'kc_streq_site')
+      : null;
+    if (pred) this.emit(...pred.compares.map((c: StringCompare) => emitStringCompareFunction(c) + '\n'));
     if (hasChain) {
       // Shared by every exit program: emitted once, before the first program that uses it.
       const at = this.lines.findIndex((l) => l.startsWith('/* Entering '));
@@ -620,6 +625,14 @@ class Writer {
         '\tif (!st || st->active != KC_CHAIN_LENGTH)',
         '\t\treturn 0;',
       );
+    }
+    if (pred && sitePredicate) {
+      this.emit(`\t/* 4b. the site predicate: ${describeExpr(sitePredicate.predicate)} */`);
+      for (const p of pred.params) {
+        const type = emitCType(p.type, 'spec.failKernRequest.callchain[-1].parameters');
+        this.emit(`\t${type} ${paramVar(p.name)} = (${type})${this.arg(p.index)};`);
+      }
+      this.emit(`\tif (!(${pred.code}))`, '\t\treturn 0;');
     }
     if (probability > 0 && probability < 100) {
       this.emit('\t/* 5. probability */', '\tif (bpf_get_prandom_u32() % 100 >= KC_PROBABILITY)', '\t\treturn 0;');

@@ -9,6 +9,8 @@ export interface InjectionSite {
   funcname: 'should_failslab' | 'should_fail_alloc_page' | 'should_fail_bio';
   /** The C prototype, for comments and the doctor. */
   prototype: string;
+  /** Its parameter list: what a call-chain frame without funcname (a site predicate) may read. */
+  parameters: string;
   /** The value the site returns to make the caller fail, as C (our own errno constants). */
   failValue: string;
   /** Human description of the fault. */
@@ -24,6 +26,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
     failtype: 0,
     funcname: 'should_failslab',
     prototype: 'int should_failslab(struct kmem_cache *s, gfp_t gfpflags)',
+    parameters: 'struct kmem_cache *s, gfp_t gfpflags',
     failValue: '-KC_ENOMEM',
     effect: 'slab allocations fail (ENOMEM)',
     gfpArgIndex: 1,
@@ -33,6 +36,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
     failtype: 1,
     funcname: 'should_fail_alloc_page',
     prototype: 'bool should_fail_alloc_page(gfp_t gfp_mask, unsigned int order)',
+    parameters: 'gfp_t gfp_mask, unsigned int order',
     failValue: '1',
     effect: 'page allocations fail',
     gfpArgIndex: 0,
@@ -42,6 +46,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite>> = {
     failtype: 2,
     funcname: 'should_fail_bio',
     prototype: 'int should_fail_bio(struct bio *bio)',
+    parameters: 'struct bio *bio',
     failValue: '-KC_EIO',
     effect: 'block I/O fails (EIO)',
     gfpArgIndex: null,
