@@ -47,6 +47,8 @@ interface Options {
   tlsKey?: string;
   tlsCa?: string;
   bpfkiPort?: number;
+  bpfkiPlaintext?: boolean;
+  bpfkiHost?: string;
   attachMode: AttachMode;
   cacheDir?: string;
   logLevel: string;
@@ -62,8 +64,11 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
   if (tlsGiven === 0 && o.grpcPort !== undefined) {
     return { ok: false, message: '--grpc-port needs --tls-cert, --tls-key and --tls-ca: gRPC is served with mutual TLS only' };
   }
-  if (tlsGiven === 0 && o.bpfkiPort !== undefined) {
-    return { ok: false, message: '--bpfki-port needs --tls-cert, --tls-key and --tls-ca: the bpfki service is served with mutual TLS only' };
+  if (o.bpfkiPlaintext && o.bpfkiPort === undefined) {
+    return { ok: false, message: '--bpfki-plaintext needs --bpfki-port (Chaos Mesh dials 50051 by default: its BPFKI_PORT)' };
+  }
+  if (tlsGiven === 0 && o.bpfkiPort !== undefined && !o.bpfkiPlaintext) {
+    return { ok: false, message: "--bpfki-port needs --tls-cert, --tls-key and --tls-ca (mutual TLS), or --bpfki-plaintext for Chaos Mesh's plaintext dial" };
   }
   if (o.bpfkiPort !== undefined && o.grpcPort !== undefined && o.bpfkiPort === o.grpcPort && o.bpfkiPort !== 0) {
     return { ok: false, message: `--bpfki-port and --grpc-port must differ (both ${o.bpfkiPort})` };
@@ -78,6 +83,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
       ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
       : {}),
     ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort } : {}),
+    ...(o.bpfkiPlaintext ? { bpfkiPlaintext: { host: o.bpfkiHost ?? o.grpcHost } } : {}),
   };
   return { ok: true, config };
 }
@@ -96,6 +102,8 @@ function command(): Command {
     .option('--tls-key <file>', 'server private key (PEM)')
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
+    .option('--bpfki-plaintext', "serve --bpfki-port WITHOUT TLS, as Chaos Mesh's controller-manager dials bpfki (grpc Insecure at the chaos-daemon pod IP)")
+    .option('--bpfki-host <addr>', 'with --bpfki-plaintext: the address to bind (default --grpc-host); the chaos-daemon pod IP when both run with hostNetwork')
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))

@@ -27,6 +27,11 @@ export interface CompanionConfig {
   grpc?: { host: string; port: number; tls: TlsFiles };
   /** bpfki.BPFKIService; off unless a port is given. Uses the same TLS files. */
   bpfkiPort?: number;
+  /**
+   * Serve bpfki without TLS (only on the explicit --bpfki-plaintext), bound to `host`: Chaos Mesh's
+   * controller-manager dials bpfki with grpc Insecure() at the chaos-daemon pod's IP, BPFKI_PORT.
+   */
+  bpfkiPlaintext?: { host: string };
   armOptions?: ArmOptions;
 }
 
@@ -129,12 +134,27 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
-      if (bpfki && config.bpfkiPort !== undefined) {
+      if (bpfki && config.bpfkiPort !== undefined && !config.bpfkiPlaintext) {
         const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), { host: config.grpc.host, port: config.bpfkiPort, credentials });
         servers.push(b);
         bpfkiPort = b.port;
         log.warn({ port: b.port }, 'bpfki.BPFKIService listening (mutual TLS): any holder of a client certificate can fault any process on this node');
       }
+    }
+    if (bpfki && config.bpfkiPort !== undefined && config.bpfkiPlaintext) {
+      const grpcJs = await import('@grpc/grpc-js');
+      const { bpfkiHandlers, loadBpfkiService, serve } = await import('./grpc.js');
+      const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), {
+        host: config.bpfkiPlaintext.host,
+        port: config.bpfkiPort,
+        credentials: grpcJs.ServerCredentials.createInsecure(),
+      });
+      servers.push(b);
+      bpfkiPort = b.port;
+      log.warn(
+        { host: config.bpfkiPlaintext.host, port: b.port },
+        'bpfki.BPFKIService listening WITHOUT TLS (--bpfki-plaintext), as Chaos Mesh dials bpfki: anyone who can reach this address can fault any process on this node',
+      );
     }
   } catch (err) {
     await companion.stop('companion failed to start');
