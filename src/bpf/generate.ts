@@ -10,7 +10,7 @@
 //   3. never an allocation the kernel may not fail (__GFP_NOFAIL);
 //   4. the call chain (per-thread state kept by the frame programs);
 //   5. probability; 6. `times` (an exact atomic cap); then the fault, counted.
-import type { ParsedFailKernRequest, ParsedFrame } from '../api/predicate/ast.js';
+import type { ParsedFailKernRequest, ParsedFrame, SitePredicate } from '../api/predicate/ast.js';
 import {
   GenerateError,
   checkIdentifier,
@@ -161,6 +161,12 @@ function entrySiteFor(req: ParsedFailKernRequest): InjectionSite {
       );
     }
   });
+  if (req.site) {
+    throw new GenerateError(
+      `${base}.callchain[${req.callchain.length}].predicate`,
+      `cannot be honoured by the syscall-entry form: it reads the arguments of ${siteFor(req.failtype).funcname}, which this kernel does not have`,
+    );
+  }
   return syscallEntrySite(req.failtype, outer.funcname);
 }
 
@@ -303,7 +309,7 @@ class Writer {
       this.program('raw_tp', 'sched_process_exit', 'kc_thread_exit', 'thread-exit');
       this.emit('\tkc_thread_gone();', '\treturn 0;', '}', '');
     }
-    this.site(site, hasChain, probability, times);
+    this.site(site, hasChain, probability, times, [], req.site);
     const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
     if (hasChain) maps.push(MAP_NAMES.threads, MAP_NAMES.chain);
     // Site first in the hook list (for `render --hooks`); the loader attaches by ATTACH_ORDER.
@@ -692,7 +698,12 @@ class Writer {
     ];
   }
 
-  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, check: string[] = []): void {
+  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, check: string[] = [], sitePredicate?: SitePredicate): void {
+    // A site predicate (a last frame without funcname) reads the site's own arguments.
+    const pred = sitePredicate
+      ? emitPredicate({ funcname: site.funcname, ...sitePredicate }, 'spec.failKernRequest.callchain[-1].predicate', 'kc_streq_site')
+      : null;
+    if (pred) this.emit(...pred.compares.map((c: StringCompare) => emitStringCompareFunction(c) + '\n'));
     if (hasChain) {
       // Shared by every exit program: emitted once, before the first program that uses it.
       const at = this.lines.findIndex((l) => l.startsWith('/* Entering '));
@@ -742,6 +753,14 @@ class Writer {
         '\tif (st->active != KC_CHAIN_LENGTH)',
         '\t\treturn 0;',
       );
+    }
+    if (pred && sitePredicate) {
+      this.emit(`\t/* 4b. the site predicate: ${describeExpr(sitePredicate.predicate)} */`);
+      for (const p of pred.params) {
+        const type = emitCType(p.type, 'spec.failKernRequest.callchain[-1].parameters');
+        this.emit(`\t${type} ${paramVar(p.name)} = (${type})${this.arg(p.index)};`);
+      }
+      this.emit(`\tif (!(${pred.code}))`, '\t\treturn 0;');
     }
     if (probability > 0 && probability < 100) {
       this.emit('\t/* 5. probability */', '\tif (bpf_get_prandom_u32() % 100 >= KC_PROBABILITY)', '\t\treturn 0;');

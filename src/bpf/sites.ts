@@ -29,6 +29,8 @@ export interface InjectionSite {
   funcname: string;
   /** The C prototype, for comments and the doctor. */
   prototype: string;
+  /** Its parameter list: what a call-chain frame without funcname (a site predicate) may read. */
+  parameters: string;
   /** The value the site returns to make the caller fail, as C (our own errno constants). */
   failValue: string;
   /** Human description of the fault. */
@@ -45,6 +47,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite & { funcname: SiteNa
     form: 'site',
     funcname: 'should_failslab',
     prototype: 'int should_failslab(struct kmem_cache *s, gfp_t gfpflags)',
+    parameters: 'struct kmem_cache *s, gfp_t gfpflags',
     failValue: '-KC_ENOMEM',
     effect: 'slab allocations fail (ENOMEM)',
     gfpArgIndex: 1,
@@ -55,6 +58,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite & { funcname: SiteNa
     form: 'site',
     funcname: 'should_fail_alloc_page',
     prototype: 'bool should_fail_alloc_page(gfp_t gfp_mask, unsigned int order)',
+    parameters: 'gfp_t gfp_mask, unsigned int order',
     failValue: '1',
     effect: 'page allocations fail',
     gfpArgIndex: 0,
@@ -65,6 +69,7 @@ export const SITES: Readonly<Record<FailType, InjectionSite & { funcname: SiteNa
     form: 'site',
     funcname: 'should_fail_bio',
     prototype: 'int should_fail_bio(struct bio *bio)',
+    parameters: 'struct bio *bio',
     failValue: '-KC_EIO',
     effect: 'block I/O fails (EIO)',
     gfpArgIndex: null,
@@ -88,6 +93,8 @@ export function syscallEntrySite(failtype: 0 | 1, funcname: string): InjectionSi
     form: 'syscall-entry',
     funcname,
     prototype: `${funcname} (the call chain's outermost frame), failed at entry in place of ${real.funcname}`,
+    // No site arguments to read: a site predicate is refused in this form (generate.ts).
+    parameters: '',
     failValue: '-KC_ENOMEM',
     effect: `${funcname} fails with ENOMEM at entry (syscall-entry form: ${real.funcname} is not in this kernel)`,
     gfpArgIndex: null,

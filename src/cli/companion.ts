@@ -67,6 +67,8 @@ interface Options extends AuthFlags {
   bpfkiPort?: number;
   grpcClients?: string;
   bpfkiClients?: string;
+  bpfkiPlaintext?: boolean;
+  bpfkiHost?: string;
   attachMode: AttachMode;
   cacheDir?: string;
   namespace: string;
@@ -85,10 +87,16 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
   if (tlsGiven === 0 && o.grpcPort !== undefined) {
     return { ok: false, message: '--grpc-port needs --tls-cert, --tls-key and --tls-ca: gRPC is served with mutual TLS only' };
   }
-  if (tlsGiven === 0 && o.bpfkiPort !== undefined) {
-    return { ok: false, message: '--bpfki-port needs --tls-cert, --tls-key and --tls-ca: the bpfki service is served with mutual TLS only' };
+  if (o.bpfkiPlaintext && o.bpfkiPort === undefined) {
+    return { ok: false, message: '--bpfki-plaintext needs --bpfki-port (Chaos Mesh dials 50051 by default: its BPFKI_PORT)' };
   }
-  if (o.bpfkiPort !== undefined && parseAllowedClients(o.bpfkiClients).kind !== 'names') {
+  if (tlsGiven === 0 && o.bpfkiPort !== undefined && !o.bpfkiPlaintext) {
+    return { ok: false, message: "--bpfki-port needs --tls-cert, --tls-key and --tls-ca (mutual TLS), or --bpfki-plaintext for Chaos Mesh's plaintext dial" };
+  }
+  if (o.bpfkiPlaintext && o.bpfkiClients !== undefined) {
+    return { ok: false, message: '--bpfki-clients needs mutual TLS: a plaintext bpfki (--bpfki-plaintext) has no client identities to check' };
+  }
+  if (o.bpfkiPort !== undefined && !o.bpfkiPlaintext && parseAllowedClients(o.bpfkiClients).kind !== 'names') {
     return { ok: false, message: '--bpfki-port needs --bpfki-clients NAME[,NAME]: the CNs or SANs of the client certificates allowed to inject faults' };
   }
   if (o.bpfkiPort !== undefined && o.grpcPort !== undefined && o.bpfkiPort === o.grpcPort && o.bpfkiPort !== 0) {
@@ -115,6 +123,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
     ...(o.metricsPort !== undefined
       ? { metrics: { host: o.metricsHost ?? '0.0.0.0', port: o.metricsPort, auth: {}, podLabels: o.metricsPodLabels ?? false, processMetrics: true } }
       : {}),
+    ...(o.bpfkiPlaintext ? { bpfkiPlaintext: { host: o.bpfkiHost ?? o.grpcHost } } : {}),
   };
   return { ok: true, config };
 }
@@ -145,6 +154,8 @@ export function command(io: CliIo = processIo): Command {
     .option('--grpc-clients <names>', 'CNs/SANs of client certificates allowed on the Companion service, comma-separated (default: any the CA signed for clientAuth)')
     .option('--bpfki-clients <names>', 'CNs/SANs of client certificates allowed on the bpfki service, comma-separated (required with --bpfki-port)')
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
+    .option('--bpfki-plaintext', "serve --bpfki-port WITHOUT TLS, as Chaos Mesh's controller-manager dials bpfki (grpc Insecure at the chaos-daemon pod IP)")
+    .option('--bpfki-host <addr>', 'with --bpfki-plaintext: the address to bind (default --grpc-host); the chaos-daemon pod IP when both run with hostNetwork')
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .option('--no-syscall-entry', 'on kernels without should_failslab/should_fail_alloc_page, refuse failtype 0/1 instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')

@@ -24,6 +24,7 @@ interface ControllerCliOptions extends AuthFlags {
   manifests?: string;
   dryRun?: boolean;
   output: 'text' | 'json';
+  schedules: 'auto' | 'on' | 'off';
 }
 
 function port(value: string): number {
@@ -70,6 +71,11 @@ export function command(io: CliIo = processIo): Command {
       .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
+      .addOption(
+        new Option('--schedules <when>', "run Chaos Mesh Schedules of KernelChaos: auto = when Chaos Mesh's own schedule controller is absent")
+          .choices(['auto', 'on', 'off'])
+          .default('auto'),
+      )
       .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
   addAuthOptions(cmd);
@@ -97,10 +103,11 @@ export async function main(argv: string[]): Promise<number> {
     return await dryRun(o);
   }
   const log = pino({ level: o.logLevel, base: { component: 'controller' } });
-  const [{ loadKubeConfig }, { InformerStore }, { Controller }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller }, { ScheduleRunner }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
+    import('../controller/schedule-runner.js'),
   ]);
   let controller;
   let auth;
@@ -108,7 +115,8 @@ export async function main(argv: string[]): Promise<number> {
     auth = await readAuth(o);
     const kubeConfig = loadKubeConfig(o.kubeconfig);
     const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
-    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
+    const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
+    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
   } catch (err) {
     console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
     return 2;

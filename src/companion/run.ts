@@ -36,6 +36,11 @@ export interface CompanionConfig {
   bpfkiPort?: number;
   /** Who may call bpfki (default: nobody). */
   bpfkiClients?: AllowedClients;
+  /**
+   * Serve bpfki without TLS (only on the explicit --bpfki-plaintext), bound to `host`: Chaos Mesh's
+   * controller-manager dials bpfki with grpc Insecure() at the chaos-daemon pod's IP, BPFKI_PORT.
+   */
+  bpfkiPlaintext?: { host: string };
   armOptions?: ArmOptions;
   /** GET /metrics (Prometheus); off when absent. */
   metrics?: CompanionMetricsConfig;
@@ -167,7 +172,7 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
       servers.push(s);
       grpcPort = s.port;
       log.info({ port: s.port }, 'kernelchaos.v1.Companion listening (mutual TLS)');
-      if (bpfki && config.bpfkiPort !== undefined) {
+      if (bpfki && config.bpfkiPort !== undefined && !config.bpfkiPlaintext) {
         const allowed = config.bpfkiClients ?? { kind: 'names', names: [] };
         const b = await serve(loadBpfkiService(), guardService(bpfkiHandlers(bpfki), allowed, 'bpfki.BPFKIService', refused), { host: config.grpc.host, port: config.bpfkiPort, credentials });
         servers.push(b);
@@ -177,6 +182,21 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
           'bpfki.BPFKIService listening (mutual TLS): these clients can fault processes in containers of pods on this node',
         );
       }
+    }
+    if (bpfki && config.bpfkiPort !== undefined && config.bpfkiPlaintext) {
+      const grpcJs = await import('@grpc/grpc-js');
+      const { bpfkiHandlers, loadBpfkiService, serve } = await import('./grpc.js');
+      const b = await serve(loadBpfkiService(), bpfkiHandlers(bpfki), {
+        host: config.bpfkiPlaintext.host,
+        port: config.bpfkiPort,
+        credentials: grpcJs.ServerCredentials.createInsecure(),
+      });
+      servers.push(b);
+      bpfkiPort = b.port;
+      log.warn(
+        { host: config.bpfkiPlaintext.host, port: b.port },
+        'bpfki.BPFKIService listening WITHOUT TLS (--bpfki-plaintext), as Chaos Mesh dials bpfki: anyone who can reach this address can fault processes in containers of pods on this node',
+      );
     }
   } catch (err) {
     await companion.stop('companion failed to start');

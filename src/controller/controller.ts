@@ -7,6 +7,7 @@ import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
+import type { ScheduleRunner } from './schedule-runner.js';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -27,6 +28,8 @@ export interface ControllerOptions {
   debounceMs?: number;
   /** Clock (tests). */
   now?: () => Date;
+  /** Runs Chaos Mesh Schedules of KernelChaos (where Chaos Mesh's own schedule controller is absent). */
+  schedules?: ScheduleRunner;
 }
 
 export interface ReconcileReport {
@@ -158,8 +161,18 @@ export class Controller {
       if (outcome === 'failed') failed = true;
       else if (outcome === 'done') this.log.info({ action: describe(action) }, 'applied');
     }
+    let wake = result.nextWakeAt;
+    if (this.options.schedules && !this.stopped && this.elector.isLeader) {
+      try {
+        const at = await this.options.schedules.pass(this.now());
+        if (at && (wake === undefined || at < wake)) wake = at;
+      } catch (error) {
+        this.log.warn({ err: errorMessage(error) }, 'schedule pass failed');
+        failed = true;
+      }
+    }
     if (failed) this.scheduleRetry();
-    this.scheduleWake(result.nextWakeAt);
+    this.scheduleWake(wake);
     const seconds = (performance.now() - started) / 1000;
     for (const fn of this.reports) fn({ seconds, result, outcomes });
   }

@@ -109,7 +109,7 @@ function checkOne(chaos: KernelChaos, policy: KernelChaosPolicy, now: Date, opts
   });
   if (limits.allowedFunctions) {
     chain.forEach((frame, i) => {
-      if (frame.funcname !== undefined && !functionAllowed(frame.funcname, limits.allowedFunctions ?? [])) {
+      if (frame.funcname && !functionAllowed(frame.funcname, limits.allowedFunctions ?? [])) {
         add('allowedFunctions', `spec.failKernRequest.callchain[${i}].funcname`,
           `${frame.funcname} is not allowed by policy ${ref} allowedFunctions [${(limits.allowedFunctions ?? []).join(', ')}]`);
       }

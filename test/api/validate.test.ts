@@ -162,14 +162,41 @@ describe('failKernRequest rules', () => {
     const v = validateKernelChaos(
       withSpec({
         failKernRequest: {
-          callchain: [{ predicate: 'true' }, { funcname: 'ext4_find_entry.constprop.0' }, { funcname: 'should_failslab' }, { funcname: '' }],
+          callchain: [{ predicate: 'true' }, { funcname: 'ext4_find_entry.constprop.0' }, { funcname: 'should_failslab' }, { funcname: '' }, { funcname: 'vfs_open' }],
         },
       }),
     );
-    expect(messageAt(v, 'spec.failKernRequest.callchain[0].funcname')).toContain('is required');
+    expect(messageAt(v, 'spec.failKernRequest.callchain[0].funcname')).toContain('is required except in the last frame');
     expect(messageAt(v, 'spec.failKernRequest.callchain[1].funcname')).toContain("use the original function 'ext4_find_entry'");
     expect(messageAt(v, 'spec.failKernRequest.callchain[2].funcname')).toContain('injection site itself');
-    expect(messageAt(v, 'spec.failKernRequest.callchain[3].funcname')).toContain('must name a kernel function');
+    expect(messageAt(v, 'spec.failKernRequest.callchain[3].funcname')).toContain('is required except in the last frame');
+  });
+
+  it("accepts a last frame without funcname as a predicate on the site's own arguments (bpfki, inject.py)", () => {
+    const bio = valid(withSpec({ failKernRequest: { failtype: 2, callchain: [{ parameters: 'struct bio *b', predicate: 'b->bi_iter.bi_sector == 128' }] } }));
+    expect(bio.parsed.callchain).toEqual([]);
+    expect(bio.parsed.site?.parameters.map((p) => p.name)).toEqual(['b']);
+    // Parameters omitted: the site's own names.
+    const slab = valid(withSpec({ failKernRequest: { failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }, { predicate: 's->size > 64' }] } }));
+    expect(slab.parsed.callchain.map((f) => f.funcname)).toEqual(['__x64_sys_mount']);
+    expect(slab.parsed.site?.parameters.map((p) => p.name)).toEqual(['s', 'gfpflags']);
+  });
+
+  it("refuses site parameters that are not the site's, and predicates outside the subset with the accepted form", () => {
+    const wrongType = validateKernelChaos(withSpec({ failKernRequest: { failtype: 2, callchain: [{ parameters: 'struct page *p', predicate: 'p != 0' }] } }));
+    expect(messageAt(wrongType, 'spec.failKernRequest.callchain[0].parameters')).toContain('must match the injection site int should_fail_bio(struct bio *bio)');
+    const tooMany = validateKernelChaos(withSpec({ failKernRequest: { failtype: 1, callchain: [{ parameters: 'gfp_t g, unsigned int o, int x', predicate: 'x' }] } }));
+    expect(messageAt(tooMany, 'spec.failKernRequest.callchain[0].parameters')).toContain('parameter 3 does not exist');
+    for (const [predicate, what] of [
+      ['({ int d = 1; d; }) && bio->bi_iter.bi_sector == 128', 'statement expressions'],
+      ['(void *)bio != 0', 'casts are not allowed'],
+      ['MKDEV(254, 16) == 1', "calling 'MKDEV' is not allowed"],
+    ] as const) {
+      const v = validateKernelChaos(withSpec({ failKernRequest: { failtype: 2, callchain: [{ parameters: 'struct bio *bio', predicate }] } }));
+      const m = messageAt(v, 'spec.failKernRequest.callchain[0].predicate');
+      expect(m).toContain(what);
+      expect(m).toContain('predicate: "bio->bi_iter.bi_sector == 128"');
+    }
   });
 
   it('limits the call chain to what the generator can track', () => {

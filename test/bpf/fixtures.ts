@@ -31,6 +31,10 @@ export const COMPILE_CASES: Record<string, FailKernRequest> = {
   emptyChainPage: { failtype: 1, probability: 50, times: 7 },
   pageUnderWrite: { failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] },
   bioDirect: { failtype: 2, times: 1 },
+  // bpfki's and inject.py's form: the last frame names no function; its predicate reads the site's arguments.
+  bioSitePredicate: { failtype: 2, callchain: [{ parameters: 'struct bio *bio', predicate: 'bio->bi_iter.bi_sector == 128' }] },
+  slabChainAndSite: { failtype: 0, times: 2, callchain: [{ funcname: '__x64_sys_mount' }, { predicate: 's->size >= 256 && (gfpflags & 0x400) != 0' }] },
+  pageSiteOrder: { failtype: 1, callchain: [{ parameters: 'gfp_t gfp, unsigned int order', predicate: 'order >= 2' }] },
   bioChain: {
     failtype: 2,
     callchain: [

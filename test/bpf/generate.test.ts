@@ -54,6 +54,22 @@ describe('generateProgram: the injection site', () => {
     expect(program.hooks).toEqual([{ program: 'kc_site', section: `fmod_ret/${fn}`, kind: 'fmod_ret', funcname: fn, role: 'site' }]);
   });
 
+  it("evaluates a site predicate (a last frame without funcname) on the site's own arguments, after the chain, before probability", () => {
+    for (const mode of MODES) {
+      const req = parsed({ failtype: 0, probability: 10, callchain: [{ funcname: '__x64_sys_mount' }, { predicate: 's->size >= 256' }] });
+      const program = generateProgram(req, mode);
+      expect(program.hooks.map((h) => h.funcname).sort()).toEqual(['__x64_sys_mount', '__x64_sys_mount', 'should_failslab']);
+      const site = programBody(program.source, 'kc_site');
+      expectOrder(site, [
+        'st->active != KC_CHAIN_LENGTH',
+        `struct kmem_cache * kc_arg_s = (struct kmem_cache *)${mode === 'trampoline' ? 'ctx[0]' : 'PT_REGS_PARM1(ctx)'};`,
+        'if (!((BPF_CORE_READ(kc_arg_s, size) >= 256)))',
+        'bpf_get_prandom_u32() % 100 >= KC_PROBABILITY',
+        'kc_count(true)',
+      ]);
+    }
+  });
+
   it('kprobe mode overrides the return value with bpf_override_return', () => {
     const program = generateProgram(parsed({ failtype: 1, callchain: [{ funcname: '__x64_sys_write' }] }), 'kprobe');
     expect(program.source).toContain('SEC("kprobe/should_fail_alloc_page")');

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig, main } from '../../src/cli/companion.js';
-import { clientCredentials, loadCompanionService, type WireExperimentStatus } from '../../src/companion/grpc.js';
+import { clientCredentials, loadBpfkiService, loadCompanionService, type WireExperimentStatus } from '../../src/companion/grpc.js';
 import { createCa, createClientCert, createServingCert } from '../../src/tls/certs.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -24,6 +24,12 @@ describe('kernelchaos companion options', () => {
   it('refuses gRPC or bpfki without all three TLS files (mutual TLS only)', () => {
     expect(buildConfig({ ...base, node: 'n', grpcPort: 9443 }, {})).toMatchObject({ ok: false, message: expect.stringContaining('mutual TLS only') });
     expect(buildConfig({ ...base, node: 'n', bpfkiPort: 50051 }, {})).toMatchObject({ ok: false, message: expect.stringContaining('--bpfki-port needs') });
+    // Chaos Mesh dials bpfki without TLS: allowed only on the explicit flag, bound where asked.
+    expect(buildConfig({ ...base, node: 'n', bpfkiPort: 50051, bpfkiPlaintext: true, bpfkiHost: '10.0.0.5' }, {})).toMatchObject({
+      ok: true,
+      config: { bpfkiPort: 50051, bpfkiPlaintext: { host: '10.0.0.5' } },
+    });
+    expect(buildConfig({ ...base, node: 'n', bpfkiPlaintext: true }, {})).toMatchObject({ ok: false, message: expect.stringContaining('--bpfki-plaintext needs --bpfki-port') });
     expect(buildConfig({ ...base, node: 'n', tlsCert: 'a' }, {})).toMatchObject({ ok: false, message: expect.stringContaining('go together') });
     const ok = buildConfig({ ...base, node: 'n', tlsCert: 'c', tlsKey: 'k', tlsCa: 'ca' }, {});
     expect(ok.ok && ok.config.grpc).toEqual({ host: '0.0.0.0', port: 9443, tls: { certFile: 'c', keyFile: 'k', caFile: 'ca' }, clients: { kind: 'any' } });
@@ -144,5 +150,42 @@ status:
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stderr).toContain('all faults detached: companion received SIGTERM');
+  });
+
+  it('with --bpfki-plaintext serves bpfki without TLS (as Chaos Mesh dials it) and answers a real request', async () => {
+    const manifests = join(dir, 'plain-manifests');
+    mkdirSync(manifests);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', LAUNCH, '--', 'companion', '--node', 'node-1', '--manifests', manifests,
+        '--cgroup-root', join(dir, 'cgroup'), '--proc-root', join(dir, 'proc'), '--bpfki-port', '0', '--bpfki-plaintext', '--bpfki-host', '127.0.0.1'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const port = await new Promise<number>((resolvePort, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /"bpfkiPort":(\d+)/.exec(stderr);
+        if (m) resolvePort(Number(m[1]));
+      });
+      void exited.then((code) => reject(new Error(`companion exited ${code}: ${stderr}`)));
+    });
+    expect(stderr).toContain('WITHOUT TLS (--bpfki-plaintext)');
+    const Bpfki = loadBpfkiService();
+    const b = new Bpfki(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    // A pid that does not exist: the service answers (no TLS needed) and refuses it by name.
+    const answer = await new Promise<{ code?: number; details?: string }>((res) =>
+      (b as unknown as { FailMMOrBIO(r: object, o: object, cb: (e: grpc.ServiceError | null) => void): void }).FailMMOrBIO(
+        { pid: 999_999_999, ftype: 0, callchain: [{ funcname: '__x64_sys_mount' }] },
+        { deadline: Date.now() + 10_000 },
+        (e) => res(e ? { code: e.code, details: e.details } : {}),
+      ),
+    );
+    b.close();
+    expect(answer.code).not.toBe(grpc.status.UNAVAILABLE);
+    expect(answer.details).toMatch(/999999999/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });

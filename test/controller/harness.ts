@@ -1,13 +1,17 @@
 // Shared setup for controller tests against the fake apiserver (and, in test/cluster, a real one).
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.js';
+import type { ScheduleRunner } from '../../src/controller/schedule-runner.js';
 import { InformerStore } from '../../src/kube/informer.js';
 import { silentLog, type Log } from '../../src/kube/log.js';
 import type { KernelChaos } from '../../src/api/types.js';
 
 export const KC = { group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kernelchaos' } as const;
 
-export function makeController(kubeConfig: KubeConfig, opts: { identity: string; namespace: string; leaseName?: string; now?: () => Date; log?: Log }): Controller {
+export function makeController(
+  kubeConfig: KubeConfig,
+  opts: { identity: string; namespace: string; leaseName?: string; now?: () => Date; log?: Log; schedules?: ScheduleRunner },
+): Controller {
   const log = opts.log ?? silentLog;
   const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log, restartDelayMs: 20 });
   return new Controller({
@@ -24,6 +28,7 @@ export function makeController(kubeConfig: KubeConfig, opts: { identity: string;
     renewDeadlineMs: 1_000,
     retryPeriodMs: 150,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.schedules ? { schedules: opts.schedules } : {}),
   });
 }
 

@@ -55,10 +55,18 @@ export interface ParsedFrame {
   predicate: Expr | null;
 }
 
+/** A last frame without funcname (bpfki's and inject.py's form): a predicate on the site's own arguments. */
+export interface SitePredicate {
+  parameters: Parameter[];
+  predicate: Expr;
+}
+
 export interface ParsedFailKernRequest {
   failtype: 0 | 1 | 2;
-  /** Outermost first, as the manifest lists them. */
+  /** Outermost first, as the manifest lists them (without a site frame). */
   callchain: ParsedFrame[];
+  /** Evaluated in the site program after the chain check; absent when there is none. */
+  site?: SitePredicate;
   headers: string[];
   /** 0..100; 0 means every call. */
   probability: number;

@@ -1,7 +1,8 @@
 // Frames and whole fault requests: funcname checks plus the two parsers, producing the AST the BPF
 // generator consumes. Errors carry the field below failKernRequest (`callchain[1].predicate`).
 import type { FailKernRequest, Frame } from '../types.js';
-import type { ParsedFailKernRequest, ParsedFrame } from './ast.js';
+import type { Parameter, ParsedFailKernRequest, ParsedFrame, SitePredicate } from './ast.js';
+import { siteFor } from '../../bpf/sites.js';
 import { PredicateError } from './errors.js';
 import { C_KEYWORDS, isCIdentifier, STRING_HELPERS } from './c-names.js';
 import { parseParameters } from './parameters.js';
@@ -65,24 +66,78 @@ export type FailKernRequestInput = Readonly<Omit<FailKernRequest, 'callchain' | 
   readonly headers?: readonly string[];
 };
 
+/** A frame that names no function: bpfki's and inject.py's predicate on the injection site. */
+export function isSiteFrame(frame: Readonly<Frame>): boolean {
+  return frame.funcname === undefined || frame.funcname === '';
+}
+
+function typeText(p: Parameter): string {
+  const t = p.type;
+  const base = t.base.kind === 'struct' ? `struct ${t.base.name}` : t.base.kind === 'union' ? `union ${t.base.name}` : t.base.name;
+  return `${t.qualifiers.length > 0 ? `${t.qualifiers.join(' ')} ` : ''}${base}${' *'.repeat(t.pointerDepth)}`.replace(/ \*/g, ' *');
+}
+
+/**
+ * The site frame's parameters: the site's own (from the failtype) when omitted; when written, the
+ * same types in the same order as the site's real prototype (names are the user's), as a prefix.
+ * Throws PredicateError on `parameters` or `predicate`.
+ */
+export function parseSiteFrame(frame: Readonly<Frame>, failtype: 0 | 1 | 2): SitePredicate | null {
+  const site = siteFor(failtype);
+  const real = parseParameters(site.parameters);
+  let parameters = real;
+  if (frame.parameters !== undefined && frame.parameters.trim() !== '') {
+    try {
+      parameters = parseParameters(frame.parameters);
+    } catch (e) {
+      throw e instanceof PredicateError ? e.withField('parameters') : e;
+    }
+    const wrong = parameters.findIndex((p, i) => real[i] === undefined || typeText(p) !== typeText(real[i] as Parameter));
+    if (wrong >= 0) {
+      throw new PredicateError(
+        `must match the injection site ${site.prototype} (failtype ${failtype}): parameter ${wrong + 1} ` +
+          `${real[wrong] ? `is ${typeText(real[wrong] as Parameter)}` : 'does not exist'}; write '${site.parameters}' or omit parameters`,
+        0,
+        'parameters',
+      );
+    }
+  }
+  const text = frame.predicate ?? '';
+  if (text.trim() === '') return null;
+  try {
+    return { parameters, predicate: parsePredicate(text, parameters) };
+  } catch (e) {
+    throw e instanceof PredicateError ? e.withField('predicate') : e;
+  }
+}
+
 /**
  * Parses a structurally valid failKernRequest; throws the first PredicateError with its field
  * (`callchain[0].predicate`). validateKernelChaos reports every error instead.
  */
 export function parseFailKernRequest(req: FailKernRequestInput): ParsedFailKernRequest {
-  const callchain = (req.callchain ?? []).map((frame, i) => {
+  if (req.failtype !== 0 && req.failtype !== 1 && req.failtype !== 2) {
+    throw new PredicateError(`failtype must be 0, 1 or 2, got ${String(req.failtype)}`, 0, 'failtype');
+  }
+  const failtype = req.failtype;
+  const frames = req.callchain ?? [];
+  const last = frames.length - 1;
+  let site: SitePredicate | null = null;
+  const callchain = frames.flatMap((frame, i) => {
     try {
-      return parseFrame(frame);
+      if (i === last && isSiteFrame(frame)) {
+        site = parseSiteFrame(frame, failtype);
+        return [];
+      }
+      return [parseFrame(frame)];
     } catch (e) {
       throw e instanceof PredicateError ? e.withField(`callchain[${i}].${e.field}`) : e;
     }
   });
-  if (req.failtype !== 0 && req.failtype !== 1 && req.failtype !== 2) {
-    throw new PredicateError(`failtype must be 0, 1 or 2, got ${String(req.failtype)}`, 0, 'failtype');
-  }
   return {
-    failtype: req.failtype,
+    failtype,
     callchain,
+    ...(site ? { site } : {}),
     headers: [...(req.headers ?? [])],
     probability: req.probability ?? 0,
     times: req.times ?? 0,

@@ -6,6 +6,7 @@ import { experimentDuration } from '../duration.js';
 import { parseSchedule } from '../cron.js';
 import { funcnameProblem, parseParameters, parsePredicate, PredicateError, type Expr, type Parameter } from '../predicate/index.js';
 import { budgetProblem, type CostedFrame } from '../predicate/budget.js';
+import { parseSiteFrame } from '../predicate/frame.js';
 import { ExpressionOperators, SelectorModes } from '../schema.js';
 import { describeValue, isRecord, joinIndex, joinKey } from './paths.js';
 import {
@@ -245,10 +246,17 @@ function checkFailKernRequest(
     err(joinKey(base, 'callchain'), `must have at most ${MAX_CALLCHAIN_FRAMES} frames, got ${callchain.length}`);
   } else {
     const costed: CostedFrame[] = [];
+    const failtype = req.failtype === 0 || req.failtype === 1 || req.failtype === 2 ? req.failtype : null;
     callchain.forEach((frame, i) => {
       if (!isRecord(frame)) return;
-      const predicate = checkFrame(frame, joinIndex(joinKey(base, 'callchain'), i), err);
-      if (typeof frame.funcname === 'string') costed.push({ index: i, funcname: frame.funcname, predicate });
+      const path = joinIndex(joinKey(base, 'callchain'), i);
+      if (frame.funcname === undefined || frame.funcname === '') {
+        if (i === callchain.length - 1) checkSiteFrame(frame, path, failtype, err);
+        else err(joinKey(path, 'funcname'), `is required except in the last frame (which may be a predicate on the injection site itself): the kernel function that must be on the stack, e.g. __x64_sys_mount`);
+      } else {
+        const predicate = checkFrame(frame, path, err);
+        if (typeof frame.funcname === 'string') costed.push({ index: i, funcname: frame.funcname, predicate });
+      }
     });
     const overBudget = budgetProblem(costed);
     if (overBudget) err(joinKey(base, 'callchain'), overBudget);
@@ -282,16 +290,32 @@ export function headerProblem(header: string): string | null {
   return null;
 }
 
+/** The accepted form of a site predicate, shown when one is refused. */
+const SITE_FORM: Readonly<Record<0 | 1 | 2, string>> = {
+  0: 'e.g. parameters: "struct kmem_cache *s, gfp_t gfpflags", predicate: "s->size == 4096"',
+  1: 'e.g. parameters: "gfp_t gfp_mask, unsigned int order", predicate: "order >= 2"',
+  2: 'e.g. parameters: "struct bio *bio", predicate: "bio->bi_iter.bi_sector == 128"',
+};
+
+/** A last frame without funcname: a predicate on the site's own arguments, checked against its prototype. */
+function checkSiteFrame(frame: Record<string, unknown>, path: string, failtype: 0 | 1 | 2 | null, err: Report): void {
+  const { parameters, predicate } = frame;
+  if (failtype === null) return; // the failtype error says it; the site is unknown
+  if ((parameters !== undefined && typeof parameters !== 'string') || (predicate !== undefined && typeof predicate !== 'string')) return;
+  try {
+    parseSiteFrame({ ...(parameters !== undefined ? { parameters } : {}), ...(predicate !== undefined ? { predicate } : {}) }, failtype);
+  } catch (e) {
+    const field = e instanceof PredicateError && e.field === 'parameters' ? 'parameters' : 'predicate';
+    const text = field === 'parameters' ? String(parameters ?? '') : String(predicate ?? '');
+    const message = predicateMessage(e, text);
+    err(joinKey(path, field), field === 'predicate' ? `${message}; a site predicate is one C expression over the site's arguments, ${SITE_FORM[failtype]}` : message);
+  }
+}
+
 /** Reports the frame's problems; returns its parsed predicate (null when absent or invalid). */
 function checkFrame(frame: Record<string, unknown>, path: string, err: Report): Expr | null {
   const { funcname, parameters, predicate } = frame;
-  if (funcname === undefined) {
-    // bpfki reads a last frame without funcname as a predicate on the injection site; not supported.
-    err(
-      joinKey(path, 'funcname'),
-      'is required: the kernel function that must be on the stack, e.g. __x64_sys_mount (predicates on the injection site itself are not supported)',
-    );
-  } else if (typeof funcname === 'string') {
+  if (typeof funcname === 'string') {
     const p = funcnameProblem(funcname);
     if (p) err(joinKey(path, 'funcname'), p);
   }
