@@ -50,6 +50,7 @@ interface Options {
   attachMode: AttachMode;
   cacheDir?: string;
   logLevel: string;
+  namespace?: string;
 }
 
 /** Checks the options against each other; returns the config or the message to print. */
@@ -78,6 +79,7 @@ export function buildConfig(o: Options, env: NodeJS.ProcessEnv): { ok: true; con
       ? { grpc: { host: o.grpcHost, port: o.grpcPort ?? 9443, tls: { certFile: o.tlsCert as string, keyFile: o.tlsKey as string, caFile: o.tlsCa as string } } }
       : {}),
     ...(o.bpfkiPort !== undefined ? { bpfkiPort: o.bpfkiPort } : {}),
+    ...((o.namespace ?? env.POD_NAMESPACE) ? { namespace: (o.namespace ?? env.POD_NAMESPACE) as string } : {}),
   };
   return { ok: true, config };
 }
@@ -88,6 +90,7 @@ function command(): Command {
     .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
     .option('--manifests <dir>', 'read Pods and KernelChaos objects from this directory instead of the Kubernetes API')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
+    .option('--namespace <ns>', 'the release namespace, where this node\'s reports for the controller go (default: $POD_NAMESPACE, else kernelchaos-system)')
     .option('--cgroup-root <dir>', 'where the host cgroup v2 hierarchy is mounted', '/sys/fs/cgroup')
     .option('--proc-root <dir>', 'the host /proc (hostPID, or a mount such as /host/proc)', '/proc')
     .option('--grpc-host <addr>', 'address for the gRPC listeners', '0.0.0.0')

@@ -83,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     return await dryRun(o);
   }
   const log = pino({ level: o.logLevel, base: { component: 'controller' } });
-  const [{ loadKubeConfig }, { InformerStore }, { Controller }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   let controller;
   try {
     const kubeConfig = loadKubeConfig(o.kubeconfig);
-    const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
+    const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
   } catch (err) {
     console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);

@@ -4,7 +4,7 @@
 // targeted. Reconciles are serialized; a timer wakes at the next schedule boundary, never polls.
 import { EventEmitter } from 'node:events';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { KernelChaos } from '../api/types.js';
+import type { ContainerRecord, KernelChaos } from '../api/types.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { ClusterStore, StoreEvent } from '../kube/store.js';
 import type { CronParser } from '../schedule/state.js';
@@ -48,6 +48,8 @@ export interface CompanionOptions {
   countersIntervalMs?: number;
   /** Coalesces bursts of store events into one reconcile (default 20 ms). */
   debounceMs?: number;
+  /** This node's records from its earlier run, by experiment uid (its node reports); preferred over the status. */
+  seedRecords?: ReadonlyMap<string, readonly ContainerRecord[]>;
 }
 
 /** One attached program, as gRPC and status report it. */
@@ -360,7 +362,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
         seen.add(recordKey);
         let r = this.records.get(recordKey);
         if (!r) {
-          const seed = byUid.get(exp.id.uid)?.status?.experiment?.containerRecords?.find(
+          const seed = (this.opts.seedRecords?.get(exp.id.uid) ?? byUid.get(exp.id.uid)?.status?.experiment?.containerRecords)?.find(
             (x) => x.id === containerRecordId(c.container) && (x.node === undefined || x.node === this.opts.node),
           );
           r = newRecord(exp.id, c.container, seed);

@@ -2,11 +2,20 @@
 // executes the actions. Reconciles are serialised and coalesced: any store change, a timer for the
 // next duration end, a periodic resync, and a retry after failed actions all ask for one.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ClusterStore } from '../kube/store.js';
+import type { ClusterStore, WatchedKind } from '../kube/store.js';
+import type { KindScope } from '../kube/informer.js';
+import { REPORT_SELECTOR } from '../kube/reports.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
+
+/** What the controller watches: the node reports only in its own namespace, by label. */
+export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node', 'ConfigMap'];
+
+export function controllerScopes(namespace: string): Partial<Record<WatchedKind, KindScope>> {
+  return { ConfigMap: { namespace, labelSelector: REPORT_SELECTOR } };
+}
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -25,6 +34,10 @@ export interface ControllerOptions {
   retryPeriodMs?: number;
   /** Wait this long after a change before reconciling, so a burst of pod events costs one pass. Default 50 ms. */
   debounceMs?: number;
+  /** A status change that only moves counters/records waits this long after the last write. Default 10 s. */
+  statusIntervalMs?: number;
+  /** Per API call. Default DEFAULT_API_TIMEOUT_MS. */
+  apiTimeoutMs?: number;
   /** Clock (tests). */
   now?: () => Date;
 }
@@ -49,11 +62,19 @@ export class Controller {
   /** Last message per (object, reason): the same event is not repeated while the store catches up. */
   private readonly lastEvents = new Map<string, string>();
   private readonly reports: Array<(r: ReconcileReport) => void> = [];
+  /** When this replica last wrote each experiment's status (ms), for the records throttle. */
+  private readonly statusWrittenAt = new Map<string, number>();
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
     this.now = options.now ?? (() => new Date());
-    this.executor = new KubeExecutor(options.kubeConfig, options.store, { log: options.log, identity: options.identity });
+    this.executor = new KubeExecutor(options.kubeConfig, options.store, {
+      log: options.log,
+      identity: options.identity,
+      // Every write carries the leadership term: when it ends, writes in flight are abandoned.
+      fence: () => this.elector.signal,
+      ...(options.apiTimeoutMs !== undefined ? { timeoutMs: options.apiTimeoutMs } : {}),
+    });
     this.elector = new LeaderElector(options.kubeConfig, {
       namespace: options.namespace,
       name: options.leaseName,
@@ -63,7 +84,11 @@ export class Controller {
       ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
       ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
       onStartedLeading: () => this.trigger(),
-      onStoppedLeading: () => this.clearTimers(),
+      onStoppedLeading: () => {
+        // The work queue pauses: nothing is retried or woken until this replica leads again.
+        this.again = false;
+        this.clearTimers();
+      },
     });
   }
 
@@ -136,8 +161,11 @@ export class Controller {
       namespaces: store.list('Namespace'),
       nodes: store.list('Node'),
       policies: store.list('KernelChaosPolicy'),
+      reports: store.list('ConfigMap', this.options.namespace),
       now: this.now(),
       webhookNamespace: this.options.namespace,
+      statusWrittenAt: this.statusWrittenAt,
+      ...(this.options.statusIntervalMs !== undefined ? { statusIntervalMs: this.options.statusIntervalMs } : {}),
     });
     const outcomes: ReconcileReport['outcomes'] = [];
     let failed = false;
@@ -152,9 +180,12 @@ export class Controller {
       }
       const outcome = await this.executor.execute(action);
       outcomes.push({ action, outcome });
+      if (outcome === 'fenced') break;
+      if (outcome === 'done' && action.type === 'updateStatus') this.statusWrittenAt.set(`${action.namespace}/${action.name}`, this.now().getTime());
       if (outcome === 'failed') failed = true;
       else if (outcome === 'done') this.log.info({ action: describe(action) }, 'applied');
     }
+    for (const ref of [...this.statusWrittenAt.keys()]) if (!result.plans.has(ref)) this.statusWrittenAt.delete(ref);
     if (failed) this.scheduleRetry();
     this.scheduleWake(result.nextWakeAt);
     for (const fn of this.reports) fn({ result, outcomes });

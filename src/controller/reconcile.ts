@@ -1,7 +1,7 @@
 // The controller's decisions, pure: cluster state and the clock in, actions out. The I/O layer
 // (executor.ts) carries them out; a later reconcile over the changed state finds nothing to do,
 // so every action is safe to repeat after a crash or on another replica.
-import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, experimentRef } from '../api/labels.js';
 import { parseGoDuration } from '../api/duration.js';
 import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
@@ -9,7 +9,11 @@ import { checkPolicies, formatViolation, reachableNamespaces } from '../policy/c
 import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets } from '../selection/index.js';
 import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
-import { computeStatus, statusUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
+import { parseReport, type NodeReport } from '../kube/reports.js';
+import { computeStatus, conditionsUpToDate, recordsUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
+
+/** A status change that only moves counters or records waits this long after the last write. */
+export const DEFAULT_STATUS_INTERVAL_MS = 10_000;
 
 export interface ControllerState {
   experiments: readonly KernelChaos[];
@@ -20,6 +24,12 @@ export interface ControllerState {
   now: Date;
   /** Where kernelchaos runs; its pods are never targeted. */
   webhookNamespace: string;
+  /** The companions' node reports (src/kube/reports.ts). */
+  reports?: readonly V1ConfigMap[];
+  /** When this replica last wrote each experiment's status (ref -> ms), for the records throttle. */
+  statusWrittenAt?: ReadonlyMap<string, number>;
+  /** Default DEFAULT_STATUS_INTERVAL_MS. */
+  statusIntervalMs?: number;
 }
 
 export interface ObjectRef {
@@ -41,6 +51,8 @@ export type Action =
   /** Make the pod carry exactly `experiments` (namespace/name refs, sorted). */
   | ({ type: 'labelPod'; experiments: string[] } & ObjectRef)
   | ({ type: 'updateStatus'; status: ComputedStatus } & ObjectRef)
+  /** A node report whose experiment is gone. */
+  | ({ type: 'deleteReport' } & ObjectRef)
   | EventAction;
 
 export interface ReconcileResult {
@@ -160,6 +172,19 @@ export function reconcile(state: ControllerState): ReconcileResult {
   const carriersOf = carrierIndex(livePods);
   let nextWake: number | undefined;
 
+  const reportsByUid = new Map<string, NodeReport[]>();
+  const reportObjects: Array<{ uid: string; namespace: string; name: string }> = [];
+  for (const cm of state.reports ?? []) {
+    const report = parseReport(cm);
+    const meta = { namespace: cm.metadata?.namespace ?? '', name: cm.metadata?.name ?? '' };
+    if (!report) continue;
+    reportObjects.push({ uid: report.experiment.uid, ...meta });
+    const list = reportsByUid.get(report.experiment.uid);
+    if (list) list.push(report);
+    else reportsByUid.set(report.experiment.uid, [report]);
+  }
+  const statusInterval = state.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS;
+
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
   for (const chaos of experiments) {
     const { namespace, name, ref } = refOf(chaos);
@@ -190,11 +215,21 @@ export function reconcile(state: ControllerState): ReconcileResult {
       const end = experimentEnd(chaos);
       if (end) nextWake = Math.min(nextWake ?? Infinity, end.getTime());
     }
-    const status = computeStatus(chaos, plan);
-    const statusChanges = !statusUpToDate(chaos, status);
-    if (statusChanges) actions.push({ type: 'updateStatus', namespace, name, status });
+    const status = computeStatus(chaos, plan, reportsByUid.get(chaos.metadata.uid ?? '') ?? []);
+    const statusChanges = !conditionsUpToDate(chaos, status);
+    if (statusChanges) {
+      actions.push({ type: 'updateStatus', namespace, name, status });
+    } else if (!recordsUpToDate(chaos, status)) {
+      // Counters and records only: at most one write per interval (they change every few seconds on every node).
+      const due = (state.statusWrittenAt?.get(ref) ?? 0) + statusInterval;
+      if (due <= state.now.getTime()) actions.push({ type: 'updateStatus', namespace, name, status });
+      else nextWake = Math.min(nextWake ?? Infinity, due);
+    }
     events.push(...eventsFor(chaos, plan, carriers, statusChanges));
   }
+
+  const liveUids = new Set(state.experiments.map((c) => c.metadata.uid ?? ''));
+  for (const r of reportObjects) if (!liveUids.has(r.uid)) actions.push({ type: 'deleteReport', namespace: r.namespace, name: r.name });
 
   for (const pod of livePods) {
     const refs = [...(desired.get(podKey(pod)) ?? [])].sort();
@@ -205,7 +240,7 @@ export function reconcile(state: ControllerState): ReconcileResult {
 
   // The finalizer before any label (so a deletion cannot orphan them), then labels (what the companion
   // acts on), status, the finalizers of deleted experiments, events last.
-  const order: Record<Action['type'], number> = { addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, event: 4 };
+  const order: Record<Action['type'], number> = { addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, deleteReport: 4, event: 5 };
   actions.sort((a, b) => order[a.type] - order[b.type]);
   actions.push(...events);
   return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };
