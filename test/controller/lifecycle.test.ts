@@ -224,3 +224,36 @@ describe('controller lifecycle against the Kubernetes API', () => {
     await waitFor('reports deleted', async () => (await c.core.listNamespacedConfigMap({ namespace: SYSTEM_NS, labelSelector: REPORT_SELECTOR })).items.length === 0);
   });
 });
+
+describe('leader fencing', () => {
+  it('a leader whose Lease reads hang stops acting by its renew deadline: one leader at every moment', async () => {
+    const a = await startController('ctl-a');
+    const b = await startController('ctl-b');
+    const leader = await waitFor('a leader', () => (a.isLeader ? a : b.isLeader ? b : undefined));
+    const standby = leader === a ? b : a;
+    const leaderToken = leader === a ? 'ctl-a' : 'ctl-b';
+    const standbyToken = leader === a ? 'ctl-b' : 'ctl-a';
+    let both = 0;
+    let samples = 0;
+    const sampler = setInterval(() => {
+      samples += 1;
+      if (a.isLeader && b.isLeader) both += 1;
+    }, 2);
+    // From now on the leader's Lease reads never answer (a hung apiserver connection, not an error).
+    server.hook((req) => (req.resource.plural === 'leases' && req.user === leaderToken ? new Promise<undefined>(() => {}) : undefined));
+    const hungAt = server.requests.length;
+    await waitFor('old leader fenced', () => !leader.isLeader);
+    await waitFor('standby took over', () => standby.isLeader);
+    // The new leader acts; the old one writes nothing once the new one holds the lease.
+    await c.custom.createNamespacedCustomObject({ ...KC, namespace: NS, body: experimentBody('exp', { mode: 'all', selector: { labelSelectors: { app: 'db' } } }) });
+    await waitFor('labelled by the new leader', async () => (await labelsOf('db-0'))[EXP_LABEL] === 'true');
+    await new Promise((r) => setTimeout(r, 300));
+    clearInterval(sampler);
+    expect(samples).toBeGreaterThan(100);
+    expect(both).toBe(0);
+    const after = server.requests.slice(hungAt);
+    expect(after.filter((r) => r.user === leaderToken && r.method !== 'GET' && !r.path.includes('/leases'))).toEqual([]);
+    expect(after.some((r) => r.user === standbyToken && r.method === 'PATCH' && r.path.endsWith('/pods/db-0'))).toBe(true);
+    expect(leader.isLeader).toBe(false);
+  });
+});
