@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { KIND_INFO } from '../kube/objects.js';
 import { apiClient } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { REPORT_LABEL, REPORT_NODE_LABEL, nodeHash, parseReport, reportConfigMap, reportFaults, type NodeReport } from '../kube/reports.js';
 import type { ContainerRecord } from '../api/types.js';
 import type { ExperimentId } from './model.js';
@@ -19,6 +20,12 @@ export interface ReportApi {
   replaceReport(namespace: string, name: string, body: V1ConfigMap): Promise<void>;
   createEvent(namespace: string, event: CoreV1Event): Promise<void>;
 }
+
+/** The calls of clientNodeReportApi. */
+export const REPORT_PERMISSIONS: readonly Permission[] = [
+  { group: '', resource: 'configmaps', verbs: ['list', 'create', 'update'], scope: 'release-namespace' },
+  { group: '', resource: 'events', verbs: ['create'], scope: 'cluster' },
+];
 
 export function clientNodeReportApi(kc: KubeConfig): ReportApi {
   const core = apiClient(kc, CoreV1Api);

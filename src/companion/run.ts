@@ -16,6 +16,9 @@ import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
 import { LogSink, type StatusSink } from './sink.js';
 
+/** What a companion watches in a cluster (only its node's targeted pods, by selector). */
+export const COMPANION_KINDS = ['Pod', 'KernelChaos'] as const;
+
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
 export type { TlsFiles } from './grpc.js';
@@ -78,7 +81,7 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
   else kc.loadFromDefault();
   // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
   const store = new InformerStore(kc, {
-    kinds: ['Pod', 'KernelChaos'],
+    kinds: COMPANION_KINDS,
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
     log,

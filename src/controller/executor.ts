@@ -15,10 +15,20 @@ import type { KernelChaos } from '../api/types.js';
 import type { ClusterStore } from '../kube/store.js';
 import { KIND_INFO } from '../kube/objects.js';
 import { apiClient } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { apiErrorCode, isTransient } from './errors.js';
 import { podLabelPatch } from './podLabels.js';
 import type { Action, EventAction } from './reconcile.js';
+
+/** The calls below (readNamespacedPod, patchNamespacedPod, get/patch of KernelChaos and its status, events, report deletion). */
+export const EXECUTOR_PERMISSIONS: readonly Permission[] = [
+  { group: '', resource: 'pods', verbs: ['get', 'patch'], scope: 'cluster' },
+  { group: KIND_INFO.KernelChaos.group, resource: KIND_INFO.KernelChaos.plural, verbs: ['get', 'patch'], scope: 'cluster' },
+  { group: KIND_INFO.KernelChaos.group, resource: `${KIND_INFO.KernelChaos.plural}/status`, verbs: ['patch'], scope: 'cluster' },
+  { group: '', resource: 'events', verbs: ['create'], scope: 'cluster' },
+  { group: '', resource: 'configmaps', verbs: ['delete'], scope: 'release-namespace' },
+];
 
 export type ActionOutcome = 'done' | 'unchanged' | 'gone' | 'failed' | 'fenced';
 

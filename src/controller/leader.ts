@@ -11,8 +11,12 @@
 // Hand-written: @kubernetes/client-node has no leader election.
 import { CoordinationV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { apiClient, DEFAULT_API_TIMEOUT_MS } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { apiErrorCode } from './errors.js';
+
+/** readNamespacedLease, createNamespacedLease, patchNamespacedLease: in the release namespace only. */
+export const LEADER_PERMISSIONS: readonly Permission[] = [{ group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'], scope: 'release-namespace' }];
 
 export interface LeaderElectionOptions {
   namespace: string;

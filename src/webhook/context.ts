@@ -11,3 +11,6 @@ export interface WebhookContext {
 }
 
 export const DEFAULT_NAMESPACE = 'kernelchaos-system';
+
+/** What the webhook's informers watch (it writes nothing). */
+export const WEBHOOK_KINDS = ['KernelChaos', 'KernelChaosPolicy', 'Namespace'] as const;
