@@ -1,6 +1,7 @@
 // The controller process: a ClusterStore (informers) feeds a pure reconcile; only the lease holder
 // executes the actions. Reconciles are serialised and coalesced: any store change, a timer for the
 // next duration end, a periodic resync, and a retry after failed actions all ask for one.
+import { performance } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterStore, WatchedKind } from '../kube/store.js';
 import type { KindScope } from '../kube/informer.js';
@@ -44,6 +45,11 @@ export interface ControllerOptions {
 
 export interface ReconcileReport {
   result: ReconcileResult;
+  /** Time of the pure decision (reconcile()), and of the whole pass including the API writes. */
+  computeMs: number;
+  /** CPU time of the decision (wall time includes waiting for a busy machine's CPU). */
+  computeCpuMs: number;
+  passMs: number;
   outcomes: Array<{ action: Action; outcome: ActionOutcome }>;
 }
 
@@ -155,6 +161,8 @@ export class Controller {
 
   private async reconcileOnce(): Promise<void> {
     const store = this.options.store;
+    const started = performance.now();
+    const cpu = process.cpuUsage();
     const result = reconcile({
       experiments: store.list('KernelChaos'),
       pods: store.list('Pod'),
@@ -167,6 +175,9 @@ export class Controller {
       statusWrittenAt: this.statusWrittenAt,
       ...(this.options.statusIntervalMs !== undefined ? { statusIntervalMs: this.options.statusIntervalMs } : {}),
     });
+    const computeMs = performance.now() - started;
+    const cpuUsed = process.cpuUsage(cpu);
+    const computeCpuMs = (cpuUsed.user + cpuUsed.system) / 1000;
     const outcomes: ReconcileReport['outcomes'] = [];
     let failed = false;
     for (const action of result.actions) {
@@ -188,7 +199,7 @@ export class Controller {
     for (const ref of [...this.statusWrittenAt.keys()]) if (!result.plans.has(ref)) this.statusWrittenAt.delete(ref);
     if (failed) this.scheduleRetry();
     this.scheduleWake(result.nextWakeAt);
-    for (const fn of this.reports) fn({ result, outcomes });
+    for (const fn of this.reports) fn({ result, outcomes, computeMs, computeCpuMs, passMs: performance.now() - started });
   }
 
   private scheduleRetry(): void {
