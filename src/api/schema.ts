@@ -205,7 +205,27 @@ export const KernelChaosStatusSchema = Type.Object(
     experiment: Type.Optional(
       Type.Object({
         desiredPhase: Type.Optional(Type.Union([Type.Literal('Run'), Type.Literal('Stop')])),
-        containerRecords: Type.Optional(Type.Array(ContainerRecordSchema)),
+        containerRecords: Type.Optional(
+          Type.Array(ContainerRecordSchema, {
+            description: 'The most recently changed container records (at most 20; summary has the exact totals).',
+          }),
+        ),
+        summary: Type.Optional(
+          Type.Object(
+            {
+              nodes: Type.Integer({ description: 'Nodes that reported.' }),
+              containers: Type.Integer({ description: 'Container records across all nodes.' }),
+              injected: Type.Integer(),
+              notInjected: Type.Integer(),
+              failed: Type.Integer(),
+              injectedCount: Type.Integer({ description: 'Injections so far, all containers.' }),
+              recoveredCount: Type.Integer({ description: 'Recoveries so far, all containers.' }),
+              faultsInjected: Type.Integer({ description: 'Faults the kernel returned so far, all nodes (exact).' }),
+              recordsShown: Type.Integer({ description: 'How many records containerRecords holds.' }),
+            },
+            { description: 'Exact totals over every node report, written by the controller.' },
+          ),
+        ),
       }),
     ),
   },

@@ -144,6 +144,7 @@ export function command(io: CliIo = processIo): Command {
     .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
     .option('--manifests <dir>', 'read Pods and KernelChaos objects from this directory instead of the Kubernetes API')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
+    .option('--namespace <ns>', 'the release namespace, where this node\'s reports for the controller go (default: $POD_NAMESPACE, else kernelchaos-system)')
     .option('--cgroup-root <dir>', 'where the host cgroup v2 hierarchy is mounted', '/sys/fs/cgroup')
     .option('--proc-root <dir>', 'the host /proc (hostPID, or a mount such as /host/proc)', '/proc')
     .option('--grpc-host <addr>', 'address for the gRPC listeners', '0.0.0.0')

@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     return await dryRun(o);
   }
   const log = pino({ level: o.logLevel, base: { component: 'controller' } });
-  const [{ loadKubeConfig }, { InformerStore }, { Controller }, { ScheduleRunner }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
@@ -114,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     auth = await readAuth(o);
     const kubeConfig = loadKubeConfig(o.kubeconfig);
-    const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
+    const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
   } catch (err) {

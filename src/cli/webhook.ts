@@ -7,7 +7,7 @@ import { parseGoDuration } from '../api/duration.js';
 import type { ClusterStore } from '../kube/store.js';
 import { createSelfSigned } from '../tls/certs.js';
 import { readKeyMaterialSync } from '../tls/reloader.js';
-import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+import { DEFAULT_NAMESPACE, WEBHOOK_KINDS } from '../webhook/context.js';
 import { InMemoryStore } from '../kube/memory.js';
 import { startWebhook, type TlsSource } from '../webhook/start.js';
 import type { Listening } from '../metrics/http.js';
@@ -135,7 +135,7 @@ async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ sto
     logger.info({ kubeconfig: o.kubeconfig ?? 'in-cluster' }, 'cluster state from the Kubernetes API');
     // No Pods and no Nodes: the injector judges the pod in the request, and a pod being created has
     // no node yet, so watching them would cost memory for nothing.
-    return { store: new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace'], log: logger }), started: false };
+    return { store: new InformerStore(kubeConfig, { kinds: WEBHOOK_KINDS, log: logger }), started: false };
   }
   logger.warn('no cluster and no --manifests: using an empty store (validation works; no policies, the injector labels nothing)');
   return { store: new InMemoryStore(), started: false };

@@ -1,44 +1,46 @@
-// Cluster mode reporting: this node's container records merged into the KernelChaos status
-// subresource (other nodes' records untouched; optimistic concurrency with retry on 409), and
-// Kubernetes Events on the pod and the experiment. Writes are queued so the lifecycle never waits
-// on the apiserver; only the latest records per experiment are kept.
+// Cluster mode reporting: this node's container records go into this node's own report object per
+// experiment (src/kube/reports.ts), which only the controller watches and folds into the KernelChaos
+// status (the controller is the status's one writer); transitions become Events on the pod and the
+// experiment. Writes are queued so the lifecycle never waits on the apiserver; only the latest records
+// per experiment are kept, and a failed write is retried with backoff (the latest state wins).
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
-import type { ContainerRecord, KernelChaos } from '../api/types.js';
+import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { KIND_INFO } from '../kube/objects.js';
+import { apiClient } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
+import { REPORT_LABEL, REPORT_NODE_LABEL, nodeHash, parseReport, reportConfigMap, reportFaults, type NodeReport } from '../kube/reports.js';
+import type { ContainerRecord } from '../api/types.js';
 import type { ExperimentId } from './model.js';
 import type { CompanionEvent, SinkLogger, StatusSink } from './sink.js';
 
-/** The three apiserver calls the sink needs; a conflict must throw an error with `code: 409`. */
-export interface StatusApi {
-  getKernelChaos(namespace: string, name: string): Promise<KernelChaos>;
-  replaceKernelChaosStatus(namespace: string, name: string, body: KernelChaos): Promise<void>;
+/** The apiserver calls the sink needs; errors carry the HTTP status in `code`. */
+export interface ReportApi {
+  listReports(namespace: string, labelSelector: string): Promise<V1ConfigMap[]>;
+  createReport(namespace: string, body: V1ConfigMap): Promise<void>;
+  replaceReport(namespace: string, name: string, body: V1ConfigMap): Promise<void>;
   createEvent(namespace: string, event: CoreV1Event): Promise<void>;
 }
 
-const GROUP = 'chaos-mesh.org';
-const VERSION = 'v1alpha1';
-const PLURAL = 'kernelchaos';
+/** The calls of clientNodeReportApi. */
+export const REPORT_PERMISSIONS: readonly Permission[] = [
+  { group: '', resource: 'configmaps', verbs: ['list', 'create', 'update'], scope: 'release-namespace' },
+  { group: '', resource: 'events', verbs: ['create'], scope: 'cluster' },
+];
 
-export function clientNodeStatusApi(kc: KubeConfig): StatusApi {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
+export function clientNodeReportApi(kc: KubeConfig): ReportApi {
+  const core = apiClient(kc, CoreV1Api);
   return {
-    getKernelChaos: async (namespace, name) =>
-      (await custom.getNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as KernelChaos,
-    replaceKernelChaosStatus: async (namespace, name, body) => {
-      await custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body });
+    listReports: async (namespace, labelSelector) => (await core.listNamespacedConfigMap({ namespace, labelSelector })).items,
+    createReport: async (namespace, body) => {
+      await core.createNamespacedConfigMap({ namespace, body });
+    },
+    replaceReport: async (namespace, name, body) => {
+      await core.replaceNamespacedConfigMap({ namespace, name, body });
     },
     createEvent: async (namespace, body) => {
       await core.createNamespacedEvent({ namespace, body });
     },
   };
-}
-
-/** Replaces `node`'s records in `existing` with `mine`, keeping every other node's. */
-export function mergeRecords(existing: readonly ContainerRecord[], mine: readonly ContainerRecord[], node: string): ContainerRecord[] {
-  const myIds = new Set(mine.map((r) => r.id));
-  const others = existing.filter((r) => (r.node === undefined ? !myIds.has(r.id) : r.node !== node));
-  return [...others, ...mine].sort((a, b) => (a.id === b.id ? (a.node ?? '').localeCompare(b.node ?? '') : a.id.localeCompare(b.id)));
 }
 
 function httpCode(err: unknown): number | undefined {
@@ -47,20 +49,40 @@ function httpCode(err: unknown): number | undefined {
 }
 
 export interface KubeSinkOptions {
-  api: StatusApi;
+  api: ReportApi;
   node: string;
+  /** Where the reports live: the release namespace. */
+  namespace: string;
   log: SinkLogger;
   /** Component name on Events. */
   component?: string;
-  maxConflictRetries?: number;
+  /** First delay after a failed write; doubles up to 30 s. Default 500 ms. */
+  retryDelayMs?: number;
 }
 
 export class KubeStatusSink implements StatusSink {
   private readonly pending = new Map<string, { id: ExperimentId; records: ContainerRecord[] }>();
   private readonly events: CompanionEvent[] = [];
+  /** Report objects known to exist (so a write is one PUT, not a create that conflicts). */
+  private readonly existing = new Set<string>();
   private worker: Promise<void> | undefined;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: KubeSinkOptions) {}
+
+  /** This node's earlier reports (after a restart), by experiment uid: the counts continue from them. */
+  async loadSeeds(): Promise<Map<string, ContainerRecord[]>> {
+    const seeds = new Map<string, ContainerRecord[]>();
+    const list = await this.opts.api.listReports(this.opts.namespace, `${REPORT_LABEL}=true,${REPORT_NODE_LABEL}=${nodeHash(this.opts.node)}`);
+    for (const cm of list) {
+      const report = parseReport(cm);
+      if (!report || report.node !== this.opts.node) continue;
+      seeds.set(report.experiment.uid, report.records);
+      if (cm.metadata?.name) this.existing.add(cm.metadata.name);
+    }
+    return seeds;
+  }
 
   records(experiment: ExperimentId, records: ContainerRecord[]): void {
     this.pending.set(experiment.uid, { id: experiment, records });
@@ -78,9 +100,10 @@ export class KubeStatusSink implements StatusSink {
   }
 
   private kick(): void {
-    if (this.worker) return;
+    if (this.worker || this.retryTimer) return;
     this.worker = this.drain().finally(() => {
       this.worker = undefined;
+      if (this.retryTimer) return;
       if (this.pending.size > 0 || this.events.length > 0) this.kick();
     });
   }
@@ -91,44 +114,64 @@ export class KubeStatusSink implements StatusSink {
       if (!first.done) {
         const [uid, item] = first.value;
         this.pending.delete(uid);
-        await this.writeStatus(item.id, item.records);
+        if (!(await this.writeReport(item.id, item.records))) {
+          // Keep it unless newer records arrived meanwhile; try again after a backoff.
+          if (!this.pending.has(uid)) this.pending.set(uid, item);
+          this.backoff();
+          return;
+        }
+        this.failures = 0;
       }
       const event = this.events.shift();
       if (event) await this.writeEvent(event);
     }
   }
 
-  private async writeStatus(id: ExperimentId, mine: ContainerRecord[]): Promise<void> {
-    const retries = this.opts.maxConflictRetries ?? 5;
-    for (let attempt = 0; attempt <= retries; attempt += 1) {
-      let current: KernelChaos;
-      try {
-        current = await this.opts.api.getKernelChaos(id.namespace, id.name);
-      } catch (err) {
-        if (httpCode(err) !== 404) this.opts.log.warn({ experiment: `${id.namespace}/${id.name}`, err: String(err) }, 'reading KernelChaos status failed');
-        return;
+  private backoff(): void {
+    this.failures += 1;
+    const delay = Math.min(30_000, (this.opts.retryDelayMs ?? 500) * 2 ** Math.min(this.failures - 1, 10));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** True when written (or when there is nothing to write to: a gone namespace is not retried). */
+  private async writeReport(id: ExperimentId, records: ContainerRecord[]): Promise<boolean> {
+    // Experiments known only by namespace/name (no uid) have nowhere unambiguous to report.
+    if (id.uid.includes('/')) return true;
+    const report: NodeReport = {
+      node: this.opts.node,
+      experiment: { namespace: id.namespace, name: id.name, uid: id.uid },
+      faultsInjected: reportFaults(records),
+      records,
+    };
+    const body = reportConfigMap(this.opts.namespace, report);
+    const name = body.metadata?.name ?? '';
+    try {
+      if (this.existing.has(name)) {
+        try {
+          // Unconditional: this node's companion is the only writer of this object.
+          await this.opts.api.replaceReport(this.opts.namespace, name, body);
+          return true;
+        } catch (err) {
+          if (httpCode(err) !== 404) throw err;
+          this.existing.delete(name);
+        }
       }
-      // A new object with the same name is another experiment: never write our records into it.
-      if (!id.uid.includes('/') && current.metadata.uid && current.metadata.uid !== id.uid) return;
-      const existing = current.status?.experiment?.containerRecords ?? [];
-      const body: KernelChaos = {
-        ...current,
-        status: {
-          ...current.status,
-          experiment: { ...current.status?.experiment, containerRecords: mergeRecords(existing, mine, this.opts.node) },
-        },
-      };
       try {
-        await this.opts.api.replaceKernelChaosStatus(id.namespace, id.name, body);
-        return;
+        await this.opts.api.createReport(this.opts.namespace, body);
       } catch (err) {
-        const code = httpCode(err);
-        if (code === 409) continue; // someone else wrote first: re-read and merge again
-        if (code !== 404) this.opts.log.warn({ experiment: `${id.namespace}/${id.name}`, err: String(err) }, 'writing KernelChaos status failed');
-        return;
+        if (httpCode(err) !== 409) throw err;
+        await this.opts.api.replaceReport(this.opts.namespace, name, body);
       }
+      this.existing.add(name);
+      return true;
+    } catch (err) {
+      this.opts.log.warn({ experiment: `${id.namespace}/${id.name}`, err: String(err) }, 'writing the node report failed; retrying with backoff');
+      return false;
     }
-    this.opts.log.warn({ experiment: `${id.namespace}/${id.name}` }, `status not written: still conflicting after ${retries} retries`);
   }
 
   private async writeEvent(e: CompanionEvent): Promise<void> {
@@ -140,7 +183,7 @@ export class KubeStatusSink implements StatusSink {
         namespace: e.involved.namespace,
         name: e.involved.name,
         ...(e.involved.uid ? { uid: e.involved.uid } : {}),
-        apiVersion: e.involved.kind === 'Pod' ? 'v1' : `${GROUP}/${VERSION}`,
+        apiVersion: e.involved.kind === 'Pod' ? 'v1' : KIND_INFO.KernelChaos.apiVersion,
       },
       reason: e.reason,
       message: e.message.slice(0, 1024),

@@ -4,7 +4,7 @@
 // targeted. Reconciles are serialized; a timer wakes at the next schedule boundary, never polls.
 import { EventEmitter } from 'node:events';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { KernelChaos } from '../api/types.js';
+import type { ContainerRecord, KernelChaos } from '../api/types.js';
 import { claimsStart } from '../api/budget.js';
 import { EXPERIMENTS_ANNOTATION, experimentLabelKey, parseExperimentsAnnotation } from '../api/labels.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
@@ -53,6 +53,8 @@ export interface CompanionOptions {
   debounceMs?: number;
   /** kernelchaos's own namespace (never faulted); default kernelchaos-system. */
   releaseNamespace?: string;
+  /** This node's records from its earlier run, by experiment uid (its node reports); preferred over the status. */
+  seedRecords?: ReadonlyMap<string, readonly ContainerRecord[]>;
 }
 
 /** One attached program, as gRPC and status report it. */
@@ -390,7 +392,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
         seen.add(recordKey);
         let r = this.records.get(recordKey);
         if (!r) {
-          const seed = byUid.get(exp.id.uid)?.status?.experiment?.containerRecords?.find(
+          const seed = (this.opts.seedRecords?.get(exp.id.uid) ?? byUid.get(exp.id.uid)?.status?.experiment?.containerRecords)?.find(
             (x) => x.id === containerRecordId(c.container) && (x.node === undefined || x.node === this.opts.node),
           );
           r = newRecord(exp.id, c.container, seed);

@@ -2,6 +2,8 @@
 // servers. Separate from the CLI so tests and the benchmark can run it with another engine.
 import { readFile } from 'node:fs/promises';
 import { TARGET_LABEL_SELECTOR } from '../api/labels.js';
+import { DEFAULT_NAMESPACE } from '../webhook/context.js';
+import type { ContainerRecord } from '../api/types.js';
 import type { ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { Log } from '../kube/log.js';
 import { ManifestDirStore } from '../kube/manifestDir.js';
@@ -18,6 +20,9 @@ import { CompanionMetrics } from '../metrics/companion.js';
 import type { HttpAuth, Listening } from '../metrics/http.js';
 import { componentRegistry } from '../metrics/registry.js';
 import { serveMetrics } from '../metrics/serve.js';
+
+/** What a companion watches in a cluster: its node's targeted pods (by selector), their experiments, and what the admission gate reads. */
+export const COMPANION_KINDS = ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy'] as const;
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -86,12 +91,12 @@ export async function readTls(files: TlsFiles): Promise<MtlsMaterial> {
 }
 
 // The Kubernetes client is large (~60 MB resident): load it only in cluster mode.
-async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store: ClusterStore; sink: StatusSink }> {
+async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store: ClusterStore; sink: StatusSink; seeds?: Map<string, ContainerRecord[]> }> {
   if (config.source.kind === 'manifests') {
     const store = new ManifestDirStore(config.source.dir, { log, persistent: true, ...(config.source.pollIntervalMs ? { pollIntervalMs: config.source.pollIntervalMs } : {}) });
     return { store, sink: new LogSink(log) };
   }
-  const [{ KubeConfig }, { InformerStore }, { KubeStatusSink, clientNodeStatusApi }] = await Promise.all([
+  const [{ KubeConfig }, { InformerStore }, { KubeStatusSink, clientNodeReportApi }] = await Promise.all([
     import('@kubernetes/client-node'),
     import('../kube/informer.js'),
     import('./kube-sink.js'),
@@ -102,12 +107,20 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
   // Only this node's targeted pods: the apiserver filters, so a 5,000-pod cluster costs a node little.
   const store = new InformerStore(kc, {
     // Namespaces and policies feed the admission gate the companion checks before arming.
-    kinds: ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy'],
+    kinds: COMPANION_KINDS,
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
     log,
   });
-  return { store, sink: new KubeStatusSink({ api: clientNodeStatusApi(kc), node: config.node, log }) };
+  const sink = new KubeStatusSink({ api: clientNodeReportApi(kc), node: config.node, namespace: config.releaseNamespace ?? DEFAULT_NAMESPACE, log });
+  // Counts continue from this node's earlier reports; without them (API away) they restart from the status.
+  let seeds: Map<string, ContainerRecord[]> | undefined;
+  try {
+    seeds = await sink.loadSeeds();
+  } catch (err) {
+    log.warn({ err: String(err) }, 'reading this node\'s earlier reports failed; counts continue from the status records');
+  }
+  return { store, sink, ...(seeds ? { seeds } : {}) };
 }
 
 export async function runCompanion(config: CompanionConfig, deps: CompanionDeps): Promise<RunningCompanion> {
@@ -134,9 +147,10 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     parseCron,
     sink,
     log,
+    ...(parts.seeds ? { seedRecords: parts.seeds } : {}),
     ...(config.armOptions ? { armOptions: config.armOptions } : {}),
     ...(config.releaseNamespace ? { releaseNamespace: config.releaseNamespace } : {}),
-    // Each counter change is a status write in a cluster: every 15 s per experiment is plenty there.
+    // Each counter change is a report write in a cluster: every 15 s per experiment is plenty there.
     countersIntervalMs: config.source.kind === 'kubernetes' ? 15_000 : 5000,
   });
   const bpfki =

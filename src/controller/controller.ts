@@ -1,13 +1,23 @@
 // The controller process: a ClusterStore (informers) feeds a pure reconcile; only the lease holder
 // executes the actions. Reconciles are serialised and coalesced: any store change, a timer for the
 // next duration end, a periodic resync, and a retry after failed actions all ask for one.
+import { performance } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ClusterStore } from '../kube/store.js';
+import type { ClusterStore, WatchedKind } from '../kube/store.js';
+import type { KindScope } from '../kube/informer.js';
+import { REPORT_SELECTOR } from '../kube/reports.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
 import type { ScheduleRunner } from './schedule-runner.js';
+
+/** What the controller watches: the node reports only in its own namespace, by label. */
+export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node', 'ConfigMap'];
+
+export function controllerScopes(namespace: string): Partial<Record<WatchedKind, KindScope>> {
+  return { ConfigMap: { namespace, labelSelector: REPORT_SELECTOR } };
+}
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -26,6 +36,10 @@ export interface ControllerOptions {
   retryPeriodMs?: number;
   /** Wait this long after a change before reconciling, so a burst of pod events costs one pass. Default 50 ms. */
   debounceMs?: number;
+  /** A status change that only moves counters/records waits this long after the last write. Default 10 s. */
+  statusIntervalMs?: number;
+  /** Per API call. Default DEFAULT_API_TIMEOUT_MS. */
+  apiTimeoutMs?: number;
   /** Clock (tests). */
   now?: () => Date;
   /** Runs Chaos Mesh Schedules of KernelChaos (where Chaos Mesh's own schedule controller is absent). */
@@ -36,6 +50,11 @@ export interface ReconcileReport {
   /** Wall time of the pass: decide and execute. */
   seconds: number;
   result: ReconcileResult;
+  /** Time of the pure decision (reconcile()), and of the whole pass including the API writes. */
+  computeMs: number;
+  /** CPU time of the decision (wall time includes waiting for a busy machine's CPU). */
+  computeCpuMs: number;
+  passMs: number;
   outcomes: Array<{ action: Action; outcome: ActionOutcome }>;
 }
 
@@ -54,11 +73,19 @@ export class Controller {
   /** Last message per (object, reason): the same event is not repeated while the store catches up. */
   private readonly lastEvents = new Map<string, string>();
   private readonly reports: Array<(r: ReconcileReport) => void> = [];
+  /** When this replica last wrote each experiment's status (ms), for the records throttle. */
+  private readonly statusWrittenAt = new Map<string, number>();
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
     this.now = options.now ?? (() => new Date());
-    this.executor = new KubeExecutor(options.kubeConfig, options.store, { log: options.log, identity: options.identity });
+    this.executor = new KubeExecutor(options.kubeConfig, options.store, {
+      log: options.log,
+      identity: options.identity,
+      // Every write carries the leadership term: when it ends, writes in flight are abandoned.
+      fence: () => this.elector.signal,
+      ...(options.apiTimeoutMs !== undefined ? { timeoutMs: options.apiTimeoutMs } : {}),
+    });
     this.elector = new LeaderElector(options.kubeConfig, {
       namespace: options.namespace,
       name: options.leaseName,
@@ -68,7 +95,11 @@ export class Controller {
       ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
       ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
       onStartedLeading: () => this.trigger(),
-      onStoppedLeading: () => this.clearTimers(),
+      onStoppedLeading: () => {
+        // The work queue pauses: nothing is retried or woken until this replica leads again.
+        this.again = false;
+        this.clearTimers();
+      },
     });
   }
 
@@ -134,17 +165,24 @@ export class Controller {
   }
 
   private async reconcileOnce(): Promise<void> {
-    const started = performance.now();
     const store = this.options.store;
+    const started = performance.now();
+    const cpu = process.cpuUsage();
     const result = reconcile({
       experiments: store.list('KernelChaos'),
       pods: store.list('Pod'),
       namespaces: store.list('Namespace'),
       nodes: store.list('Node'),
       policies: store.list('KernelChaosPolicy'),
+      reports: store.list('ConfigMap', this.options.namespace),
       now: this.now(),
       webhookNamespace: this.options.namespace,
+      statusWrittenAt: this.statusWrittenAt,
+      ...(this.options.statusIntervalMs !== undefined ? { statusIntervalMs: this.options.statusIntervalMs } : {}),
     });
+    const computeMs = performance.now() - started;
+    const cpuUsed = process.cpuUsage(cpu);
+    const computeCpuMs = (cpuUsed.user + cpuUsed.system) / 1000;
     const outcomes: ReconcileReport['outcomes'] = [];
     let failed = false;
     for (const action of result.actions) {
@@ -158,6 +196,8 @@ export class Controller {
       }
       const outcome = await this.executor.execute(action);
       outcomes.push({ action, outcome });
+      if (outcome === 'fenced') break;
+      if (outcome === 'done' && action.type === 'updateStatus') this.statusWrittenAt.set(`${action.namespace}/${action.name}`, this.now().getTime());
       if (outcome === 'failed') failed = true;
       else if (outcome === 'done') this.log.info({ action: describe(action) }, 'applied');
     }
@@ -171,10 +211,11 @@ export class Controller {
         failed = true;
       }
     }
+    for (const ref of [...this.statusWrittenAt.keys()]) if (!result.plans.has(ref)) this.statusWrittenAt.delete(ref);
     if (failed) this.scheduleRetry();
     this.scheduleWake(wake);
-    const seconds = (performance.now() - started) / 1000;
-    for (const fn of this.reports) fn({ seconds, result, outcomes });
+    const passMs = performance.now() - started;
+    for (const fn of this.reports) fn({ seconds: passMs / 1000, result, outcomes, computeMs, computeCpuMs, passMs });
   }
 
   private scheduleRetry(): void {

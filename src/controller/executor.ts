@@ -14,12 +14,23 @@ import { FINALIZER } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import type { ClusterStore } from '../kube/store.js';
 import { KIND_INFO } from '../kube/objects.js';
+import { apiClient } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { apiErrorCode, isTransient } from './errors.js';
 import { podLabelPatch } from './podLabels.js';
 import type { Action, EventAction } from './reconcile.js';
 
-export type ActionOutcome = 'done' | 'unchanged' | 'gone' | 'failed';
+/** The calls below (readNamespacedPod, patchNamespacedPod, get/patch of KernelChaos and its status, events, report deletion). */
+export const EXECUTOR_PERMISSIONS: readonly Permission[] = [
+  { group: '', resource: 'pods', verbs: ['get', 'patch'], scope: 'cluster' },
+  { group: KIND_INFO.KernelChaos.group, resource: KIND_INFO.KernelChaos.plural, verbs: ['get', 'patch'], scope: 'cluster' },
+  { group: KIND_INFO.KernelChaos.group, resource: `${KIND_INFO.KernelChaos.plural}/status`, verbs: ['patch'], scope: 'cluster' },
+  { group: '', resource: 'events', verbs: ['create'], scope: 'cluster' },
+  { group: '', resource: 'configmaps', verbs: ['delete'], scope: 'release-namespace' },
+];
+
+export type ActionOutcome = 'done' | 'unchanged' | 'gone' | 'failed' | 'fenced';
 
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const KC = { group: KIND_INFO.KernelChaos.group, version: KIND_INFO.KernelChaos.version, plural: KIND_INFO.KernelChaos.plural };
@@ -32,6 +43,17 @@ export interface ExecutorOptions {
   maxAttempts?: number;
   /** First backoff between transient retries; doubles. Default 100 ms. */
   retryDelayMs?: number;
+  /** Per-call deadline (default DEFAULT_API_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** The current leadership term: once aborted, every call in flight is abandoned and no new one starts. */
+  fence?: () => AbortSignal | undefined;
+}
+
+/** Thrown for work abandoned because this replica stopped leading. */
+export class FencedError extends Error {
+  constructor() {
+    super('not the leader any more: write abandoned');
+  }
 }
 
 export class KubeExecutor {
@@ -41,14 +63,26 @@ export class KubeExecutor {
   private readonly retryDelayMs: number;
 
   constructor(kubeConfig: KubeConfig, private readonly store: ClusterStore, private readonly options: ExecutorOptions) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    const clientOptions = { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.fence ? { signal: options.fence } : {}) };
+    this.core = apiClient(kubeConfig, CoreV1Api, clientOptions);
+    this.custom = apiClient(kubeConfig, CustomObjectsApi, clientOptions);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.retryDelayMs = options.retryDelayMs ?? 100;
   }
 
+  /** Backoff before another attempt; a replica that stopped leading meanwhile does not make it. */
+  private async pause(attempt: number): Promise<void> {
+    await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+    this.checkFence();
+  }
+
+  private checkFence(): void {
+    if (this.options.fence?.()?.aborted) throw new FencedError();
+  }
+
   async execute(action: Action): Promise<ActionOutcome> {
     try {
+      this.checkFence();
       switch (action.type) {
         case 'labelPod':
           return await this.labelPod(action.namespace, action.name, action.experiments);
@@ -59,15 +93,31 @@ export class KubeExecutor {
         case 'updateStatus':
           return await this.withRetries(async () => {
             await this.custom.patchNamespacedCustomObjectStatus(
-              { ...KC, namespace: action.namespace, name: action.name, body: { status: { conditions: action.status.conditions, experiment: { desiredPhase: action.status.desiredPhase } } } },
+              {
+                ...KC,
+                namespace: action.namespace,
+                name: action.name,
+                body: {
+                  status: {
+                    conditions: action.status.conditions,
+                    experiment: { desiredPhase: action.status.desiredPhase, containerRecords: action.status.containerRecords, summary: action.status.summary },
+                  },
+                },
+              },
               MERGE,
             );
+            return 'done';
+          });
+        case 'deleteReport':
+          return await this.withRetries(async () => {
+            await this.core.deleteNamespacedConfigMap({ namespace: action.namespace, name: action.name });
             return 'done';
           });
         case 'event':
           return await this.withRetries(() => this.emit(action));
       }
     } catch (error) {
+      if (error instanceof FencedError || this.options.fence?.()?.aborted) return 'fenced';
       this.options.log.warn({ action: describe(action), err: errorMessage(error) }, 'action failed; the next reconcile retries it');
       return 'failed';
     }
@@ -81,7 +131,7 @@ export class KubeExecutor {
       } catch (error) {
         if (apiErrorCode(error) === 404) return 'gone';
         if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
-        await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        await this.pause(attempt);
       }
     }
   }
@@ -99,7 +149,7 @@ export class KubeExecutor {
         } catch (error) {
           if (apiErrorCode(error) === 404) return 'gone';
           if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
-          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+          await this.pause(attempt);
           continue;
         }
       }
@@ -115,7 +165,7 @@ export class KubeExecutor {
         if (code === 409) {
           this.options.log.debug({ pod: `${namespace}/${name}`, attempt }, 'pod changed meanwhile; re-reading');
         } else if (isTransient(error)) {
-          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+          await this.pause(attempt);
         } else {
           throw error;
         }
@@ -133,7 +183,7 @@ export class KubeExecutor {
         } catch (error) {
           if (apiErrorCode(error) === 404) return 'gone';
           if (!isTransient(error) || attempt >= this.maxAttempts) throw error;
-          await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+          await this.pause(attempt);
           continue;
         }
       }
@@ -154,7 +204,7 @@ export class KubeExecutor {
         if (code === 404) return 'gone';
         if (attempt >= this.maxAttempts) throw error;
         if (code !== 409 && !isTransient(error)) throw error;
-        if (code !== 409) await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+        if (code !== 409) await this.pause(attempt);
         chaos = undefined;
       }
     }
@@ -195,6 +245,7 @@ export function describe(action: Action): string {
       return `label pod ${action.namespace}/${action.name} with [${action.experiments.join(', ')}]`;
     case 'addFinalizer':
     case 'removeFinalizer':
+    case 'deleteReport':
       return `${action.type} ${action.namespace}/${action.name}`;
     case 'updateStatus':
       return `status ${action.namespace}/${action.name}: ${action.status.desiredPhase} ${action.status.conditions.map((c) => `${c.type}=${c.status}`).join(' ')}`;

@@ -3,10 +3,20 @@
 // leaseDuration *as observed locally* (so clock skew between replicas does not matter), the
 // leader renews every retryPeriod and steps down when it could not renew within renewDeadline,
 // and a leader that stops releases the lease so another replica takes over at once.
+// Fencing: leadership is a term that ends, by a timer, renewDeadline after the start of the last
+// successful renewal, whether or not the renewal round itself returns (a hung request must not keep
+// a replica leading); the term's AbortSignal abandons every write still in flight. Because the
+// renewal counts from when its request was sent, and another replica waits a full leaseDuration
+// (> renewDeadline) from when it first saw that renewal, the old term is over before a new one starts.
 // Hand-written: @kubernetes/client-node has no leader election.
 import { CoordinationV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { apiClient, DEFAULT_API_TIMEOUT_MS } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { apiErrorCode } from './errors.js';
+
+/** readNamespacedLease, createNamespacedLease, patchNamespacedLease: in the release namespace only. */
+export const LEADER_PERMISSIONS: readonly Permission[] = [{ group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'patch'], scope: 'release-namespace' }];
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -15,6 +25,8 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Deadline per Lease request. Default min(10 s, renewDeadline / 2). */
+  requestTimeoutMs?: number;
   log: Log;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
@@ -23,6 +35,12 @@ export interface LeaderElectionOptions {
 export type LeaderState = { leading: false } | { leading: true; since: Date };
 
 type Attempt = 'acquired' | 'held-by-other' | 'failed';
+
+function ended(): AbortController {
+  const c = new AbortController();
+  c.abort(new Error('not leading'));
+  return c;
+}
 
 function toMs(value: unknown): number | undefined {
   if (value instanceof Date) return value.getTime();
@@ -45,12 +63,14 @@ export class LeaderElector {
   /** The holder/renewTime/transitions last seen, and when (local clock) it was first seen. */
   private observed: { record: string; atMs: number } | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private term: AbortController = ended();
 
   constructor(kubeConfig: KubeConfig, private readonly options: LeaderElectionOptions) {
-    this.api = kubeConfig.makeApiClient(CoordinationV1Api);
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.api = apiClient(kubeConfig, CoordinationV1Api, { timeoutMs: options.requestTimeoutMs ?? Math.min(DEFAULT_API_TIMEOUT_MS, Math.floor(this.renewDeadlineMs / 2)) });
     if (!(this.leaseDurationMs > this.renewDeadlineMs && this.renewDeadlineMs > this.retryPeriodMs && this.retryPeriodMs > 0)) {
       throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod > 0');
     }
@@ -60,8 +80,14 @@ export class LeaderElector {
     return this.current;
   }
 
+  /** Leading, and the last renewal is still within its deadline (even if the fence timer is late). */
   get isLeader(): boolean {
-    return this.current.leading;
+    return this.current.leading && Date.now() - this.lastRenewMs < this.renewDeadlineMs;
+  }
+
+  /** Aborted when the current term ends (already aborted while not leading). */
+  get signal(): AbortSignal {
+    return this.term.signal;
   }
 
   start(): void {
@@ -97,13 +123,18 @@ export class LeaderElector {
   }
 
   private async round(): Promise<void> {
-    const outcome = await this.tryAcquireOrRenew();
+    const sentMs = Date.now();
+    let outcome = await this.tryAcquireOrRenew();
     if (!this.running) return;
     const now = Date.now();
+    // An answer that took longer than the deadline is too late: the term may already have been given up.
+    if (outcome === 'acquired' && now - sentMs >= this.renewDeadlineMs) outcome = 'failed';
     if (outcome === 'acquired') {
-      this.lastRenewMs = now;
+      this.lastRenewMs = sentMs;
+      this.armFence();
       if (!this.current.leading) {
         this.current = { leading: true, since: new Date(now) };
+        this.term = new AbortController();
         this.options.log.info({ lease: this.leaseRef(), identity: this.options.identity }, 'became leader');
         this.options.onStartedLeading();
       }
@@ -114,9 +145,24 @@ export class LeaderElector {
     }
   }
 
+  /** Ends the term renewDeadline after the last renewal was sent, unless a later one lands first. */
+  private armFence(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    const remaining = this.lastRenewMs + this.renewDeadlineMs - Date.now();
+    this.fenceTimer = setTimeout(() => {
+      this.fenceTimer = undefined;
+      if (Date.now() - this.lastRenewMs >= this.renewDeadlineMs) this.stepDown('the renew deadline passed without a renewal');
+      else this.armFence();
+    }, Math.max(0, remaining));
+    this.fenceTimer.unref();
+  }
+
   private stepDown(why: string): void {
     if (!this.current.leading) return;
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = undefined;
     this.current = { leading: false };
+    this.term.abort(new Error(`stopped leading: ${why}`));
     this.options.log.warn({ lease: this.leaseRef(), identity: this.options.identity, why }, 'stopped leading');
     this.options.onStoppedLeading();
   }
@@ -127,7 +173,7 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<Attempt> {
     const { namespace, name, identity } = this.options;
-    const now = Date.now();
+    let now = Date.now();
     const durationSeconds = Math.max(1, Math.ceil(this.leaseDurationMs / 1000));
     let lease: V1Lease;
     try {
@@ -153,6 +199,9 @@ export class LeaderElector {
         return 'failed';
       }
     }
+    // Observed when the answer arrived, not when it was asked for: a later instant only makes this
+    // replica wait longer before it takes an expired lease.
+    now = Date.now();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
     const renewMs = toMs(spec.renewTime);

@@ -1,8 +1,17 @@
 // Status aggregation, pure: from the experiment's plan (what the controller decided) and the
-// companions' per-container records to the conditions users read with `kubectl get/describe`.
+// companions' node reports to the conditions users read with `kubectl get/describe`. The status stays
+// bounded whatever the number of containers: exact totals in `summary`, and only the most recently
+// changed records (with their last few events) in `containerRecords`.
+import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ContainerRecord, KernelChaos, KernelChaosStatus } from '../api/types.js';
 import { desiredPhaseOf, isPaused, type ExperimentPhase } from '../schedule/phase.js';
+import type { NodeReport } from '../kube/reports.js';
+
+/** Records kept in the status: enough to read what just happened, far below etcd's 1.5 MiB at any scale. */
+export const MAX_STATUS_RECORDS = 20;
+/** Events kept per record in the status (the report keeps more). */
+export const MAX_STATUS_RECORD_EVENTS = 3;
 
 /** What the controller decided for one experiment. */
 export type ExperimentPlan =
@@ -16,9 +25,47 @@ export type ExperimentPlan =
 export type Condition = NonNullable<KernelChaosStatus['conditions']>[number];
 export type DesiredPhase = 'Run' | 'Stop';
 
+export type StatusSummary = NonNullable<NonNullable<KernelChaosStatus['experiment']>['summary']>;
+
 export interface ComputedStatus {
   conditions: Condition[];
   desiredPhase: DesiredPhase;
+  containerRecords: ContainerRecord[];
+  summary: StatusSummary;
+}
+
+function lastChange(r: ContainerRecord): string {
+  return r.events?.[r.events.length - 1]?.timestamp ?? '';
+}
+
+/** Exact totals over every report, and the most recently changed records (sorted by id). */
+export function aggregateReports(reports: readonly NodeReport[]): { records: ContainerRecord[]; summary: StatusSummary } {
+  const all: ContainerRecord[] = [];
+  let faults = 0;
+  for (const report of reports) {
+    faults += report.faultsInjected;
+    for (const r of report.records) all.push({ ...r, node: report.node });
+  }
+  const count = (phase: ContainerRecord['phase']): number => all.filter((r) => r.phase === phase).length;
+  const recent = [...all]
+    .sort((a, b) => lastChange(b).localeCompare(lastChange(a)) || a.id.localeCompare(b.id) || (a.node ?? '').localeCompare(b.node ?? ''))
+    .slice(0, MAX_STATUS_RECORDS)
+    .map((r) => ({ ...r, ...(r.events ? { events: r.events.slice(-MAX_STATUS_RECORD_EVENTS) } : {}) }))
+    .sort((a, b) => a.id.localeCompare(b.id) || (a.node ?? '').localeCompare(b.node ?? ''));
+  return {
+    records: recent,
+    summary: {
+      nodes: new Set(reports.map((r) => r.node)).size,
+      containers: all.length,
+      injected: count('Injected'),
+      notInjected: count('Not Injected'),
+      failed: count('Failed'),
+      injectedCount: all.reduce((n, r) => n + r.injectedCount, 0),
+      recoveredCount: all.reduce((n, r) => n + r.recoveredCount, 0),
+      faultsInjected: faults,
+      recordsShown: recent.length,
+    },
+  };
 }
 
 
@@ -46,8 +93,9 @@ const SELECTED_REASON: Record<Exclude<ExperimentPlan['kind'], 'active'>, string>
   deleting: 'Deleting',
 };
 
-export function computeStatus(chaos: KernelChaos, plan: ExperimentPlan): ComputedStatus {
-  const records: ContainerRecord[] = chaos.status?.experiment?.containerRecords ?? [];
+export function computeStatus(chaos: KernelChaos, plan: ExperimentPlan, reports: readonly NodeReport[] = []): ComputedStatus {
+  const records: ContainerRecord[] = reports.flatMap((r) => r.records.map((x) => ({ ...x, node: r.node })));
+  const aggregate = aggregateReports(reports);
   const paused = isPaused(chaos);
   const selected =
     plan.kind === 'active'
@@ -77,14 +125,24 @@ export function computeStatus(chaos: KernelChaos, plan: ExperimentPlan): Compute
 
   const pausedCondition = condition('Paused', paused, paused ? 'PauseAnnotation' : 'NotPaused');
   const desiredPhase: DesiredPhase = plan.kind === 'active' ? desiredPhaseOf(plan.phase) : 'Stop';
-  return { conditions: [selected, allInjected, allRecovered, pausedCondition], desiredPhase };
+  return { conditions: [selected, allInjected, allRecovered, pausedCondition], desiredPhase, containerRecords: aggregate.records, summary: aggregate.summary };
 }
 
-/** Whether the stored status already says what `computed` says (records are the companions', ignored). */
-export function statusUpToDate(chaos: KernelChaos, computed: ComputedStatus): boolean {
+/** Whether the stored conditions and desired phase already say what `computed` says. */
+export function conditionsUpToDate(chaos: KernelChaos, computed: ComputedStatus): boolean {
   const current = chaos.status;
   if (current?.experiment?.desiredPhase !== computed.desiredPhase) return false;
   const have = current.conditions ?? [];
   if (have.length !== computed.conditions.length) return false;
   return computed.conditions.every((c) => have.some((h) => h.type === c.type && h.status === c.status && h.reason === c.reason));
+}
+
+/** Whether the stored records and summary already are `computed`'s (key order does not matter: the apiserver re-serialises). */
+export function recordsUpToDate(chaos: KernelChaos, computed: ComputedStatus): boolean {
+  const experiment = chaos.status?.experiment;
+  return isDeepStrictEqual(experiment?.summary, computed.summary) && isDeepStrictEqual(experiment?.containerRecords ?? [], computed.containerRecords);
+}
+
+export function statusUpToDate(chaos: KernelChaos, computed: ComputedStatus): boolean {
+  return conditionsUpToDate(chaos, computed) && recordsUpToDate(chaos, computed);
 }

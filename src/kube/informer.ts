@@ -76,14 +76,15 @@ class DeadlineWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     let timer: NodeJS.Timeout | undefined;
-    let controller: AbortController | undefined;
+    // Set once the stream is open; events can only arrive after that.
+    const stream: { controller?: AbortController } = {};
     let finished = false;
     const arm = (): void => {
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => controller?.abort(), this.idleMs);
+      timer = setTimeout(() => stream.controller?.abort(), this.idleMs);
       timer.unref();
     };
-    controller = await super.watch(
+    const controller = await super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
       (phase, obj, watchObj) => {
@@ -96,6 +97,7 @@ class DeadlineWatch extends Watch {
         done(err);
       },
     );
+    stream.controller = controller;
     if (!finished) arm();
     return controller;
   }

@@ -42,9 +42,27 @@ export function rankOf(seed: string, key: string): bigint {
   return createHash('sha256').update(seed).update('\0').update(key).digest().readBigUInt64BE(0);
 }
 
+// Ranks memoised per pod object (stores hand out the same object until the pod changes, and a
+// replaced object takes its ranks with it): a reconcile over 100k pods does not re-hash them all.
+const ranks = new WeakMap<V1Pod, Map<string, bigint>>();
+
+function podRank(pod: V1Pod, key: string, seed: string): bigint {
+  let bySeed = ranks.get(pod);
+  if (!bySeed) ranks.set(pod, (bySeed = new Map()));
+  let rank = bySeed.get(seed);
+  if (rank === undefined) {
+    rank = rankOf(seed, key);
+    bySeed.set(seed, rank);
+  }
+  return rank;
+}
+
 /** Pods ordered by rank under `seed` (ties, practically impossible, broken by namespace/name). */
 export function rankPods(candidates: readonly V1Pod[], seed: string): V1Pod[] {
-  const keyed = candidates.map((pod) => ({ pod, key: podKey(pod), rank: rankOf(seed, podKey(pod)) }));
+  const keyed = candidates.map((pod) => {
+    const key = podKey(pod);
+    return { pod, key, rank: podRank(pod, key, seed) };
+  });
   keyed.sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return keyed.map((k) => k.pod);
 }

@@ -1,12 +1,14 @@
 // AdmissionReview admission.k8s.io/v1: the request as the apiserver sends it, and the constructors
 // for every answer, so that what the apiserver checks of a response holds by construction: the
 // request's uid, apiVersion/kind, a patch only together with patchType, the denial reason in
-// status.message, warnings of at most 120 characters.
+// status.message, warnings within the apiserver's limits: each at most 120 characters (the advised
+// length; the apiserver truncates past 256) and 4096 in total (the apiserver drops what follows).
 import type { FieldError } from '../api/types.js';
 import { clipText } from '../api/validation/paths.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const MAX_WARNING_LENGTH = 120;
+export const MAX_WARNINGS_TOTAL = 4096;
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -102,8 +104,27 @@ function review(response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
+/** Distinct warnings, cut to length, as many as fit in the total (a last one says how many did not). */
+export function boundWarnings(warnings: readonly string[]): string[] {
+  const all = [...new Set(warnings.map(truncateWarning))];
+  const out: string[] = [];
+  let used = 0;
+  for (const [i, w] of all.entries()) {
+    const rest = all.length - i - 1;
+    // Room for this one and, if any follow, for the note that names them.
+    const reserve = rest > 0 ? 48 : 0;
+    if (used + w.length + reserve > MAX_WARNINGS_TOTAL) {
+      out.push(`${all.length - i} more warning(s) not shown`);
+      break;
+    }
+    out.push(w);
+    used += w.length;
+  }
+  return out;
+}
+
 function withWarnings(response: AdmissionResponse, warnings: readonly string[] | undefined): AdmissionResponse {
-  if (warnings && warnings.length > 0) response.warnings = [...new Set(warnings.map(truncateWarning))];
+  if (warnings && warnings.length > 0) response.warnings = boundWarnings(warnings);
   return response;
 }
 

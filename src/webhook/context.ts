@@ -12,3 +12,6 @@ export interface WebhookContext {
 }
 
 export const DEFAULT_NAMESPACE = DEFAULT_RELEASE_NAMESPACE;
+
+/** What the webhook's informers watch (it writes nothing). */
+export const WEBHOOK_KINDS = ['KernelChaos', 'KernelChaosPolicy', 'Namespace'] as const;

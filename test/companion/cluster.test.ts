@@ -1,7 +1,7 @@
 // Cluster mode through @kubernetes/client-node against the fake apiserver (test/fakes): the
-// companion watches only its node's targeted pods, arms, merges its container records into the
-// KernelChaos status subresource (leaving another node's records alone), records Events on the pod
-// and the experiment, and disarms when the KernelChaos is deleted. The kernel side is a recording
+// companion watches only its node's targeted pods, arms, writes its container records into its own
+// node report in the release namespace (never the KernelChaos status: the controller writes that),
+// records Events on the pod and the experiment, and disarms when the KernelChaos is deleted. The kernel side is a recording
 // double (the VM test covers the real engine).
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import type { KernelChaos } from '../../src/api/types.js';
 import { validateKernelChaos } from '../../src/api/validate.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog } from '../../src/kube/log.js';
+import { parseReport, reportConfigMap, reportName } from '../../src/kube/reports.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
 import { waitFor } from '../fakes/wait.js';
 import { FakeEngine } from './fakes.js';
@@ -49,11 +50,16 @@ describe('companion against the Kubernetes API', () => {
         spec: { mode: 'all', selector: { namespaces: ['app'] }, failKernRequest: { failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }] } },
       },
     })) as KernelChaos;
-    // Another node's record, already in the status: it must survive this node's writes.
-    await custom.replaceNamespacedCustomObjectStatus({
-      ...KC,
-      name: 'mount-fail',
-      body: { ...chaos, status: { experiment: { containerRecords: [{ id: 'app/other/c', selectorKey: '.', phase: 'Injected', injectedCount: 1, recoveredCount: 0, node: 'node-2' }] } } },
+    // This node's report from an earlier run: the counts continue from it.
+    await core.createNamespace({ body: { metadata: { name: 'kernelchaos-system' } } });
+    await core.createNamespacedConfigMap({
+      namespace: 'kernelchaos-system',
+      body: reportConfigMap('kernelchaos-system', {
+        node: 'node-1',
+        experiment: { namespace: 'chaos', name: 'mount-fail', uid: chaos.metadata.uid ?? '' },
+        faultsInjected: 0,
+        records: [{ id: 'app/web/app', selectorKey: '.', phase: 'Not Injected', injectedCount: 4, recoveredCount: 4, faultsInjected: 0 }],
+      }),
     });
 
     const pod = await core.createNamespacedPod({
@@ -100,12 +106,14 @@ describe('companion against the Kubernetes API', () => {
       expect(q.get('fieldSelector')).toBe('spec.nodeName=node-1');
     }
 
-    const records = await waitFor('this node\'s record in the status', async () => {
-      const got = (await custom.getNamespacedCustomObjectStatus({ ...KC, name: 'mount-fail' })) as KernelChaos;
-      const list = got.status?.experiment?.containerRecords ?? [];
-      return list.some((r) => r.node === 'node-1') ? list : undefined;
+    const report = await waitFor('this node\'s report', async () => {
+      const cm = await core.readNamespacedConfigMap({ namespace: 'kernelchaos-system', name: reportName(chaos.metadata.uid ?? '', 'node-1') });
+      const r = parseReport(cm);
+      return r?.records.some((x) => x.phase === 'Injected') ? r : undefined;
     });
-    expect(records.map((r) => `${r.id}@${r.node}:${r.phase}`)).toEqual(['app/other/c@node-2:Injected', 'app/web/app@node-1:Injected']);
+    expect(report.records.map((r) => `${r.id}:${r.phase}:${r.injectedCount}`)).toEqual(['app/web/app:Injected:5']);
+    // The status is the controller's alone.
+    expect(server.requests.filter((r) => r.method !== 'GET' && r.path.includes('/kernelchaos/'))).toEqual([]);
 
     const events = await waitFor('Events on the pod and the experiment', async () => {
       const [a, c] = await Promise.all([core.listNamespacedEvent({ namespace: 'app' }), core.listNamespacedEvent({ namespace: 'chaos' })]);

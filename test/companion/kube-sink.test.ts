@@ -1,77 +1,105 @@
 import { describe, expect, it } from 'vitest';
-import type { CoreV1Event } from '@kubernetes/client-node';
-import type { ContainerRecord, KernelChaos } from '../../src/api/types.js';
-import { KubeStatusSink, mergeRecords, type StatusApi } from '../../src/companion/kube-sink.js';
-import { chaosObject, silentLog } from './fakes.js';
+import type { CoreV1Event, V1ConfigMap } from '@kubernetes/client-node';
+import type { ContainerRecord } from '../../src/api/types.js';
+import { KubeStatusSink, type ReportApi } from '../../src/companion/kube-sink.js';
+import { parseReport, reportConfigMap, reportName } from '../../src/kube/reports.js';
+import { silentLog } from './fakes.js';
 
-const rec = (id: string, node: string | undefined, phase: ContainerRecord['phase'] = 'Injected'): ContainerRecord => ({
-  id, selectorKey: '.', phase, injectedCount: 1, recoveredCount: 0, ...(node ? { node } : {}),
+const NS = 'kernelchaos-system';
+const rec = (id: string, faults = 0, phase: ContainerRecord['phase'] = 'Injected'): ContainerRecord => ({
+  id, selectorKey: '.', phase, injectedCount: 1, recoveredCount: 0, faultsInjected: faults,
 });
 
-class FakeApi implements StatusApi {
-  conflicts = 0;
-  writes: KernelChaos[] = [];
+class FakeApi implements ReportApi {
+  readonly objects = new Map<string, V1ConfigMap>();
+  readonly calls: string[] = [];
   events: CoreV1Event[] = [];
-  constructor(public object: KernelChaos | undefined) {}
-  async getKernelChaos(): Promise<KernelChaos> {
-    if (!this.object) throw Object.assign(new Error('not found'), { code: 404 });
-    return structuredClone(this.object);
+  /** Fail this many writes with 503 first. */
+  failures = 0;
+  async listReports(_ns: string, labelSelector: string): Promise<V1ConfigMap[]> {
+    this.calls.push(`list ${labelSelector}`);
+    return [...this.objects.values()];
   }
-  async replaceKernelChaosStatus(_ns: string, _name: string, body: KernelChaos): Promise<void> {
-    if (this.conflicts > 0) {
-      this.conflicts -= 1;
-      // Another node wrote meanwhile: its record must survive our retry.
-      const other = this.object?.status?.experiment?.containerRecords ?? [];
-      const current = this.object as KernelChaos;
-      this.object = { ...current, status: { ...current.status, experiment: { containerRecords: [...other, rec('app/db/pg', 'node-b')] } } };
-      throw Object.assign(new Error('conflict'), { code: 409 });
-    }
-    this.writes.push(body);
-    this.object = body;
+  async createReport(_ns: string, body: V1ConfigMap): Promise<void> {
+    this.calls.push('create');
+    this.fail();
+    const name = body.metadata?.name ?? '';
+    if (this.objects.has(name)) throw Object.assign(new Error('exists'), { code: 409 });
+    this.objects.set(name, body);
+  }
+  async replaceReport(_ns: string, name: string, body: V1ConfigMap): Promise<void> {
+    this.calls.push('replace');
+    this.fail();
+    if (!this.objects.has(name)) throw Object.assign(new Error('not found'), { code: 404 });
+    this.objects.set(name, body);
   }
   async createEvent(_ns: string, e: CoreV1Event): Promise<void> {
     this.events.push(e);
   }
+  private fail(): void {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw Object.assign(new Error('unavailable'), { code: 503 });
+    }
+  }
 }
 
-describe('mergeRecords', () => {
-  it('replaces only this node\'s records', () => {
-    const merged = mergeRecords([rec('a/p/c', 'node-a', 'Failed'), rec('a/q/c', 'node-b'), rec('a/gone/c', 'node-a')], [rec('a/p/c', 'node-a')], 'node-a');
-    expect(merged.map((r) => `${r.id}@${r.node}:${r.phase}`)).toEqual(['a/p/c@node-a:Injected', 'a/q/c@node-b:Injected']);
-  });
-});
+const EXP = { namespace: 'chaos', name: 'exp', uid: 'uid-exp' };
 
-describe('KubeStatusSink', () => {
-  it('merges into status.experiment.containerRecords, re-reading on a 409 conflict', async () => {
-    const chaos = chaosObject('exp');
-    chaos.status = { conditions: [{ type: 'Selected', status: 'True' }], experiment: { containerRecords: [rec('app/x/c', 'node-c')] } };
-    const api = new FakeApi(chaos);
-    api.conflicts = 1;
-    const sink = new KubeStatusSink({ api, node: 'node-a', log: silentLog });
-    sink.records({ namespace: 'chaos', name: 'exp', uid: 'uid-exp' }, [rec('app/web/app', 'node-a')]);
+describe('KubeStatusSink (node reports)', () => {
+  it('writes this node\'s records into its own report object: create once, then one PUT per change; never the KernelChaos', async () => {
+    const api = new FakeApi();
+    const sink = new KubeStatusSink({ api, node: 'node-a', namespace: NS, log: silentLog });
+    sink.records(EXP, [rec('app/web/app', 2)]);
     await sink.flush();
-    expect(api.writes).toHaveLength(1);
-    const written = api.writes[0]?.status;
-    expect(written?.conditions).toEqual([{ type: 'Selected', status: 'True' }]);
-    expect(written?.experiment?.containerRecords?.map((r) => `${r.id}@${r.node}`)).toEqual(['app/db/pg@node-b', 'app/web/app@node-a', 'app/x/c@node-c']);
+    sink.records(EXP, [rec('app/web/app', 5)]);
+    await sink.flush();
+    expect(api.calls).toEqual(['create', 'replace']);
+    const stored = api.objects.get(reportName('uid-exp', 'node-a'));
+    expect(stored?.metadata?.namespace).toBe(NS);
+    expect(parseReport(stored as V1ConfigMap)).toEqual({ node: 'node-a', experiment: EXP, faultsInjected: 5, records: [rec('app/web/app', 5)] });
   });
 
-  it('does nothing for a deleted experiment, or a new one that reuses the name', async () => {
-    const gone = new FakeApi(undefined);
-    const s1 = new KubeStatusSink({ api: gone, node: 'node-a', log: silentLog });
-    s1.records({ namespace: 'chaos', name: 'exp', uid: 'uid-exp' }, [rec('app/web/app', 'node-a')]);
-    await s1.flush();
-    expect(gone.writes).toHaveLength(0);
-    const reused = new FakeApi(chaosObject('exp', { uid: 'uid-new' }));
-    const s2 = new KubeStatusSink({ api: reused, node: 'node-a', log: silentLog });
-    s2.records({ namespace: 'chaos', name: 'exp', uid: 'uid-old' }, [rec('app/web/app', 'node-a')]);
-    await s2.flush();
-    expect(reused.writes).toHaveLength(0);
+  it('keeps the latest records through failures and retries them with backoff', async () => {
+    const api = new FakeApi();
+    api.failures = 2;
+    const sink = new KubeStatusSink({ api, node: 'node-a', namespace: NS, log: silentLog, retryDelayMs: 5 });
+    sink.records(EXP, [rec('app/web/app', 1)]);
+    await sink.flush();
+    sink.records(EXP, [rec('app/web/app', 3)]);
+    for (let i = 0; i < 100 && api.objects.size === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await sink.flush();
+    const stored = parseReport(api.objects.get(reportName('uid-exp', 'node-a')) as V1ConfigMap);
+    expect(stored?.faultsInjected).toBe(3);
+    expect(api.calls.filter((c) => c === 'create').length).toBe(3);
+  });
+
+  it('after a restart, reads this node\'s earlier reports as seeds and updates them in place', async () => {
+    const api = new FakeApi();
+    const earlier = reportConfigMap(NS, { node: 'node-a', experiment: EXP, faultsInjected: 9, records: [rec('app/web/app', 9)] });
+    const otherNode = reportConfigMap(NS, { node: 'node-b', experiment: EXP, faultsInjected: 4, records: [rec('app/db/app', 4)] });
+    api.objects.set(earlier.metadata?.name ?? '', earlier);
+    api.objects.set(otherNode.metadata?.name ?? '', otherNode);
+    const sink = new KubeStatusSink({ api, node: 'node-a', namespace: NS, log: silentLog });
+    const seeds = await sink.loadSeeds();
+    expect([...seeds.keys()]).toEqual(['uid-exp']);
+    expect(seeds.get('uid-exp')?.[0]?.faultsInjected).toBe(9);
+    sink.records(EXP, [rec('app/web/app', 10)]);
+    await sink.flush();
+    expect(api.calls.slice(1)).toEqual(['replace']);
+  });
+
+  it('does not report for an experiment without a uid', async () => {
+    const api = new FakeApi();
+    const sink = new KubeStatusSink({ api, node: 'node-a', namespace: NS, log: silentLog });
+    sink.records({ namespace: 'chaos', name: 'exp', uid: 'chaos/exp' }, [rec('app/web/app')]);
+    await sink.flush();
+    expect(api.calls).toEqual([]);
   });
 
   it('creates Events on the pod and the experiment', async () => {
-    const api = new FakeApi(chaosObject('exp'));
-    const sink = new KubeStatusSink({ api, node: 'node-a', log: silentLog });
+    const api = new FakeApi();
+    const sink = new KubeStatusSink({ api, node: 'node-a', namespace: NS, log: silentLog });
     sink.event({ involved: { kind: 'Pod', namespace: 'app', name: 'web' }, type: 'Normal', reason: 'FaultInjected', message: 'chaos/exp: attached' });
     sink.event({ involved: { kind: 'KernelChaos', namespace: 'chaos', name: 'exp', uid: 'uid-exp' }, type: 'Warning', reason: 'FaultFailed', message: 'no cgroup' });
     await sink.flush();

@@ -1,6 +1,6 @@
 // Shared setup for controller tests against the fake apiserver (and, in test/cluster, a real one).
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Controller } from '../../src/controller/controller.js';
+import { CONTROLLER_KINDS, Controller, controllerScopes } from '../../src/controller/controller.js';
 import type { ScheduleRunner } from '../../src/controller/schedule-runner.js';
 import { InformerStore } from '../../src/kube/informer.js';
 import { silentLog, type Log } from '../../src/kube/log.js';
@@ -10,10 +10,10 @@ export const KC = { group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kerne
 
 export function makeController(
   kubeConfig: KubeConfig,
-  opts: { identity: string; namespace: string; leaseName?: string; now?: () => Date; log?: Log; schedules?: ScheduleRunner },
+  opts: { identity: string; namespace: string; leaseName?: string; now?: () => Date; log?: Log; statusIntervalMs?: number; schedules?: ScheduleRunner },
 ): Controller {
   const log = opts.log ?? silentLog;
-  const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log, restartDelayMs: 20 });
+  const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(opts.namespace), log, restartDelayMs: 20 });
   return new Controller({
     kubeConfig,
     store,
@@ -27,6 +27,7 @@ export function makeController(
     leaseDurationMs: 1_500,
     renewDeadlineMs: 1_000,
     retryPeriodMs: 150,
+    statusIntervalMs: opts.statusIntervalMs ?? 200,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.schedules ? { schedules: opts.schedules } : {}),
   });

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { EXPERIMENTS_ANNOTATION, FINALIZER, TARGET_LABEL, experimentLabelKey } from '../../src/api/labels.js';
 import type { Controller } from '../../src/controller/controller.js';
+import { REPORT_SELECTOR, reportConfigMap } from '../../src/kube/reports.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
 import { waitFor } from '../fakes/wait.js';
 import { KC, clients, experimentBody, getChaos, makeController, podBody, type Clients } from './harness.js';
@@ -189,12 +190,20 @@ describe('controller lifecycle against the Kubernetes API', () => {
       const list = await c.core.listNamespacedPod({ namespace: NS, labelSelector: EXP_LABEL });
       return list.items.length === 2 ? list.items.map((p) => p.metadata?.name ?? '') : undefined;
     });
-    // The companions report every targeted container injected.
-    const records = targeted.map((name) => ({ id: `${NS}/${name}/app`, selectorKey: '.', phase: 'Injected', injectedCount: 1, recoveredCount: 0, node: 'n1' }));
-    await c.custom.patchNamespacedCustomObjectStatus({ ...KC, namespace: NS, name: 'exp', body: [{ op: 'add', path: '/status/experiment/containerRecords', value: records }] });
+    // The companions of two nodes report their targeted container injected, each in its own report object.
+    const uid = (await getChaos(c, NS, 'exp'))?.metadata.uid ?? '';
+    for (const [i, name] of targeted.entries()) {
+      const node = `n${i + 1}`;
+      const records = [{ id: `${NS}/${name}/app`, selectorKey: '.', phase: 'Injected' as const, injectedCount: 1, recoveredCount: 0, faultsInjected: 5 + i }];
+      await c.core.createNamespacedConfigMap({ namespace: SYSTEM_NS, body: reportConfigMap(SYSTEM_NS, { node, experiment: { namespace: NS, name: 'exp', uid }, faultsInjected: 5 + i, records }) });
+    }
     await waitFor('AllInjected', async () => (await getChaos(c, NS, 'exp'))?.status?.conditions?.find((x) => x.type === 'AllInjected')?.status === 'True');
-    const withRecords = await getChaos(c, NS, 'exp');
-    expect(withRecords?.status?.experiment?.containerRecords).toHaveLength(2);
+    const withRecords = await waitFor('summary', async () => {
+      const e = await getChaos(c, NS, 'exp');
+      return e?.status?.experiment?.summary?.faultsInjected === 11 ? e : undefined;
+    });
+    expect(withRecords.status?.experiment?.containerRecords?.map((r) => r.node)).toEqual(['n1', 'n2']);
+    expect(withRecords.status?.experiment?.summary).toMatchObject({ nodes: 2, containers: 2, injected: 2 });
 
     offsetMs = 11 * 60_000;
     ctl.trigger();
@@ -204,9 +213,48 @@ describe('controller lifecycle against the Kubernetes API', () => {
       return e?.status?.experiment?.desiredPhase === 'Stop' ? e : undefined;
     });
     expect(ended.status?.conditions?.find((x) => x.type === 'Selected')).toEqual({ type: 'Selected', status: 'False', reason: 'DurationEnded' });
-    // The companions' records survive the controller's status writes.
+    // The reports still count after the end (the companions keep them until the experiment is gone).
     expect(ended.status?.experiment?.containerRecords).toHaveLength(2);
     expect(ended.metadata.finalizers).toEqual([FINALIZER]);
+    // Only the controller wrote the status.
+    const statusWriters = new Set(server.requests.filter((r) => r.method !== 'GET' && r.path.endsWith('/kernelchaos/exp/status')).map((r) => r.user));
+    expect(statusWriters).toEqual(new Set(['ctl-a']));
+    // Deleting the experiment removes its reports.
+    await c.custom.deleteNamespacedCustomObject({ ...KC, namespace: NS, name: 'exp' });
+    await waitFor('reports deleted', async () => (await c.core.listNamespacedConfigMap({ namespace: SYSTEM_NS, labelSelector: REPORT_SELECTOR })).items.length === 0);
+  });
+});
+
+describe('leader fencing', () => {
+  it('a leader whose Lease reads hang stops acting by its renew deadline: one leader at every moment', async () => {
+    const a = await startController('ctl-a');
+    const b = await startController('ctl-b');
+    const leader = await waitFor('a leader', () => (a.isLeader ? a : b.isLeader ? b : undefined));
+    const standby = leader === a ? b : a;
+    const leaderToken = leader === a ? 'ctl-a' : 'ctl-b';
+    const standbyToken = leader === a ? 'ctl-b' : 'ctl-a';
+    let both = 0;
+    let samples = 0;
+    const sampler = setInterval(() => {
+      samples += 1;
+      if (a.isLeader && b.isLeader) both += 1;
+    }, 2);
+    // From now on the leader's Lease reads never answer (a hung apiserver connection, not an error).
+    server.hook((req) => (req.resource.plural === 'leases' && req.user === leaderToken ? new Promise<undefined>(() => {}) : undefined));
+    const hungAt = server.requests.length;
+    await waitFor('old leader fenced', () => !leader.isLeader);
+    await waitFor('standby took over', () => standby.isLeader);
+    // The new leader acts; the old one writes nothing once the new one holds the lease.
+    await c.custom.createNamespacedCustomObject({ ...KC, namespace: NS, body: experimentBody('exp', { mode: 'all', selector: { labelSelectors: { app: 'db' } } }) });
+    await waitFor('labelled by the new leader', async () => (await labelsOf('db-0'))[EXP_LABEL] === 'true');
+    await new Promise((r) => setTimeout(r, 300));
+    clearInterval(sampler);
+    expect(samples).toBeGreaterThan(100);
+    expect(both).toBe(0);
+    const after = server.requests.slice(hungAt);
+    expect(after.filter((r) => r.user === leaderToken && r.method !== 'GET' && !r.path.includes('/leases'))).toEqual([]);
+    expect(after.some((r) => r.user === standbyToken && r.method === 'PATCH' && r.path.endsWith('/pods/db-0'))).toBe(true);
+    expect(leader.isLeader).toBe(false);
   });
 
   it('a duration alone (Chaos Mesh 2.x) ends on its own clock: labels off, desiredPhase Stop; a restarted controller keeps it so', async () => {

@@ -5,7 +5,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { EXPERIMENTS_ANNOTATION, FINALIZER, PAUSE_ANNOTATION, TARGET_LABEL, experimentLabelKey } from '../../src/api/labels.js';
 import type { KernelChaos, KernelChaosPolicy } from '../../src/api/types.js';
 import { reconcile, type Action, type ControllerState } from '../../src/controller/reconcile.js';
-import { computeStatus } from '../../src/controller/status.js';
+import { MAX_STATUS_RECORDS, computeStatus } from '../../src/controller/status.js';
+import { reportConfigMap, type NodeReport } from '../../src/kube/reports.js';
 import { podLabelPatch } from '../../src/controller/podLabels.js';
 import { chaos, namespace, pod, pods } from '../selection/fixtures.js';
 
@@ -50,7 +51,13 @@ function apply(s: ControllerState, actions: readonly Action[]): ControllerState 
       e.metadata.finalizers = (e.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
       if (e.metadata.deletionTimestamp && e.metadata.finalizers.length === 0) experiments = experiments.filter((x) => x !== e);
     }
-    if (a.type === 'updateStatus' && e) e.status = { ...e.status, conditions: a.status.conditions, experiment: { ...e.status?.experiment, desiredPhase: a.status.desiredPhase } };
+    if (a.type === 'updateStatus' && e) {
+      e.status = {
+        ...e.status,
+        conditions: a.status.conditions,
+        experiment: { ...e.status?.experiment, desiredPhase: a.status.desiredPhase, containerRecords: a.status.containerRecords, summary: a.status.summary },
+      };
+    }
   }
   return { ...s, pods: podsOut, experiments };
 }
@@ -228,25 +235,83 @@ describe('reconcile', () => {
 
 describe('computeStatus', () => {
   const targets = [pod('apps', 'a'), pod('apps', 'b')];
-  const record = (id: string, phase: 'Injected' | 'Not Injected' | 'Failed') => ({ id, selectorKey: '.', phase, injectedCount: phase === 'Injected' ? 1 : 0, recoveredCount: 0 });
-  const withRecords = (records: ReturnType<typeof record>[], containerNames?: string[]) => {
-    const c = experiment({ mode: 'all', ...(containerNames ? { containerNames } : {}) });
-    c.status = { experiment: { containerRecords: records } };
-    return c;
-  };
-  const cond = (c: KernelChaos, type: string) => computeStatus(c, { kind: 'active', targets, skipped: 0, phase: { phase: 'active', openedAt: new Date(0), closesAt: null } }).conditions.find((x) => x.type === type);
+  const record = (id: string, phase: 'Injected' | 'Not Injected' | 'Failed', at = '2026-01-01T00:00:00Z') => ({
+    id,
+    selectorKey: '.',
+    phase,
+    injectedCount: phase === 'Injected' ? 1 : 0,
+    recoveredCount: 0,
+    events: [{ type: 'Succeeded' as const, operation: 'Apply' as const, timestamp: at }],
+  });
+  const report = (node: string, records: ReturnType<typeof record>[], faultsInjected = 0): NodeReport => ({
+    node,
+    experiment: { namespace: 'chaos', name: 'exp', uid: 'u1' },
+    faultsInjected,
+    records,
+  });
+  const status = (reports: NodeReport[], containerNames?: string[]) =>
+    computeStatus(experiment({ mode: 'all', ...(containerNames ? { containerNames } : {}) }), { kind: 'active', targets, skipped: 0, phase: { phase: 'active', openedAt: new Date(0), closesAt: null } }, reports);
+  const cond = (reports: NodeReport[], type: string, containerNames?: string[]) => status(reports, containerNames).conditions.find((x) => x.type === type);
 
-  it('AllInjected when every targeted container reports Injected', () => {
-    expect(cond(withRecords([record('apps/a/app', 'Injected')]), 'AllInjected')).toEqual({ type: 'AllInjected', status: 'False', reason: 'Waiting' });
-    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Injected')]), 'AllInjected')?.status).toBe('True');
-    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Failed')]), 'AllInjected')?.reason).toBe('InjectionFailed');
-    expect(cond(withRecords([], ['sidecar']), 'AllInjected')?.reason).toBe('NoMatchingContainer');
+  it('AllInjected when every targeted container reports Injected, across node reports', () => {
+    expect(cond([report('n1', [record('apps/a/app', 'Injected')])], 'AllInjected')).toEqual({ type: 'AllInjected', status: 'False', reason: 'Waiting' });
+    expect(cond([report('n1', [record('apps/a/app', 'Injected')]), report('n2', [record('apps/b/app', 'Injected')])], 'AllInjected')?.status).toBe('True');
+    expect(cond([report('n1', [record('apps/a/app', 'Injected'), record('apps/b/app', 'Failed')])], 'AllInjected')?.reason).toBe('InjectionFailed');
+    expect(cond([], 'AllInjected', ['sidecar'])?.reason).toBe('NoMatchingContainer');
   });
 
   it('AllRecovered when no container still has the fault', () => {
-    expect(cond(withRecords([]), 'AllRecovered')).toEqual({ type: 'AllRecovered', status: 'False', reason: 'NoRecords' });
-    expect(cond(withRecords([record('apps/a/app', 'Injected'), record('apps/b/app', 'Not Injected')]), 'AllRecovered')?.status).toBe('False');
-    expect(cond(withRecords([record('apps/a/app', 'Not Injected'), record('apps/b/app', 'Not Injected')]), 'AllRecovered')?.status).toBe('True');
+    expect(cond([], 'AllRecovered')).toEqual({ type: 'AllRecovered', status: 'False', reason: 'NoRecords' });
+    expect(cond([report('n1', [record('apps/a/app', 'Injected'), record('apps/b/app', 'Not Injected')])], 'AllRecovered')?.status).toBe('False');
+    expect(cond([report('n1', [record('apps/a/app', 'Not Injected'), record('apps/b/app', 'Not Injected')])], 'AllRecovered')?.status).toBe('True');
+  });
+
+  it('keeps the status bounded: exact totals in summary, only the most recently changed records', () => {
+    const reports = Array.from({ length: 50 }, (_, n) =>
+      report(`node-${n}`, Array.from({ length: 20 }, (_, i) => record(`apps/p${n}-${i}/app`, i === 0 ? 'Failed' : 'Injected', `2026-01-01T00:${String(n).padStart(2, '0')}:${String(i).padStart(2, '0')}Z`)), 7),
+    );
+    const s = status(reports);
+    expect(s.summary).toEqual({ nodes: 50, containers: 1000, injected: 950, notInjected: 0, failed: 50, injectedCount: 950, recoveredCount: 0, faultsInjected: 350, recordsShown: MAX_STATUS_RECORDS });
+    expect(s.containerRecords).toHaveLength(MAX_STATUS_RECORDS);
+    // The newest changes: node-49 (minute 49) records 0..19.
+    expect(new Set(s.containerRecords.map((r) => r.node))).toEqual(new Set(['node-49']));
+    expect(JSON.stringify(s).length).toBeLessThan(16_384);
+  });
+});
+
+describe('reconcile with node reports', () => {
+  const SYS = 'kernelchaos-system';
+  const withUid = () => {
+    const c = experiment({ mode: 'all' });
+    c.metadata.uid = 'uid-1';
+    return c;
+  };
+  const reportFor = (uid: string, node: string, faults: number) =>
+    reportConfigMap(SYS, {
+      node,
+      experiment: { namespace: 'apps', name: 'exp', uid },
+      faultsInjected: faults,
+      records: [{ id: `apps/p-${node}/app`, selectorKey: '.', phase: 'Injected', injectedCount: 1, recoveredCount: 0, faultsInjected: faults }],
+    });
+
+  it('folds every node report into the status; counter-only changes wait for the interval; reports of gone experiments are deleted', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    let s: ControllerState = state({ experiments: [withUid()], pods: pods(2), now });
+    s = { ...s, reports: [reportFor('uid-1', 'n1', 3), reportFor('uid-1', 'n2', 4), reportFor('gone-uid', 'n1', 9)] };
+    const first = reconcile(s);
+    const update = first.actions.find((a) => a.type === 'updateStatus');
+    expect(update?.type === 'updateStatus' && update.status.summary).toMatchObject({ nodes: 2, containers: 2, faultsInjected: 7 });
+    expect(first.actions.filter((a) => a.type === 'deleteReport').map((a) => 'name' in a && a.name)).toEqual([reportFor('gone-uid', 'n1', 9).metadata?.name]);
+
+    // Written at `now`; a counter moves a second later: no write until the interval passed, but a wake-up then.
+    const written = apply(s, first.actions);
+    const later = { ...written, reports: [reportFor('uid-1', 'n1', 5), reportFor('uid-1', 'n2', 4)], now: new Date(now.getTime() + 1000), statusWrittenAt: new Map([['apps/exp', now.getTime()]]), statusIntervalMs: 10_000 };
+    const quiet = reconcile(later);
+    expect(quiet.actions.filter((a) => a.type === 'updateStatus')).toEqual([]);
+    expect(quiet.nextWakeAt?.getTime()).toBe(now.getTime() + 10_000);
+    const due = reconcile({ ...later, now: new Date(now.getTime() + 10_000) });
+    const u = due.actions.find((a) => a.type === 'updateStatus');
+    expect(u?.type === 'updateStatus' && u.status.summary.faultsInjected).toBe(9);
   });
 });
 

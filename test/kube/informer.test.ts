@@ -152,4 +152,33 @@ describe('InformerStore', () => {
     expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['p']);
     expect(failures).toBeLessThan(0);
   });
+
+  it('pages lists (limit/continue), asks for bookmarks, and re-watches from the bookmark after an idle cut-off without relisting', async () => {
+    for (let i = 0; i < 5; i++) await core.createNamespacedPod({ namespace: 'apps', body: pod(`p${i}`) });
+    store = new InformerStore(kc, { kinds: ['Pod'], log: silentLog, pageSize: 2, watchIdleMs: 400, requestTimeoutMs: 300, restartDelayMs: 10 });
+    await store.start();
+    expect(store.list('Pod').map((p) => p.metadata?.name)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && !new URLSearchParams(r.query).has('watch'));
+    expect(lists.map((r) => new URLSearchParams(r.query).get('limit'))).toEqual(['2', '2', '2']);
+    expect(lists.slice(1).every((r) => new URLSearchParams(r.query).has('continue'))).toBe(true);
+    const watches = () => server.requests.filter((r) => r.path === '/api/v1/pods' && new URLSearchParams(r.query).get('watch') === 'true');
+    await waitFor('a watch', () => watches().length > 0);
+    const q = new URLSearchParams(watches()[0]?.query);
+    expect(q.get('allowWatchBookmarks')).toBe('true');
+    expect(Number(q.get('timeoutSeconds'))).toBeGreaterThanOrEqual(300);
+    // A watch that goes silent (no events, no bookmarks: a half-open connection) is cut and re-opened.
+    let hung = 0;
+    const silence = server.hook((req) => {
+      if (!req.watch) return undefined;
+      hung += 1;
+      return new Promise<undefined>(() => {});
+    });
+    server.closeWatches();
+    await waitFor('a watch request that never answers', () => hung > 0);
+    silence();
+    await waitFor('re-watched after the idle cut-off', () => server.openWatches('pods') === 1, 5000);
+    expect(server.requests.filter((r) => r.path === '/api/v1/pods' && !new URLSearchParams(r.query).has('watch'))).toHaveLength(3);
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('p5') });
+    await waitFor('follows changes again', () => store?.get('Pod', 'apps', 'p5') !== undefined);
+  });
 });

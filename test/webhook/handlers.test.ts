@@ -24,6 +24,15 @@ describe('response invariants', () => {
     expect(allow('u', ['w'.repeat(200), 'w'.repeat(200)]).response.warnings).toEqual(['w'.repeat(117) + '...']);
   });
 
+  it('keeps the warnings within the apiserver\'s 4096 characters in total, saying how many were left out', () => {
+    const many = Array.from({ length: 100 }, (_, i) => `warning ${i} `.padEnd(120, 'x'));
+    const out = allow('u', many).response.warnings ?? [];
+    expect(out.join('').length).toBeLessThanOrEqual(4096);
+    expect(out.every((w) => w.length <= 120)).toBe(true);
+    expect(out[out.length - 1]).toBe(`${100 - (out.length - 1)} more warning(s) not shown`);
+    expect(out.length).toBeGreaterThan(30);
+  });
+
   it('never carries a patch without patchType, nor an empty patch', () => {
     expect(allowWithPatch('u', []).response).toEqual({ uid: 'u', allowed: true });
     const r = allowWithPatch('u', [{ op: 'add', path: '/a', value: 1 }]).response;

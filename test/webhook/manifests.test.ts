@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { HANDLERS } from '../../src/webhook/app.js';
+import { INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL } from '../../src/api/labels.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const dir = join(repo, 'manifests/webhook');
@@ -20,7 +21,9 @@ interface Webhook {
   reinvocationPolicy?: string;
   clientConfig: { service: { name: string; namespace: string; path: string; port: number } };
   rules: { apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: string[] }[];
-  namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+  namespaceSelector?: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+  objectSelector?: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+  matchConditions?: { name: string; expression: string }[];
 }
 interface Container {
   name: string;
@@ -70,7 +73,7 @@ function servedVersions(): Map<string, { group: string; versions: string[] }> {
 describe('webhook configurations', () => {
   it('every webhook: v1 reviews, no side effects, timeout <= 5 s, a path the server serves', () => {
     const hooks = allWebhooks();
-    expect(hooks).toHaveLength(4);
+    expect(hooks).toHaveLength(5);
     for (const h of hooks) {
       expect(h.admissionReviewVersions, h.name).toEqual(['v1']);
       expect(h.sideEffects, h.name).toBe('None');
@@ -88,17 +91,55 @@ describe('webhook configurations', () => {
       else expect(h.failurePolicy, h.name).toBe('Fail');
     }
     const podHooks = allWebhooks().filter((h) => h.rules.some((r) => r.resources.includes('pods')));
-    expect(podHooks.map((h) => h.name)).toEqual(['mutate-pods.kernelchaos.dev']);
+    expect(podHooks.map((h) => h.name)).toEqual(['mutate-pods-annotated.kernelchaos.dev', 'mutate-pods-namespace.kernelchaos.dev']);
   });
 
-  it('exclude kube-system and kernelchaos-system by name, and disabled namespaces from the pod injector', () => {
-    for (const h of allWebhooks()) {
-      const byName = h.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name');
-      expect(byName?.operator, h.name).toBe('NotIn');
-      expect(byName?.values, h.name).toEqual(expect.arrayContaining(['kube-system', 'kernelchaos-system']));
+  it('KernelChaos and KernelChaosPolicy are validated in every namespace: no selector, no condition', () => {
+    for (const h of allWebhooks().filter((x) => !x.rules.some((r) => r.resources.includes('pods')))) {
+      expect(h.namespaceSelector, h.name).toBeUndefined();
+      expect(h.objectSelector, h.name).toBeUndefined();
+      expect(h.matchConditions, h.name).toBeUndefined();
     }
-    const pods = allWebhooks().find((h) => h.name === 'mutate-pods.kernelchaos.dev');
-    expect(pods?.namespaceSelector.matchExpressions).toContainEqual({ key: 'kernelchaos.dev/injection', operator: 'NotIn', values: ['disabled'] });
+  });
+
+  it('the apiserver calls the pod injector only for opted-in pods: annotation (matchConditions) or enabled namespace, never both, never kube-system, disabled namespaces or kernelchaos itself', () => {
+    const hook = (name: string) => allWebhooks().find((h) => h.name === name) as Webhook;
+    const annotated = hook('mutate-pods-annotated.kernelchaos.dev');
+    const byNamespace = hook('mutate-pods-namespace.kernelchaos.dev');
+    expect(annotated.matchConditions).toEqual([
+      {
+        name: 'opted-in-by-annotation',
+        expression: `has(object.metadata.annotations) && '${INJECT_ANNOTATION}' in object.metadata.annotations && object.metadata.annotations['${INJECT_ANNOTATION}'] == 'true'`,
+      },
+    ]);
+    expect(annotated.namespaceSelector?.matchExpressions).toEqual([
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+      { key: INJECTION_NAMESPACE_LABEL, operator: 'NotIn', values: ['enabled', 'disabled'] },
+    ]);
+    expect(byNamespace.matchConditions).toBeUndefined();
+    expect(byNamespace.namespaceSelector?.matchExpressions).toEqual([
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+      { key: INJECTION_NAMESPACE_LABEL, operator: 'In', values: ['enabled'] },
+    ]);
+    for (const h of [annotated, byNamespace]) {
+      expect(h.objectSelector?.matchExpressions, h.name).toEqual([{ key: 'app.kubernetes.io/part-of', operator: 'NotIn', values: ['kernelchaos'] }]);
+      // Only pod creation: subresources (pods/exec, pods/ephemeralcontainers, pods/status) never match.
+      expect(h.rules, h.name).toEqual([{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' }]);
+    }
+    // The release namespace opts out by label, not by a hard-coded name in the webhooks.
+    const ns = one('Namespace') as Obj & { metadata: { labels: Record<string, string> } };
+    expect(ns.metadata.labels[INJECTION_NAMESPACE_LABEL]).toBe('disabled');
+    for (const o of objects.filter((x) => x.kind === 'Deployment')) {
+      const labels = (o as Obj & { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+      expect(labels['app.kubernetes.io/part-of'], o.metadata.name).toBe('kernelchaos');
+    }
+  });
+
+  it('the CA bundle comes from cert-manager by default', () => {
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const annotations = (one(kind).metadata as { annotations?: Record<string, string> }).annotations ?? {};
+      expect(annotations['cert-manager.io/inject-ca-from'], kind).toBe('kernelchaos-system/kernelchaos-webhook');
+    }
   });
 
   it('mutating webhooks are re-invoked when needed', () => {
@@ -136,8 +177,9 @@ describe('webhook configurations', () => {
 });
 
 describe('Deployment', () => {
+  const named = (name: string) => byKind('Deployment').find((d) => d.metadata.name === name) as Obj;
   const deployment = () =>
-    one('Deployment') as Obj & {
+    named('kernelchaos-webhook') as Obj & {
       spec: {
         replicas: number;
         selector: { matchLabels: Record<string, string> };
@@ -166,7 +208,7 @@ describe('Deployment', () => {
   });
 
   it('every container: non-root, read-only root filesystem, no privilege escalation, no capabilities, resources', () => {
-    const d = deployment();
+    for (const d of byKind('Deployment') as ReturnType<typeof deployment>[]) {
     expect(d.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
     for (const c of d.spec.template.spec.containers) {
       expect(c.securityContext.allowPrivilegeEscalation, c.name).toBe(false);
@@ -174,6 +216,7 @@ describe('Deployment', () => {
       expect(c.securityContext.capabilities.drop, c.name).toEqual(['ALL']);
       expect(c.resources?.requests?.cpu, c.name).toBeDefined();
       expect(c.resources?.limits?.memory, c.name).toBeDefined();
+    }
     }
   });
 
@@ -191,46 +234,12 @@ describe('Deployment', () => {
     expect(volume?.secret?.secretName).toBe('kernelchaos-webhook-tls');
   });
 
-  it('runs the controller as a second container of the same pod', () => {
-    const names = deployment().spec.template.spec.containers.map((c) => c.args[0]);
-    expect(names).toEqual(['webhook', 'controller']);
-  });
-});
-
-describe('RBAC', () => {
-  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
-  const rules = (kind: string) => byKind(kind).flatMap((r) => (r.rules as Rule[]));
-  const allows = (rs: Rule[], group: string, resource: string, verb: string) =>
-    rs.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
-
-  it('grants what the webhook and controller need', () => {
-    const cluster = rules('ClusterRole');
-    for (const verb of ['get', 'list', 'watch']) {
-      expect(allows(cluster, 'chaos-mesh.org', 'kernelchaos', verb)).toBe(true);
-      expect(allows(cluster, 'kernelchaos.dev', 'kernelchaospolicies', verb)).toBe(true);
-      expect(allows(cluster, '', 'namespaces', verb)).toBe(true);
-      expect(allows(cluster, '', 'pods', verb)).toBe(true);
-    }
-    expect(allows(cluster, '', 'pods', 'patch')).toBe(true);
-    expect(allows(cluster, 'chaos-mesh.org', 'kernelchaos/status', 'update')).toBe(true);
-    expect(allows(cluster, 'chaos-mesh.org', 'kernelchaos/finalizers', 'update')).toBe(true);
-    expect(allows(cluster, '', 'events', 'create')).toBe(true);
-    expect(allows(rules('Role'), 'coordination.k8s.io', 'leases', 'update')).toBe(true);
-  });
-
-  it('grants nothing more: no wildcards, no secrets, no deletes, leases only in its namespace', () => {
-    for (const r of [...rules('ClusterRole'), ...rules('Role')]) {
-      expect(r.verbs).not.toContain('*');
-      expect(r.resources).not.toContain('*');
-      expect(r.apiGroups).not.toContain('*');
-      expect(r.resources).not.toContain('secrets');
-      expect(r.verbs).not.toContain('delete');
-    }
-    expect(rules('ClusterRole').some((r) => r.resources.includes('leases'))).toBe(false);
-    for (const role of byKind('Role')) expect(role.metadata.namespace).toBe('kernelchaos-system');
-    const sa = one('ServiceAccount');
-    const d = one('Deployment') as Obj & { spec: { template: { spec: { serviceAccountName: string } } } };
-    expect(d.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
+  it('runs the webhook and the controller as separate Deployments, each under its own ServiceAccount', () => {
+    const spec = (name: string) => (named(name) as ReturnType<typeof deployment>).spec.template.spec;
+    expect(spec('kernelchaos-webhook').containers.map((c) => c.args[0])).toEqual(['webhook']);
+    expect(spec('kernelchaos-controller').containers.map((c) => c.args[0])).toEqual(['controller']);
+    expect(spec('kernelchaos-webhook').serviceAccountName).toBe('kernelchaos-webhook');
+    expect(spec('kernelchaos-controller').serviceAccountName).toBe('kernelchaos-controller');
   });
 });
 

@@ -1,0 +1,218 @@
+// `npm run bench -- scale`: the control plane at cluster scale against the fake apiserver (real HTTP,
+// real @kubernetes/client-node): 100,000 pods on N simulated nodes, 100 experiments, the real
+// Controller (informers, leader election, executor), and companions simulated at their reporting
+// interface (one KubeStatusSink per node, writing its node reports as the companion does).
+// Run at two node counts; the ratio of the counts shows how API writes grow with nodes.
+// Phases: settle (labels), inject (every node reports its containers Injected), then counter rounds
+// (every reporting node's fault counter moves, as every 15 s in a cluster).
+// Reports: API requests per minute and bytes written by the controller and by the companions, status
+// bytes per experiment, what a status write fans out to (every companion watches KernelChaos), the
+// same under the old design (every companion rewrote the shared status), controller RSS, reconcile
+// p50/p99 at 100k pods.
+import { performance } from 'node:perf_hooks';
+import { FakeApiServer, type RecordedRequest } from '../test/fakes/apiserver.js';
+import { Controller, CONTROLLER_KINDS, controllerScopes, type ReconcileReport } from '../src/controller/controller.js';
+import { InformerStore } from '../src/kube/informer.js';
+import { silentLog } from '../src/kube/log.js';
+import { KubeStatusSink, clientNodeReportApi } from '../src/companion/kube-sink.js';
+import { experimentLabelKey, FINALIZER } from '../src/api/labels.js';
+import type { ContainerRecord, KernelChaos } from '../src/api/types.js';
+
+const PODS = Number(process.env.SCALE_PODS ?? 100_000);
+const EXPERIMENTS = Number(process.env.SCALE_EXPERIMENTS ?? 100);
+const NODE_COUNTS = (process.env.SCALE_NODES ?? '1000,250').split(',').map(Number);
+const NAMESPACES = 100;
+const COUNTER_ROUNDS = 3;
+const SYS = 'kernelchaos-system';
+
+interface Window {
+  ms: number;
+  requests: RecordedRequest[];
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function until(what: string, probe: () => boolean, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function scenario(nodes: number) {
+  const server = await new FakeApiServer({ recordBodies: false, bookmarkIntervalMs: 60_000 }).start();
+  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYS, labels: { 'kernelchaos.dev/injection': 'disabled' } } });
+  for (let n = 0; n < NAMESPACES; n++) server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${n}`, labels: { 'kernelchaos.dev/injection': 'enabled' } } });
+  for (let n = 0; n < nodes; n++) server.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${n}` } });
+  for (let i = 0; i < PODS; i++) {
+    server.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { namespace: `ns-${i % NAMESPACES}`, name: `pod-${i}`, labels: { app: `app-${i % 10}` } },
+      // Contiguous blocks: a namespace's pods spread over every node.
+      spec: { nodeName: `node-${Math.floor((i * nodes) / PODS)}`, containers: [{ name: 'main', image: 'x' }] },
+      status: { phase: 'Running' },
+    });
+  }
+  // One large mode:all experiment (every pod of ns-0: PODS/100 pods, one per node at 1,000 nodes), the rest fixed 10.
+  for (let e = 0; e < EXPERIMENTS; e++) {
+    const all = e === 0;
+    server.create({
+      apiVersion: 'chaos-mesh.org/v1alpha1',
+      kind: 'KernelChaos',
+      metadata: { namespace: `ns-${e % NAMESPACES}`, name: `exp-${e}`, finalizers: [FINALIZER] },
+      spec: {
+        mode: all ? 'all' : 'fixed',
+        ...(all ? {} : { value: '10' }),
+        selector: all ? { namespaces: ['ns-0'] } : { namespaces: [`ns-${e % NAMESPACES}`], labelSelectors: { app: `app-${e % 10}` } },
+        failKernRequest: { failtype: 0 },
+      },
+    } as unknown as Record<string, unknown>);
+  }
+
+  const kc = server.kubeConfig('controller');
+  const store = new InformerStore(kc, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(SYS), log: silentLog });
+  const controller = new Controller({ kubeConfig: kc, store, namespace: SYS, leaseName: 'kc', identity: 'controller', log: silentLog, resyncMs: 3_600_000, statusIntervalMs: 2_000 });
+  const passes: ReconcileReport[] = [];
+  controller.onReconcile((r) => passes.push(r));
+  const rssBefore = process.memoryUsage().rss;
+  const t0 = performance.now();
+  await controller.start();
+  const syncMs = performance.now() - t0;
+  await until('leader', () => controller.isLeader);
+
+  const experiments = () => server.list<KernelChaos>('chaos-mesh.org/v1alpha1', 'KernelChaos');
+  const labelled = (): Map<string, { node: string; pods: string[] }[]> => {
+    // experiment uid -> per node, the targeted pods (what each node's companion sees).
+    const out = new Map<string, { node: string; pods: string[] }[]>();
+    const exps = experiments();
+    const pods = server.list<{ metadata: { namespace: string; name: string; labels?: Record<string, string> }; spec: { nodeName: string } }>('v1', 'Pod');
+    for (const exp of exps) {
+      const key = experimentLabelKey(exp.metadata.namespace ?? '', exp.metadata.name ?? '');
+      const byNode = new Map<string, string[]>();
+      for (const p of pods) {
+        if (p.metadata.labels?.[key] !== 'true') continue;
+        const list = byNode.get(p.spec.nodeName) ?? [];
+        list.push(`${p.metadata.namespace}/${p.metadata.name}/main`);
+        byNode.set(p.spec.nodeName, list);
+      }
+      out.set(exp.metadata.uid ?? '', [...byNode].map(([node, ps]) => ({ node, pods: ps })));
+    }
+    return out;
+  };
+  const statusSettled = (faults: number | undefined): boolean =>
+    experiments().every((e) => (e.status?.experiment?.desiredPhase === 'Run') && (faults === undefined || e.status?.experiment?.summary?.faultsInjected !== undefined));
+  await until('labels and status', () => statusSettled(undefined) && passes.length > 0 && !passes[passes.length - 1]?.outcomes.some((o) => o.outcome === 'failed'));
+  await new Promise((r) => setTimeout(r, 500));
+  const settleEnd = server.requests.length;
+  const targets = labelled();
+
+  // Companions at their reporting interface: one sink per node, as many as have targets.
+  const sinks = new Map<string, KubeStatusSink>();
+  const sinkFor = (node: string): KubeStatusSink => {
+    let s = sinks.get(node);
+    if (!s) {
+      s = new KubeStatusSink({ api: clientNodeReportApi(server.kubeConfig(`companion-${node}`)), node, namespace: SYS, log: silentLog });
+      sinks.set(node, s);
+    }
+    return s;
+  };
+  const at = (round: number): string => new Date(Date.UTC(2026, 11, 1, 0, round)).toISOString();
+  const report = async (round: number): Promise<void> => {
+    for (const exp of experiments()) {
+      for (const { node, pods } of targets.get(exp.metadata.uid ?? '') ?? []) {
+        const records: ContainerRecord[] = pods.map((id) => ({
+          id, selectorKey: '.', phase: 'Injected', injectedCount: 1, recoveredCount: 0, faultsInjected: round * 3, node,
+          events: [{ type: 'Succeeded', operation: 'Apply', message: 'fault attached', timestamp: at(0) }],
+        }));
+        sinkFor(node).records({ namespace: exp.metadata.namespace ?? '', name: exp.metadata.name ?? '', uid: exp.metadata.uid ?? '' }, records);
+      }
+    }
+    await Promise.all([...sinks.values()].map((s) => s.flush()));
+  };
+  const expectedFaults = (round: number): Map<string, number> =>
+    new Map(experiments().map((e) => [e.metadata.uid ?? '', (targets.get(e.metadata.uid ?? '')?.length ?? 0) * round * 3]));
+  const statusHas = (round: number): boolean => {
+    const want = expectedFaults(round);
+    return experiments().every((e) => e.status?.experiment?.summary?.faultsInjected === want.get(e.metadata.uid ?? ''));
+  };
+
+  const windowStart = performance.now();
+  await report(0);
+  await until('injected reported', () => statusHas(0));
+  for (let round = 1; round <= COUNTER_ROUNDS; round++) {
+    await report(round);
+    await until(`round ${round} folded`, () => statusHas(round));
+  }
+  const windowMs = performance.now() - windowStart;
+  const rss = process.memoryUsage().rss;
+  const win: Window = { ms: windowMs, requests: server.requests.slice(settleEnd) };
+
+  const writes = (r: RecordedRequest) => r.method !== 'GET';
+  const byController = win.requests.filter((r) => r.user === 'controller' && writes(r) && !r.path.includes('/leases'));
+  const statusWrites = byController.filter((r) => r.path.endsWith('/status'));
+  const byCompanions = win.requests.filter((r) => r.user.startsWith('companion-') && writes(r));
+  const statusBytes = statusWrites.reduce((n, r) => n + r.requestBytes, 0);
+  const storedStatus = experiments().map((e) => JSON.stringify(e.status ?? {}).length);
+  const reportingNodes = sinks.size;
+  const computeMs = passes.map((p) => p.computeMs);
+  const computeCpuMs = passes.map((p) => p.computeCpuMs);
+  const perMinute = (n: number) => (n / win.ms) * 60_000;
+  // Every companion watches KernelChaos cluster-wide: each status write reaches every node.
+  const fanout = statusBytes * nodes;
+  // The old design: every reporting node rewrote each of its experiments' shared status (GET + PUT of the
+  // whole object) per change, each reaching every node. Per round: one write per (experiment, node with targets).
+  const oldWritesPerRound = [...targets.values()].reduce((n, list) => n + list.length, 0);
+  const avgStatus = storedStatus.reduce((a, b) => a + b, 0) / storedStatus.length;
+
+  await controller.stop();
+  await server.stop();
+  return {
+    nodes,
+    reportingNodes,
+    syncMs,
+    windowMs: win.ms,
+    rounds: COUNTER_ROUNDS + 1,
+    controllerWrites: byController.length,
+    statusWrites: statusWrites.length,
+    companionWrites: byCompanions.length,
+    controllerWritesPerMin: perMinute(byController.length),
+    companionWritesPerMin: perMinute(byCompanions.length),
+    statusBytesPerExperiment: statusBytes / EXPERIMENTS,
+    companionBytes: byCompanions.reduce((n, r) => n + r.requestBytes, 0),
+    maxStatusBytes: Math.max(...storedStatus),
+    avgStatusBytes: avgStatus,
+    statusFanoutBytes: fanout,
+    oldStatusWrites: oldWritesPerRound * (COUNTER_ROUNDS + 1),
+    oldFanoutBytes: oldWritesPerRound * (COUNTER_ROUNDS + 1) * avgStatus * nodes,
+    rssMiB: rss / 2 ** 20,
+    rssGrowthMiB: (rss - rssBefore) / 2 ** 20,
+    reconcilePasses: passes.length,
+    reconcileP50: percentile(computeMs, 50),
+    reconcileP99: percentile(computeMs, 99),
+    reconcileCpuP50: percentile(computeCpuMs, 50),
+    reconcileCpuP99: percentile(computeCpuMs, 99),
+    passP99: percentile(passes.map((p) => p.passMs), 99),
+  };
+}
+
+type Result = Awaited<ReturnType<typeof scenario>>;
+const results: Result[] = [];
+for (const nodes of NODE_COUNTS) {
+  const r = await scenario(nodes);
+  results.push(r);
+  console.log(`\n${PODS} pods, ${EXPERIMENTS} experiments, ${nodes} nodes (${r.reportingNodes} with targets); ${r.rounds} report rounds in ${(r.windowMs / 1000).toFixed(1)} s; initial sync ${(r.syncMs / 1000).toFixed(1)} s`);
+  console.log(`  controller writes ${r.controllerWrites} (${r.statusWrites} status), ${r.controllerWritesPerMin.toFixed(0)}/min; companion report writes ${r.companionWrites}, ${r.companionWritesPerMin.toFixed(0)}/min, ${(r.companionBytes / 1024).toFixed(0)} KiB`);
+  console.log(`  status bytes written per experiment ${(r.statusBytesPerExperiment / 1024).toFixed(1)} KiB; stored status max ${(r.maxStatusBytes / 1024).toFixed(1)} KiB, mean ${(r.avgStatusBytes / 1024).toFixed(1)} KiB`);
+  console.log(`  status fan-out to ${nodes} watching companions ${(r.statusFanoutBytes / 2 ** 20).toFixed(1)} MiB; old design (every node rewrites the status): ${r.oldStatusWrites} status writes, fan-out ${(r.oldFanoutBytes / 2 ** 20).toFixed(1)} MiB`);
+  console.log(`  controller RSS ${r.rssMiB.toFixed(0)} MiB (+${r.rssGrowthMiB.toFixed(0)} MiB for the run); reconcile wall p50 ${r.reconcileP50.toFixed(0)} ms, p99 ${r.reconcileP99.toFixed(0)} ms, CPU p50 ${r.reconcileCpuP50.toFixed(0)} ms, p99 ${r.reconcileCpuP99.toFixed(0)} ms over ${r.reconcilePasses} passes (whole pass with writes p99 ${r.passP99.toFixed(0)} ms)`);
+}
+if (results.length === 2) {
+  const [a, b] = results as [Result, Result];
+  const ratio = (k: keyof Result) => (a[k] / Math.max(1, b[k])).toFixed(2);
+  console.log(`\nratio ${a.nodes} vs ${b.nodes} nodes (x${(a.nodes / b.nodes).toFixed(0)} nodes): status writes x${ratio('statusWrites')}, controller writes x${ratio('controllerWrites')}, companion writes x${ratio('companionWrites')} (reporting nodes x${ratio('reportingNodes')}); old design status writes x${ratio('oldStatusWrites')}, old fan-out x${ratio('oldFanoutBytes')}, new fan-out x${ratio('statusFanoutBytes')}`);
+}
