@@ -134,7 +134,7 @@ describe('kernelchaos run', () => {
     release();
     expect(await running).toBe(130);
     expect(term.text).toContain('kernelchaos run: SIGINT received while arming the fault');
-    expect(term.text).toMatch(/interrupted by SIGINT while arming chaos-testing/kernel-chaos-example \(after \d+m?s\): the fault had just been attached and is now removed; the command was not started/);
+    expect(term.text).toMatch(/interrupted by SIGINT while arming chaos-testing\/kernel-chaos-example \(after \d+m?s\): the fault had just been attached and is now removed; the command was not started/);
     expect(fault.disarmed).toBe(true);
     expect(d.removed).toEqual([join(dir, 'cg')]);
     expect(existsSync(marker)).toBe(false);
