@@ -14,6 +14,8 @@ class UsageError extends Error {}
 interface ControllerCliOptions extends AuthFlags {
   metricsPort?: number;
   metricsHost: string;
+  dashboardPort?: number;
+  dashboardHost: string;
   kubeconfig?: string;
   namespace: string;
   leaseName: string;
@@ -78,6 +80,8 @@ export function command(io: CliIo = processIo): Command {
       )
       .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
+  // Loopback by default: `kubectl port-forward` reaches it, the pod network does not.
+  addListenOptions(cmd, 'dashboard', 'the read-only web dashboard (experiments, targets, faults over time)', '127.0.0.1');
   addAuthOptions(cmd);
   return cmd;
 }
@@ -111,10 +115,11 @@ export async function main(argv: string[]): Promise<number> {
   ]);
   let controller;
   let auth;
+  let store;
   try {
     auth = await readAuth(o);
     const kubeConfig = loadKubeConfig(o.kubeconfig);
-    const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
+    store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
   } catch (err) {
@@ -138,6 +143,19 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+  }
+
+  let dashboard: Listening | undefined;
+  if (o.dashboardPort !== undefined) {
+    const { startDashboard } = await import('../dashboard/server.js');
+    try {
+      dashboard = await startDashboard({ store, host: o.dashboardHost, port: o.dashboardPort, auth });
+    } catch (err) {
+      console.error(`kernelchaos controller: cannot listen on --dashboard-port ${o.dashboardPort}: ${err instanceof Error ? err.message : String(err)}`);
+      await metricsServer?.close();
+      return 1;
+    }
+    log.info({ url: dashboard.url }, 'dashboard listening');
   }
 
   let health: Server | undefined;
@@ -179,6 +197,7 @@ export async function main(argv: string[]): Promise<number> {
   await controller.stop();
   health?.close();
   await metricsServer?.close();
+  await dashboard?.close();
   log.flush();
   return 0;
 }

@@ -11,7 +11,9 @@ import { BpfFaultEngine, type ArmedDetails } from '../bpf/engine.js';
 import { createRunCgroup, removeCgroup, type RunCgroup } from '../bpf/cgroup.js';
 import { GenerateError } from '../bpf/generate.js';
 import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
-import { EngineError, type ArmedFault, type AttachMode } from '../bpf/types.js';
+import { EngineError, type ArmedFault, type ArmOptions, type AttachMode } from '../bpf/types.js';
+import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
+import { LiveLine, type LiveTerminal } from './run-live.js';
 
 const PREFIX = 'kernelchaos run:';
 /** Exit status when run itself fails before the command could start (as timeout(1) and env(1)). */
@@ -20,8 +22,10 @@ const RUN_FAILED = 125;
 /** sh joins the cgroup given as $1 and execs the rest: no process of CMD ever runs outside it. */
 const WRAPPER = 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"';
 
+let err: LiveTerminal = process.stderr;
+
 function say(line: string): void {
-  process.stderr.write(`${PREFIX} ${line}\n`);
+  err.write(`${PREFIX} ${line}\n`);
 }
 
 function formatMs(ms: number): string {
@@ -33,7 +37,16 @@ interface Parsed {
   attachMode: AttachMode;
   cacheDir?: string;
   syscallEntry: boolean;
+  live: boolean;
   command: string[];
+}
+
+/** What run needs from the machine; tests replace parts of it. */
+export interface RunDeps {
+  engine: { arm(request: ParsedFailKernRequest, cgroups: readonly bigint[], options?: ArmOptions): Promise<ArmedFault & { details: ArmedDetails }> };
+  createCgroup: () => RunCgroup;
+  removeCgroup: (path: string) => boolean;
+  stderr: LiveTerminal;
 }
 
 export const EXIT_CODES = [
@@ -50,6 +63,7 @@ export function command(io: CliIo = processIo): Command {
     .addOption(new Option('--attach-mode <mode>', 'trampolines (fentry/fmod_ret), kprobes, or choose per kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--no-syscall-entry', 'on a kernel without should_failslab/should_fail_alloc_page (>= 6.11 without CONFIG_FAILSLAB/CONFIG_FAIL_PAGE_ALLOC), refuse instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
     .option('--cache-dir <dir>', 'where compiled programs are cached (default $KERNELCHAOS_CACHE, /var/cache/kernelchaos or ~/.cache/kernelchaos)')
+    .option('--no-live', 'no live status line on a terminal (calls, faults, time left)')
     .argument('<command...>', 'the command to run (put it after --)')
     .passThroughOptions();
 }
@@ -60,7 +74,7 @@ function parseArgs(argv: string[]): Parsed | number {
   if (parsed !== null) return parsed;
   const file = oneFilename(cmd);
   if (typeof file === 'number') return file;
-  const opts = cmd.opts<{ attachMode: AttachMode; cacheDir?: string; syscallEntry: boolean }>();
+  const opts = cmd.opts<{ attachMode: AttachMode; cacheDir?: string; syscallEntry: boolean; live: boolean }>();
   return { ...opts, file, command: cmd.args };
 }
 
@@ -70,7 +84,8 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise<number> {
+  err = deps.stderr ?? process.stderr;
   const args = parseArgs(argv);
   if (typeof args === 'number') return args;
 
@@ -94,35 +109,68 @@ export async function main(argv: string[]): Promise<number> {
     say(`${spec.clusterOnly.map((k) => `spec.${k}`).join(', ')} ${spec.clusterOnly.length === 1 ? 'does' : 'do'} not apply locally: the fault targets this command and its children only.`);
   }
 
+  const remove = deps.removeCgroup ?? removeCgroup;
   let cgroup: RunCgroup;
   try {
-    cgroup = createRunCgroup();
-  } catch (err) {
-    say(describeError(err));
+    cgroup = (deps.createCgroup ?? createRunCgroup)();
+  } catch (e) {
+    say(describeError(e));
     return RUN_FAILED;
   }
 
+  // Compiling takes seconds: a Ctrl-C meanwhile must say what it stopped, and leave nothing behind.
+  const armStarted = performance.now();
+  let interrupted: NodeJS.Signals | null = null;
+  const onEarlySignal = (signal: NodeJS.Signals): void => {
+    if (interrupted === null) say(`${signal} received while arming the fault (generate, compile, load, attach); stopping once the kernel step in progress returns`);
+    interrupted = signal;
+  };
+  const early = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, () => onEarlySignal(s)] as const);
+  for (const [s, fn] of early) process.on(s, fn);
   let armed: (ArmedFault & { details: ArmedDetails }) | undefined;
+  let armError: unknown;
   try {
-    armed = await new BpfFaultEngine().arm(spec.request, [cgroup.id], {
+    armed = await (deps.engine ?? new BpfFaultEngine()).arm(spec.request, [cgroup.id], {
       attachMode: args.attachMode,
       syscallEntry: args.syscallEntry,
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
     });
-  } catch (err) {
-    removeCgroup(cgroup.path);
-    say(`could not arm the fault: ${describeError(err)}`);
+  } catch (e) {
+    armError = e;
+  } finally {
+    for (const [s, fn] of early) process.off(s, fn);
+  }
+  if (interrupted !== null) {
+    const signal: NodeJS.Signals = interrupted;
+    armed?.disarm();
+    remove(cgroup.path);
+    say(
+      `interrupted by ${signal} while arming ${spec.name} (after ${formatMs(performance.now() - armStarted)}): ` +
+        `${armed ? 'the fault had just been attached and is now removed' : 'nothing was attached'}; the command was not started`,
+    );
+    return 128 + constants.signals[signal];
+  }
+  if (!armed) {
+    remove(cgroup.path);
+    say(`could not arm the fault: ${describeError(armError)}`);
     return RUN_FAILED;
   }
   const fault = armed;
   if (fault.details.program.site.form === 'syscall-entry') say(`mechanism: ${fault.mechanism}`);
   say(`armed ${spec.name} in ${fault.mode} mode (${fault.details.modeReason}) for cgroup ${cgroup.path} in ${formatMs(fault.details.armMs)}${fault.details.cached ? ' (cached object)' : ''}`);
 
+  const armedAt = performance.now();
+  const live = new LiveLine(
+    args.live ? err : { write: () => true },
+    () => ({ counters: fault.counters(), leftMs: spec.durationMs === null ? null : spec.durationMs - (performance.now() - armedAt) }),
+    fault.details.program.site.funcname,
+  );
   let disarmedBy: string | null = null;
   const disarm = (why: string): void => {
     if (disarmedBy !== null) return;
     disarmedBy = why;
     fault.disarm();
+    live.stop();
   };
   const timer = spec.durationMs !== null ? setTimeout(() => disarm(`duration ${formatMs(spec.durationMs ?? 0)} ended`), spec.durationMs) : null;
 
@@ -131,13 +179,15 @@ export async function main(argv: string[]): Promise<number> {
   const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const onSignal = (signal: NodeJS.Signals): void => {
     disarm(`${signal} received`);
+    live.stop();
     child.kill(signal);
   };
   for (const s of forwarded) process.on(s, onSignal);
+  live.start();
 
   const status = await new Promise<number>((resolve) => {
-    child.on('error', (err) => {
-      say(`could not start the command: ${err.message}`);
+    child.on('error', (e) => {
+      say(`could not start the command: ${e.message}`);
       resolve(RUN_FAILED);
     });
     child.on('close', (code, signal) => {
@@ -149,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const s of forwarded) process.off(s, onSignal);
   disarm('the command exited');
   const counters = fault.counters();
-  const removed = removeCgroup(cgroup.path);
+  const removed = remove(cgroup.path);
   const site = fault.details.program.site;
   say(
     `${counters.calls} calls of ${site.funcname} ${fault.details.program.hooks.length > 1 ? 'with the chain complete' : 'seen'}, ${counters.faults} faults injected (failtype ${site.failtype}: ${site.effect}; ${fault.mode} mode); ` +

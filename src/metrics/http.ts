@@ -27,21 +27,46 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/i.exec(header ?? '');
-  if (!m?.[1]) return false;
-  const given = Buffer.from(m[1]);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+const COOKIE = 'kernelchaos_token';
+
+function sameToken(given: string | undefined, token: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Wraps `handler` with the token check; errors become 500 without taking the server down. */
+function cookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+/**
+ * Wraps `handler` with the token check; errors become 500 without taking the server down.
+ * Scrapers send the token as a bearer header. A browser cannot, so `GET /?token=T` with the right
+ * token sets it as an HttpOnly cookie and redirects to the same path without it.
+ */
 export function guarded(handler: Handler, auth: HttpAuth): Handler {
   return async (req, res) => {
-    if (auth.bearerToken !== undefined && !tokenMatches(req.headers.authorization, auth.bearerToken)) {
-      res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' });
-      res.end('unauthorized: send Authorization: Bearer <token>\n');
-      return;
+    const token = auth.bearerToken;
+    if (token !== undefined) {
+      const url = new URL(req.url ?? '/', 'http://local');
+      const fromQuery = url.searchParams.get('token');
+      if (req.method === 'GET' && fromQuery !== null && sameToken(fromQuery, token)) {
+        const secure = auth.tls ? '; Secure' : '';
+        res.writeHead(303, { Location: url.pathname, 'Set-Cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}` });
+        res.end();
+        return;
+      }
+      const header = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (!sameToken(header, token) && !sameToken(cookie(req, COOKIE), token)) {
+        res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' });
+        res.end('unauthorized: send Authorization: Bearer <token> (a browser: open /?token=<token> once)\n');
+        return;
+      }
     }
     try {
       await handler(req, res);
