@@ -238,6 +238,27 @@ export function command(io: CliIo = processIo): Command {
         process.stdout.write(result.text);
       }
     });
+
+  cmd
+    .command('ensure-secrets')
+    .description(
+      'in a cluster: keep the CA, webhook serving, companion and controller TLS Secrets in --namespace valid ' +
+        '(create what is missing, reissue what is due) and put the CA into the webhook configurations\' caBundle. ' +
+        'Run by the install profile\'s Job and CronJob (manifests/overlays/standalone).',
+    )
+    .addOption(new Option('--namespace <ns>', 'namespace of the Secrets and the webhook Service').env('POD_NAMESPACE').default('kernelchaos-system'))
+    .option('--webhook-configuration <name>', 'name of the Mutating- and ValidatingWebhookConfiguration', 'kernelchaos')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, $KUBECONFIG, ~/.kube/config)')
+    .action(async (o: { namespace: string; webhookConfiguration: string; kubeconfig?: string }) => {
+      const [{ loadKubeConfig }, { ensureClusterSecrets }] = await Promise.all([import('../kube/kubeconfig.js'), import('../tls/cluster-certs.js')]);
+      let kc;
+      try {
+        kc = loadKubeConfig(o.kubeconfig);
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err));
+      }
+      await ensureClusterSecrets(kc, { namespace: o.namespace, webhookConfiguration: o.webhookConfiguration, log: (line) => console.log(line) });
+    });
   return cmd;
 }
 
