@@ -215,7 +215,7 @@ export function command(io: CliIo = processIo): Command {
     .command('inject-ca-bundle')
     .description('write the CA bundle into clientConfig.caBundle of every webhook in the file (stdout, or --in-place)')
     .addOption(new Option('--ca <file>', 'CA certificate PEM (repeatable: several CAs during a rotation)').argParser(collect).default([]))
-    .requiredOption('-f, --file <yaml>', 'webhook configurations, e.g. manifests/webhook/webhook-configurations.yaml')
+    .requiredOption('-f, --file <yaml>', 'webhook configurations, e.g. manifests/admission/webhook-configurations.yaml')
     .option('--in-place', 'rewrite the file instead of printing it')
     .action((o: { ca: string[]; file: string; inPlace?: boolean }) => {
       if (o.ca.length === 0) throw new UsageError('--ca: required (the CA certificate file, e.g. certs/ca/ca.crt)');

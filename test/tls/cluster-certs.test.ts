@@ -29,7 +29,7 @@ let kubeconfig = '';
 beforeAll(async () => {
   await server.start();
   server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const text = readFileSync(join(repo, 'manifests/webhook/webhook-configurations.yaml'), 'utf8');
+  const text = readFileSync(join(repo, 'manifests/admission/webhook-configurations.yaml'), 'utf8');
   for (const d of parseAllDocuments(text)) server.create(d.toJS() as Record<string, unknown>);
   kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, server.kubeConfig().exportConfig());
