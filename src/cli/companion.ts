@@ -2,8 +2,8 @@
 // pods and their KernelChaos objects, attaches each experiment's fault to its containers' cgroups
 // while the schedule is open, removes it after, reports status, and serves gRPC over mutual TLS.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
-import { pino } from 'pino';
+import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { createLogger, type LogFormat } from '../log.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
@@ -50,7 +50,8 @@ interface Options {
   bpfkiPort?: number;
   attachMode: AttachMode;
   cacheDir?: string;
-  logLevel: string;
+  logLevel?: string;
+  logFormat?: LogFormat;
 }
 
 /** Checks the options against each other; returns the config or the message to print. */
@@ -90,7 +91,7 @@ export const EXIT_CODES = [
 ];
 
 export function command(io: CliIo = processIo): Command {
-  return subcommand({
+  return addLogOptions(subcommand({
     name: 'companion',
     description: 'Run the node companion: attach faults to labelled pods on this node.',
     exitCodes: EXIT_CODES,
@@ -109,12 +110,11 @@ export function command(io: CliIo = processIo): Command {
     .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
-    .addHelpText('after', HELP_AFTER);
+    .addHelpText('after', HELP_AFTER));
 }
 
 export type ParsedArgs =
-  | { kind: 'run'; config: CompanionConfig; logLevel: string }
+  | { kind: 'run'; config: CompanionConfig; logLevel?: string; logFormat?: LogFormat }
   /** --help (0) or a usage error already printed by commander or to be printed (2). */
   | { kind: 'exit'; code: number; message?: string };
 
@@ -131,7 +131,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const opts = program.opts<Options>();
   const built = buildConfig(opts, env);
   if (!built.ok) return { kind: 'exit', code: 2, message: built.message };
-  return { kind: 'run', config: built.config, logLevel: opts.logLevel };
+  return { kind: 'run', config: built.config, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}), ...(opts.logFormat ? { logFormat: opts.logFormat } : {}) };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -141,12 +141,13 @@ export async function main(argv: string[]): Promise<number> {
     return parsed.code;
   }
   const { config } = parsed;
-  const log = pino({ name: 'kernelchaos-companion', level: parsed.logLevel }, pino.destination(2));
+  const log = createLogger({ component: 'companion', ...(parsed.logLevel ? { level: parsed.logLevel } : {}), ...(parsed.logFormat ? { format: parsed.logFormat } : {}) });
   let running;
   try {
     running = await runCompanion(config, { engine: new BpfFaultEngine(), validate: validateKernelChaos, log });
   } catch (err) {
-    process.stderr.write(`kernelchaos companion: ${err instanceof Error ? err.message : String(err)}\n`);
+    log.error(err instanceof Error ? err.message : String(err));
+    log.flush();
     return 1;
   }
   log.info(

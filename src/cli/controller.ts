@@ -3,8 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
-import { pino } from 'pino';
+import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { createLogger, type LogFormat } from '../log.js';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 
 class UsageError extends Error {}
@@ -16,7 +16,8 @@ interface ControllerCliOptions {
   identity: string;
   healthPort: number;
   resync: number;
-  logLevel: string;
+  logLevel?: string;
+  logFormat?: LogFormat;
   manifests?: string;
   dryRun?: boolean;
   output: 'text' | 'json';
@@ -43,7 +44,7 @@ export const EXIT_CODES = [
 ];
 
 export function command(io: CliIo = processIo): Command {
-  return subcommand({
+  return addLogOptions(subcommand({
       name: 'controller',
       description:
         'Select the pods each KernelChaos targets (Chaos Mesh selector semantics, opted-in pods only, ' +
@@ -65,8 +66,7 @@ export function command(io: CliIo = processIo): Command {
       .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(seconds('--resync')).default(60_000, '60'))
       .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
-      .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
-      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
+      .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text')));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -89,20 +89,32 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dryRun(o);
   }
-  const log = pino({ level: o.logLevel, base: { component: 'controller' } });
   const [{ loadKubeConfig }, { InformerStore }, { Controller }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
   ]);
-  let controller;
+  // A kubeconfig that cannot be loaded is a usage error, reported before any log line.
+  let kubeConfig;
   try {
-    const kubeConfig = loadKubeConfig(o.kubeconfig);
-    const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
-    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
+    kubeConfig = loadKubeConfig(o.kubeconfig);
   } catch (err) {
     console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
+  }
+  const log = createLogger({ component: 'controller', stream: 'stdout', ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.logFormat ? { format: o.logFormat } : {}) });
+  // From here on every line goes through the logger, so the stream stays one format.
+  const fail = (code: number, message: string): number => {
+    log.error(message);
+    log.flush();
+    return code;
+  };
+  let controller;
+  try {
+    const store = new InformerStore(kubeConfig, { kinds: ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node'], log });
+    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync });
+  } catch (err) {
+    return fail(2, err instanceof Error ? err.message : String(err));
   }
 
   let health: Server | undefined;
@@ -119,8 +131,7 @@ export async function main(argv: string[]): Promise<number> {
         health?.listen(o.healthPort, resolve);
       });
     } catch (err) {
-      console.error(`kernelchaos controller: cannot listen on --health-port ${o.healthPort}: ${err instanceof Error ? err.message : String(err)}`);
-      return 1;
+      return fail(1, `cannot listen on --health-port ${o.healthPort}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
