@@ -4,7 +4,7 @@
 # webhook reloads its certificate from the mounted Secret without a restart.
 #
 # Usage: certs-scripts/install-secrets.sh [CERT_DIR] [WEBHOOK_CONFIGS]
-#        defaults: ./certs, manifests/webhook/webhook-configurations.yaml
+#        defaults: ./certs, manifests/admission/webhook-configurations.yaml
 # Env:   NAMESPACE (kernelchaos-system), KUBECTL (kubectl), KERNELCHAOS (CLI command)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/lib.sh"
 
 dir="${1:-certs}"
-configs="${2:-$here/../manifests/webhook/webhook-configurations.yaml}"
+configs="${2:-$here/../manifests/admission/webhook-configurations.yaml}"
 ns="${NAMESPACE:-kernelchaos-system}"
 kubectl="${KUBECTL:-kubectl}"
 

@@ -2,8 +2,9 @@
 import type { KernelFacts, SiteName } from './kernel-facts.js';
 import { SITE_NAMES } from './kernel-facts.js';
 import type { ProbeOutcome } from './kernel-facts-probe.js';
-import type { Diagnosis } from './doctor.js';
 import { ARCH_TESTED, bpfTargetArch } from './compile.js';
+import { pairedBlockers, type Diagnosis, type FailtypeDiagnosis, type PairedBlocker } from './doctor.js';
+import type { FailType } from './sites.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'missing' | 'info';
 export interface CheckRow { check: string; status: CheckStatus; detail: string }
@@ -120,18 +121,82 @@ export function doctorChecks(facts: KernelFacts): CheckRow[] {
 
 const VERDICT_TEXT = { works: 'WORKS', 'kprobe-only': 'WORKS (kprobe only)', fails: 'FAILS' } as const;
 
-export function formatDoctorReport(rows: CheckRow[], diagnosis: Diagnosis): string {
+/** What to do first: the remedy needed by the most failtypes that cannot work, else null. */
+export interface FirstStep { remedy: string; failtypes: FailType[] }
+
+function pairsOf(facts: KernelFacts | undefined, f: FailtypeDiagnosis): PairedBlocker[] {
+  if (facts) return pairedBlockers(facts, f);
+  // Without the facts only the diagnosis' own lists are known: unpaired, in its order.
+  return [...f.problems.map((problem, i) => ({ problem, remedy: f.remedies[i] ?? '', blocks: 'both' as const }))];
+}
+
+/**
+ * The first thing to do: among the failtypes that fail, the remedy of a blocker that stops both
+ * hooks (it must be fixed whichever hook is used) that most failtypes share; failing that, the
+ * most shared trampoline remedy. Ties go to the earlier one.
+ */
+export function firstStep(facts: KernelFacts | undefined, diagnosis: Diagnosis): FirstStep | null {
+  const failing = diagnosis.failtypes.filter((f) => f.verdict === 'fails');
+  if (failing.length === 0) return null;
+  for (const scope of ['both', 'fmod_ret', 'kprobe'] as const) {
+    const count = new Map<string, FailType[]>();
+    for (const f of failing) {
+      for (const b of pairsOf(facts, f)) {
+        if (b.blocks !== scope || b.remedy === '') continue;
+        const list = count.get(b.remedy) ?? [];
+        if (!list.includes(f.failtype)) count.set(b.remedy, [...list, f.failtype]);
+      }
+    }
+    let best: FirstStep | null = null;
+    for (const [remedy, failtypes] of count) if (!best || failtypes.length > best.failtypes.length) best = { remedy, failtypes };
+    if (best) return best;
+  }
+  return null;
+}
+
+/** One failtype: its verdict, then each problem with its remedy right under it, the most shared first. */
+function failtypeLines(facts: KernelFacts | undefined, f: FailtypeDiagnosis, weight: (remedy: string) => number): string[] {
+  const out = [`failtype ${f.failtype} (${f.site}): ${VERDICT_TEXT[f.verdict]}${f.via ? ` via ${f.via}` : ''}`];
+  const pairs = pairsOf(facts, f);
+  const section = (blocks: PairedBlocker['blocks']): PairedBlocker[] =>
+    pairs.filter((b) => b.blocks === blocks).map((b, i) => ({ b, i })).sort((x, y) => weight(y.b.remedy) - weight(x.b.remedy) || x.i - y.i).map((x) => x.b);
+  const emit = (list: PairedBlocker[]): void => {
+    list.forEach((b, i) => {
+      out.push(`  problem: ${b.blocks === 'both' ? '' : `${b.blocks}: `}${b.problem}`);
+      // Problems sharing a remedy get it once, after the last of them.
+      if (b.remedy !== '' && list[i + 1]?.remedy !== b.remedy) out.push(`  remedy:  ${b.remedy}`);
+    });
+  };
+  emit(section('both'));
+  const fmod = section('fmod_ret');
+  const kprobe = section('kprobe');
+  if (fmod.length > 0 && kprobe.length > 0) out.push('  then either, for trampolines (preferred):');
+  else if (fmod.length > 0 && f.verdict === 'kprobe-only') out.push('  works with kprobes; for trampolines (faster):');
+  emit(fmod);
+  if (fmod.length > 0 && kprobe.length > 0) out.push('  or, for kprobes:');
+  emit(kprobe);
+  if (!facts) for (const r of f.remedies.slice(f.problems.length)) out.push(`  remedy:  ${r}`);
+  for (const w of f.warnings) out.push(`  note:    ${w}`);
+  return out;
+}
+
+/**
+ * The text report: a one-line verdict and the first thing to do on top, then per failtype each
+ * problem next to its remedy, then every check. `facts` pairs problems with their remedies.
+ */
+export function formatDoctorReport(rows: CheckRow[], diagnosis: Diagnosis, facts?: KernelFacts): string {
+  const first = firstStep(facts, diagnosis);
+  const kernel = facts ? ` (kernel ${facts.release ?? 'unknown'}, ${facts.arch})` : '';
+  const out: string[] = [`verdict: ${diagnosis.overall.summary}${kernel}`];
+  if (first) out.push(`first:   ${first.remedy} (needed by failtype${first.failtypes.length > 1 ? 's' : ''} ${first.failtypes.join(', ')})`);
+  const shared = new Map<string, number>();
+  for (const f of diagnosis.failtypes) for (const b of pairsOf(facts, f)) shared.set(b.remedy, (shared.get(b.remedy) ?? 0) + 1);
+  const weight = (remedy: string): number => (first && remedy === first.remedy ? 1000 : 0) + (shared.get(remedy) ?? 0);
+  out.push('');
+  for (const f of diagnosis.failtypes) out.push(...failtypeLines(facts, f, weight));
   const w1 = Math.max(5, ...rows.map((r) => r.check.length));
   const w2 = 7;
-  const out: string[] = [`${'CHECK'.padEnd(w1)}  ${'STATUS'.padEnd(w2)}  DETAIL`];
+  out.push('', `${'CHECK'.padEnd(w1)}  ${'STATUS'.padEnd(w2)}  DETAIL`);
   for (const r of rows) out.push(`${r.check.padEnd(w1)}  ${r.status.padEnd(w2)}  ${r.detail}`);
-  out.push('');
-  for (const f of diagnosis.failtypes) {
-    out.push(`failtype ${f.failtype} (${f.site}): ${VERDICT_TEXT[f.verdict]}${f.via ? ` via ${f.via}` : ''}`);
-    for (const p of f.problems) out.push(`  problem: ${p}`);
-    for (const r of f.remedies) out.push(`  remedy:  ${r}`);
-    for (const w of f.warnings) out.push(`  note:    ${w}`);
-  }
-  out.push('', `verdict: ${diagnosis.overall.summary}`);
   return out.join('\n');
 }

@@ -320,3 +320,21 @@ export function diagnoseChain(facts: KernelFacts, failtype: FailType, chain: rea
   });
   return { problems, warnings };
 }
+
+/** A problem with the remedy that removes it, and which hook it blocks ('both': the failtype as a whole). */
+export interface PairedBlocker { problem: string; remedy: string; blocks: 'both' | Hook }
+
+/**
+ * The blockers behind one failtype's diagnosis, each with its own remedy (diagnose() lists problems
+ * and remedies apart): for presenting them side by side. Empty when the failtype works; with
+ * kprobes working, only what keeps trampolines out.
+ */
+export function pairedBlockers(facts: KernelFacts, diagnosis: FailtypeDiagnosis): PairedBlocker[] {
+  if (diagnosis.verdict === 'works') return [];
+  const site = diagnosis.site;
+  const tag = (blocks: PairedBlocker['blocks']) => (b: Blocker): PairedBlocker => ({ ...b, blocks });
+  const fmod = fmodRetBlockers(facts, site).map(tag('fmod_ret'));
+  if (diagnosis.verdict === 'kprobe-only') return fmod;
+  const both = [...commonBlockers(facts), ...siteSymbolBlockers(facts, site), ...errorInjectionBlockers(facts, site)].map(tag('both'));
+  return [...both, ...fmod, ...kprobeBlockers(facts, site).map(tag('kprobe'))];
+}

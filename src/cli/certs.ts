@@ -215,7 +215,7 @@ export function command(io: CliIo = processIo): Command {
     .command('inject-ca-bundle')
     .description('write the CA bundle into clientConfig.caBundle of every webhook in the file (stdout, or --in-place)')
     .addOption(new Option('--ca <file>', 'CA certificate PEM (repeatable: several CAs during a rotation)').argParser(collect).default([]))
-    .requiredOption('-f, --file <yaml>', 'webhook configurations, e.g. manifests/webhook/webhook-configurations.yaml')
+    .requiredOption('-f, --file <yaml>', 'webhook configurations, e.g. manifests/admission/webhook-configurations.yaml')
     .option('--in-place', 'rewrite the file instead of printing it')
     .action((o: { ca: string[]; file: string; inPlace?: boolean }) => {
       if (o.ca.length === 0) throw new UsageError('--ca: required (the CA certificate file, e.g. certs/ca/ca.crt)');
@@ -237,6 +237,27 @@ export function command(io: CliIo = processIo): Command {
       } else {
         process.stdout.write(result.text);
       }
+    });
+
+  cmd
+    .command('ensure-secrets')
+    .description(
+      'in a cluster: keep the CA, webhook serving, companion and controller TLS Secrets in --namespace valid ' +
+        '(create what is missing, reissue what is due) and put the CA into the webhook configurations\' caBundle. ' +
+        'Run by the install profile\'s Job and CronJob (manifests/overlays/standalone).',
+    )
+    .addOption(new Option('--namespace <ns>', 'namespace of the Secrets and the webhook Service').env('POD_NAMESPACE').default('kernelchaos-system'))
+    .option('--webhook-configuration <name>', 'name of the Mutating- and ValidatingWebhookConfiguration', 'kernelchaos')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, $KUBECONFIG, ~/.kube/config)')
+    .action(async (o: { namespace: string; webhookConfiguration: string; kubeconfig?: string }) => {
+      const [{ loadKubeConfig }, { ensureClusterSecrets }] = await Promise.all([import('../kube/kubeconfig.js'), import('../tls/cluster-certs.js')]);
+      let kc;
+      try {
+        kc = loadKubeConfig(o.kubeconfig);
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err));
+      }
+      await ensureClusterSecrets(kc, { namespace: o.namespace, webhookConfiguration: o.webhookConfiguration, log: (line) => console.log(line) });
     });
   return cmd;
 }

@@ -4,18 +4,10 @@
 // everywhere. New options go on the Command a subcommand builds; nothing here needs to change.
 import { readFileSync } from 'node:fs';
 import { CommanderError, Command, Option } from 'commander';
+import { VERSION } from '../version.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
-function readVersion(): string {
-  try {
-    // src/cli and dist/cli both sit two levels below package.json.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
-export const VERSION = readVersion();
+export { VERSION };
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -134,4 +126,12 @@ export function oneFilename(command: Command): string | number {
 /** The text of `-` (stdin) or null for a path; for commands that read one manifest synchronously. */
 export function readStdinIfDash(path: string): string | null {
   return path === '-' ? readFileSync(0, 'utf8') : null;
+}
+
+/** `--log-level` (or LOG_LEVEL) and `--log-format` (or LOG_FORMAT) for every long-running command; read with logOptions(). */
+export function addLogOptions(command: Command): Command {
+  return command
+    // No commander .env(): an empty or unknown LOG_LEVEL is the logger's to report, not a usage error.
+    .addOption(new Option('--log-level <level>', 'log level (default: $LOG_LEVEL, else info)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'json, or text (default: $LOG_FORMAT, else text on a terminal, json otherwise)').choices(LOG_FORMATS));
 }

@@ -2,8 +2,8 @@
 // pods and their KernelChaos objects, attaches each experiment's fault to its containers' cgroups
 // while the schedule is open, removes it after, reports status, and serves gRPC over mutual TLS.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
-import { pino } from 'pino';
+import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { createLogger, type LogFormat } from '../log.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
@@ -74,7 +74,8 @@ interface Options extends AuthFlags {
   namespace: string;
   /** commander's --no-syscall-entry sets false; absent means on. */
   syscallEntry?: boolean;
-  logLevel: string;
+  logLevel?: string;
+  logFormat?: LogFormat;
 }
 
 /** Checks the options against each other; returns the config or the message to print. */
@@ -160,8 +161,8 @@ export function command(io: CliIo = processIo): Command {
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .option('--no-syscall-entry', 'on kernels without should_failslab/should_fail_alloc_page, refuse failtype 0/1 instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
-    .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'));
+    .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE));
+  addLogOptions(cmd);
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
   cmd.option('--metrics-pod-labels', 'also export per-container series (pod and container labels; more series)');
   addAuthOptions(cmd);
@@ -169,7 +170,7 @@ export function command(io: CliIo = processIo): Command {
 }
 
 export type ParsedArgs =
-  | { kind: 'run'; config: CompanionConfig; logLevel: string; auth: AuthFlags }
+  | { kind: 'run'; config: CompanionConfig; logLevel?: string; logFormat?: LogFormat; auth: AuthFlags }
   /** --help (0) or a usage error already printed by commander or to be printed (2). */
   | { kind: 'exit'; code: number; message?: string };
 
@@ -186,7 +187,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const opts = program.opts<Options>();
   const built = buildConfig(opts, env);
   if (!built.ok) return { kind: 'exit', code: 2, message: built.message };
-  return { kind: 'run', config: built.config, logLevel: opts.logLevel, auth: opts };
+  return { kind: 'run', config: built.config, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}), ...(opts.logFormat ? { logFormat: opts.logFormat } : {}), auth: opts };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -196,7 +197,7 @@ export async function main(argv: string[]): Promise<number> {
     return parsed.code;
   }
   const { config } = parsed;
-  const log = pino({ name: 'kernelchaos-companion', level: parsed.logLevel }, pino.destination(2));
+  const log = createLogger({ component: 'companion', ...(parsed.logLevel ? { level: parsed.logLevel } : {}), ...(parsed.logFormat ? { format: parsed.logFormat } : {}) });
   // Handlers go in before anything is armed: the first reconcile (inside runCompanion) may attach
   // faults, and a SIGTERM then must still detach them and exit 0, not kill the process outright.
   let received: NodeJS.Signals | undefined;
@@ -217,7 +218,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    process.stderr.write(`kernelchaos companion: ${err instanceof Error ? err.message : String(err)}\n`);
+    log.error(err instanceof Error ? err.message : String(err));
+    log.flush();
     return 1;
   }
   if (received === undefined) {

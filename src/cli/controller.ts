@@ -3,8 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
-import { pino } from 'pino';
+import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { createLogger, type LogFormat } from '../log.js';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
 import type { Listening } from '../metrics/http.js';
@@ -22,7 +22,8 @@ interface ControllerCliOptions extends AuthFlags {
   identity: string;
   healthPort: number;
   resync: number;
-  logLevel: string;
+  logLevel?: string;
+  logFormat?: LogFormat;
   manifests?: string;
   dryRun?: boolean;
   output: 'text' | 'json';
@@ -77,8 +78,8 @@ export function command(io: CliIo = processIo): Command {
         new Option('--schedules <when>', "run Chaos Mesh Schedules of KernelChaos: auto = when Chaos Mesh's own schedule controller is absent")
           .choices(['auto', 'on', 'off'])
           .default('auto'),
-      )
-      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
+      );
+  addLogOptions(cmd);
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
   // Loopback by default: `kubectl port-forward` reaches it, the pod network does not.
   addListenOptions(cmd, 'dashboard', 'the read-only web dashboard (experiments, targets, faults over time)', '127.0.0.1');
@@ -106,25 +107,37 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dryRun(o);
   }
-  const log = pino({ level: o.logLevel, base: { component: 'controller' } });
   const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
     import('../controller/schedule-runner.js'),
   ]);
-  let controller;
+  // A kubeconfig or auth file that cannot be loaded is a usage error, reported before any log line.
+  let kubeConfig;
   let auth;
-  let store;
   try {
     auth = await readAuth(o);
-    const kubeConfig = loadKubeConfig(o.kubeconfig);
+    kubeConfig = loadKubeConfig(o.kubeconfig);
+  } catch (err) {
+    console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+  const log = createLogger({ component: 'controller', stream: 'stdout', ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.logFormat ? { format: o.logFormat } : {}) });
+  // From here on every line goes through the logger, so the stream stays one format.
+  const fail = (code: number, message: string): number => {
+    log.error(message);
+    log.flush();
+    return code;
+  };
+  let controller;
+  let store;
+  try {
     store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
   } catch (err) {
-    console.error(`kernelchaos controller: ${err instanceof Error ? err.message : String(err)}`);
-    return 2;
+    return fail(2, err instanceof Error ? err.message : String(err));
   }
 
   let metricsServer: Listening | undefined;
@@ -139,8 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       metricsServer = await serveMetrics(registry, { host: o.metricsHost, port: o.metricsPort, auth });
     } catch (err) {
-      console.error(`kernelchaos controller: cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
-      return 1;
+      return fail(1, `cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
     }
     log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
   }
@@ -151,9 +163,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       dashboard = await startDashboard({ store, host: o.dashboardHost, port: o.dashboardPort, auth });
     } catch (err) {
-      console.error(`kernelchaos controller: cannot listen on --dashboard-port ${o.dashboardPort}: ${err instanceof Error ? err.message : String(err)}`);
       await metricsServer?.close();
-      return 1;
+      return fail(1, `cannot listen on --dashboard-port ${o.dashboardPort}: ${err instanceof Error ? err.message : String(err)}`);
     }
     log.info({ url: dashboard.url }, 'dashboard listening');
   }
@@ -172,8 +183,7 @@ export async function main(argv: string[]): Promise<number> {
         health?.listen(o.healthPort, resolve);
       });
     } catch (err) {
-      console.error(`kernelchaos controller: cannot listen on --health-port ${o.healthPort}: ${err instanceof Error ? err.message : String(err)}`);
-      return 1;
+      return fail(1, `cannot listen on --health-port ${o.healthPort}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

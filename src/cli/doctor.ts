@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   if (opts.output === 'json') {
     process.stdout.write(JSON.stringify({ facts, checks, diagnosis, ...(specCheck ? { spec: specCheck } : {}) }, null, 2) + '\n');
   } else {
-    process.stdout.write(formatDoctorReport(checks, diagnosis) + '\n');
+    process.stdout.write(formatDoctorReport(checks, diagnosis, facts) + '\n');
     if (specCheck) {
       const usable = specCheck.verdict !== 'fails' && specCheck.frameProblems.length === 0;
       const lines = [

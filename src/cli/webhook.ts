@@ -1,8 +1,9 @@
 // `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
-import pino, { type Logger } from 'pino';
+import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import type { Logger } from 'pino';
+import { createLogger, type LogFormat } from '../log.js';
 import { parseGoDuration } from '../api/duration.js';
 import type { ClusterStore } from '../kube/store.js';
 import { createSelfSigned } from '../tls/certs.js';
@@ -30,7 +31,8 @@ interface WebhookCliOptions extends AuthFlags {
   namespace: string;
   drainDelay: number;
   certPollInterval: number;
-  logLevel: string;
+  logLevel?: string;
+  logFormat?: LogFormat;
 }
 
 function port(value: string): number {
@@ -84,8 +86,8 @@ export function command(io: CliIo = processIo): Command {
         new Option('--cert-poll-interval <duration>', 're-read --cert/--key at least this often (Go duration)')
           .argParser(duration('--cert-poll-interval'))
           .default(10_000, '10s'),
-      )
-      .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'));
+      );
+  addLogOptions(cmd);
   // /metrics stays on the HTTPS port too; this serves it where a scrape needs no admission certificate.
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics) on a port of their own as well');
   addAuthOptions(cmd);
@@ -154,31 +156,35 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = pino({ level: o.logLevel, base: { component: 'webhook' } });
-  let store: ClusterStore;
-  let started: boolean;
+  // Certificates and auth files are configuration: a problem with them is a usage error, before any log line.
   let tls: { tls: TlsSource; note: string };
-  try {
-    tls = tlsSource(o);
-    ({ store, started } = await clusterStore(o, logger));
-  } catch (err) {
-    console.error(`kernelchaos webhook: ${err instanceof Error ? err.message : String(err)}`);
-    return 2;
-  }
-
   let auth;
   try {
+    tls = tlsSource(o);
     auth = await readAuth(o);
   } catch (err) {
     console.error(`kernelchaos webhook: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }
+  const logger = createLogger({ component: 'webhook', stream: 'stdout', ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.logFormat ? { format: o.logFormat } : {}) });
+  // From here on every line goes through the logger, so the stream stays one format.
+  const fail = (code: number, message: string): number => {
+    logger.error(message);
+    logger.flush();
+    return code;
+  };
+  let store: ClusterStore;
+  let started: boolean;
+  try {
+    ({ store, started } = await clusterStore(o, logger));
+  } catch (err) {
+    return fail(2, err instanceof Error ? err.message : String(err));
+  }
   let running;
   try {
     running = await startWebhook({ store, tls: tls.tls, port: o.port, host: o.host, ownNamespace: o.namespace, logger, processMetrics: true });
   } catch (err) {
-    console.error(`kernelchaos webhook: cannot listen on port ${o.port}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return fail(1, `cannot listen on port ${o.port}: ${err instanceof Error ? err.message : String(err)}`);
   }
   logger.info({ port: running.port, tls: tls.note, namespace: o.namespace }, 'listening');
   let metricsServer: Listening | undefined;
@@ -186,9 +192,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       metricsServer = await serveMetrics(running.metrics.registry, { host: o.metricsHost, port: o.metricsPort, auth });
     } catch (err) {
-      console.error(`kernelchaos webhook: cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
       await running.close(0);
-      return 1;
+      return fail(1, `cannot listen on --metrics-port ${o.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
     }
     logger.info({ port: metricsServer.port }, 'metrics listening on /metrics');
   }

@@ -1,5 +1,5 @@
 // The logging surface the kube modules need; a pino Logger satisfies it.
-import { pino } from 'pino';
+import { createLogger } from '../log.js';
 
 export interface Log {
   debug(obj: object, msg?: string): void;
@@ -8,9 +8,9 @@ export interface Log {
   error(obj: object, msg?: string): void;
 }
 
-/** Structured JSON logs on stderr (stdout stays free for command output). */
+/** The components' logger (src/log.ts) for a module given none: same fields, format and LOG_LEVEL. */
 export function defaultLog(name: string): Log {
-  return pino({ name, level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  return createLogger({ component: name });
 }
 
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };

@@ -101,7 +101,7 @@ describe('kernelchaos certs', () => {
 
   it('inject-ca-bundle writes the CA into every webhook entry of the shipped configurations', async () => {
     const file = join(dir, 'hooks.yaml');
-    copyFileSync(join(repo, 'manifests/webhook/webhook-configurations.yaml'), file);
+    copyFileSync(join(repo, 'manifests/admission/webhook-configurations.yaml'), file);
     const stdout = await certs('inject-ca-bundle', '--ca', join(dir, 'ca/ca.crt'), '-f', file);
     expect(stdout.code).toBe(0);
     const docs = parseAllDocuments(stdout.out).map((d) => d.toJS() as { webhooks: { clientConfig: { caBundle?: string } }[] });

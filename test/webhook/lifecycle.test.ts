@@ -183,7 +183,9 @@ describe('kernelchaos webhook (CLI)', () => {
       new Promise<{ code: number | null; err: string }>((r) => {
         const p = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'webhook', ...args], { cwd: repo });
         let err = '';
+        // Usage errors go to stderr; errors once the logger exists are log lines (stdout).
         p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        p.stdout.on('data', (c: Buffer) => (err += c.toString()));
         p.on('exit', (code) => r({ code, err }));
       });
     const halfTls = await run(['--port', '0', '--cert', '/some/tls.crt']);

@@ -37,8 +37,9 @@ interface Container {
 }
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-const objects: Obj[] = files.flatMap((f) =>
-  parseAllDocuments(readFileSync(join(dir, f), 'utf8'))
+const admission = join(repo, 'manifests/admission/webhook-configurations.yaml');
+const objects: Obj[] = [...files.map((f) => join(dir, f)), admission].flatMap((f) =>
+  parseAllDocuments(readFileSync(f, 'utf8'))
     .map((d) => d.toJS() as Obj | null)
     .filter((o): o is Obj => o !== null && o.kind !== 'Kustomization'),
 );
