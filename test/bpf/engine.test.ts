@@ -59,6 +59,8 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
     expect(program.source).toContain('KC_PROBABILITY');
     expect(program.source).toContain('>= KC_TIMES');
     expect(program.source).toContain(mode === 'trampoline' ? 'return -KC_ENOMEM;' : 'bpf_override_return(ctx, (unsigned long)(-KC_ENOMEM));');
+    // the syscall's whole 64-bit result: an int -ENOMEM would reach user space as 4294967284
+    expect(program.source).toContain(mode === 'trampoline' ? 'long kc_site(unsigned long long *ctx)' : 'int kc_site(struct pt_regs *ctx)');
     expect(program.source).not.toContain('kc_threads');
   });
 
