@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { errorInjectionList, KERNEL_BTF_PATH, kernelBtfFunctions, requestTypeProblems } from './btf.js';
+import { scanSymbols } from './kernel-facts.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
 import { ATTACH_ORDER, GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
@@ -26,15 +27,34 @@ export interface KernelFacts {
   errorInjection: ReadonlySet<string> | null;
   /** The failtype's site is neither in BTF nor in /proc/kallsyms (absent: assume present). */
   siteMissing?: boolean;
+  /**
+   * Compiler clones of the site in /proc/kallsyms (`should_failslab.constprop.0` on 6.8-6.10):
+   * callers reach the clone, which no hook on the plain name sees and which is not error-injectable.
+   */
+  siteClones?: string[];
+}
+
+/** Site facts from kallsyms text (null: unreadable) and the BTF functions. Pure; exported for tests. */
+export function siteFactsFromKallsyms(kallsyms: string | null, site: string, btf: ReadonlySet<string> | null): Pick<KernelFacts, 'siteMissing' | 'siteClones'> {
+  if (kallsyms === null) return { siteMissing: false, siteClones: [] };
+  const presence = scanSymbols(kallsyms, [site])[site];
+  const plain = (presence?.plain ?? false) || (btf?.has(site) ?? false);
+  return { siteMissing: !plain, siteClones: presence?.clones ?? [] };
 }
 
 /** The running kernel's facts about the functions a request hooks. */
-export function readKernelFacts(req: ParsedFailKernRequest): KernelFacts {
+export function readKernelFacts(req: ParsedFailKernRequest, kallsymsPath = '/proc/kallsyms'): KernelFacts {
   const site = siteFor(req.failtype).funcname;
   const names = [site, ...req.callchain.map((f) => f.funcname)];
   const btfFunctions = kernelBtfFunctions(names);
-  const siteMissing = functionsMissingFromKernel([site], btfFunctions)?.includes(site) ?? false;
-  return { btfFunctions, errorInjection: errorInjectionList(), siteMissing };
+  let kallsyms: string | null = null;
+  try {
+    // Read for every failtype 0/1 arm: a clone hides behind a plain name that BTF still lists.
+    if (req.failtype !== 2 || !btfFunctions?.has(site)) kallsyms = readFileSync(kallsymsPath, 'utf8');
+  } catch {
+    kallsyms = null;
+  }
+  return { btfFunctions, errorInjection: errorInjectionList(), ...siteFactsFromKallsyms(kallsyms, site, btfFunctions) };
 }
 
 export interface FormPlan {
@@ -51,9 +71,12 @@ export interface FormPlan {
 export function planForm(req: ParsedFailKernRequest, facts: KernelFacts, syscallEntry: boolean, mode?: ProgramMode): FormPlan {
   const site = siteFor(req.failtype);
   const how = (m: ProgramMode | undefined): string => (m === undefined ? '' : m === 'trampoline' ? ' (fmod_ret)' : ' (kprobe + bpf_override_return)');
-  if (!facts.siteMissing) return { form: 'site', mechanism: `${site.funcname}${how(mode)}` };
+  const clones = facts.siteClones ?? [];
+  if (!facts.siteMissing && clones.length === 0) return { form: 'site', mechanism: `${site.funcname}${how(mode)}` };
   const config = SITE_CONFIG[req.failtype];
-  const missing = `${site.funcname} is not in this kernel (not in BTF nor /proc/kallsyms; kernels from 6.11 build it only with ${config}=y)`;
+  const missing = facts.siteMissing
+    ? `${site.funcname} is not in this kernel (not in BTF nor /proc/kallsyms; kernels from 6.11 build it only with ${config}=y)`
+    : `this kernel calls ${site.funcname} through its compiler clone${clones.length > 1 ? 's' : ''} ${clones.join(', ')}, which no hook on ${site.funcname} sees and which cannot be made to fail (not on the error-injection list)`;
   const outer = req.callchain[0]?.funcname;
   if (req.failtype === 2) throw new EngineError('missing-symbol', `failtype 2 cannot work on this kernel: ${missing}; a kernel with ${config}=y would work`);
   if (!syscallEntry) {

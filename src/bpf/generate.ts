@@ -233,11 +233,12 @@ class Writer {
     return `${kind}/${funcname}`;
   }
 
-  private program(kind: HookKind, funcname: string, program: string, role: ProgramHook['role']): void {
+  /** `returns`: long for an fmod_ret whose function returns long (a syscall): r0 is its whole result. */
+  private program(kind: HookKind, funcname: string, program: string, role: ProgramHook['role'], returns: 'int' | 'long' = 'int'): void {
     const section = this.section(kind, funcname);
     this.hooks.push({ program, section, kind, funcname, role });
     const param = kind === 'raw_tp' ? 'void *ctx' : this.ctxParam;
-    this.emit(`SEC("${section}")`, `int ${program}(${param})`, '{');
+    this.emit(`SEC("${section}")`, `${returns} ${program}(${param})`, '{');
   }
 
   private result(req: ParsedFailKernRequest, site: InjectionSite, maps: string[]): GeneratedProgram {
@@ -711,7 +712,8 @@ class Writer {
     }
     const kind: HookKind = this.mode === 'trampoline' ? 'fmod_ret' : 'kprobe';
     this.emit(`/* The injection site: ${site.prototype} */`);
-    this.program(kind, site.funcname, 'kc_site', 'site');
+    // A syscall returns long: an int program's -ENOMEM would reach user space as 4294967284.
+    this.program(kind, site.funcname, 'kc_site', 'site', site.form === 'syscall-entry' && kind === 'fmod_ret' ? 'long' : 'int');
     if (hasChain) {
       this.emit(
         '\t/* 0. no target thread has the whole chain active: nothing can fail (one load, no hashing) */',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BpfFaultEngine, functionsMissingFromKernel, planAttachMode, planForm } from '../../src/bpf/engine.js';
+import { BpfFaultEngine, functionsMissingFromKernel, planAttachMode, planForm, siteFactsFromKallsyms } from '../../src/bpf/engine.js';
 import { generateProgram } from '../../src/bpf/generate.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +59,8 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
     expect(program.source).toContain('KC_PROBABILITY');
     expect(program.source).toContain('>= KC_TIMES');
     expect(program.source).toContain(mode === 'trampoline' ? 'return -KC_ENOMEM;' : 'bpf_override_return(ctx, (unsigned long)(-KC_ENOMEM));');
+    // the syscall's whole 64-bit result: an int -ENOMEM would reach user space as 4294967284
+    expect(program.source).toContain(mode === 'trampoline' ? 'long kc_site(unsigned long long *ctx)' : 'int kc_site(struct pt_regs *ctx)');
     expect(program.source).not.toContain('kc_threads');
   });
 
@@ -69,6 +71,29 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
     );
     const outer = parsed({ failtype: 0, callchain: [{ funcname: '__x64_sys_write', parameters: 'const struct pt_regs *regs', predicate: 'regs->di == 1' }] });
     expect(generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
+  });
+});
+
+describe('6.8-6.10: should_failslab called through its .constprop clone', () => {
+  const kallsyms = [
+    'ffffffff81234000 T should_failslab',
+    'ffffffff81234560 t should_failslab.constprop.0',
+    'ffffffff81234600 t should_failslab.cold',
+    'ffffffff81300000 T __x64_sys_mount',
+  ].join('\n');
+
+  it('finds the clone beside the plain name', () => {
+    expect(siteFactsFromKallsyms(kallsyms, 'should_failslab', new Set(['should_failslab']))).toEqual({ siteMissing: false, siteClones: ['should_failslab.constprop.0'] });
+    expect(siteFactsFromKallsyms('ffffffff81234000 T should_failslab\n', 'should_failslab', null)).toEqual({ siteMissing: false, siteClones: [] });
+    expect(siteFactsFromKallsyms('ffffffff81300000 T __x64_sys_mount\n', 'should_failslab', null)).toEqual({ siteMissing: true, siteClones: [] });
+  });
+
+  it('never hooks the plain name that would attach and not fire: the syscall-entry form, or a refusal naming the clone', () => {
+    const facts = { btfFunctions: ALL, errorInjection: new Set(['should_failslab', '__x64_sys_mount']), ...siteFactsFromKallsyms(kallsyms, 'should_failslab', ALL) };
+    const plan = planForm(parsed(SEED), facts, true, 'trampoline');
+    expect(plan.form).toBe('syscall-entry');
+    expect(plan.mechanism).toContain('this kernel calls should_failslab through its compiler clone should_failslab.constprop.0, which no hook on should_failslab sees');
+    expect(() => planForm(parsed(SEED), facts, false)).toThrow(/compiler clone should_failslab\.constprop\.0.*--no-syscall-entry/);
   });
 });
 

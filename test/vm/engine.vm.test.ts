@@ -76,7 +76,7 @@ node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/retarget.mjs ${B}/mount-many > 
 
 if [ ${SLAB ? 1 : 0} = 1 ]; then
 # armed while target threads run inside the chain's frame: faults inside the chain, none outside
-node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 4 > ${R}/chainrace.out 2>&1
+node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 3 > ${R}/chainrace.out 2>&1
 fi
 
 $KC run -f ${S}/never.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/never.out 2>&1; echo "status=$?" >> ${R}/never.out
@@ -169,10 +169,10 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
       const entryForm = (request.failtype === 0 && !SLAB) || (request.failtype === 1 && !PAGE);
       await precompile(path, btf, ['trampoline', 'kprobe'], entryForm ? 'syscall-entry' : 'site');
     }
-    const result = await runInVm(script(), { timeoutSeconds: 900 });
+    const result = await runInVm(script(), { timeoutSeconds: 1500 });
     vmOutput = result.output;
     writeFileSync(join(RESULTS, 'console.log'), vmOutput);
-  }, 1_200_000);
+  }, 1_800_000);
 
   const context = (name: string): string => `${read(name)}\n--- console tail ---\n${vmOutput.slice(-3000)}`;
 
@@ -226,8 +226,8 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
     expect(line, context('chainrace.out')).toBeDefined();
     const r = (JSON.parse(line ?? '{}') as Record<string, { creates: number; createEnomem: number; pipes: number; pipeFail: number; faults: number; leftThreads: number }>)[mode];
     expect(r, out).toBeDefined();
-    // 4 arms per mode, each while 4 threads loop create-then-pipe: pipe() is outside the chain
-    expect(r?.pipes).toBeGreaterThan(100);
+    // 3 arms per mode, each while 2 threads loop create-then-pipe: pipe() is outside the chain
+    expect(r?.pipes).toBeGreaterThan(50);
     expect(r?.pipeFail, out).toBe(0);
     expect(r?.createEnomem).toBeGreaterThan(0);
     expect(r?.faults).toBeGreaterThanOrEqual(r?.createEnomem ?? 1);
@@ -315,7 +315,8 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
 
   it('run killed with SIGKILL leaves no program attached', () => {
     const out = read('sigkill.out');
-    expect(num(out, 'before'), context('sigkill.out')).toBeGreaterThanOrEqual(3);
+    // site, entry, exit and thread-exit programs; the syscall-entry form (no slab site) has only its site
+    expect(num(out, 'before'), context('sigkill.out')).toBeGreaterThanOrEqual(SLAB ? 3 : 1);
     expect(num(out, 'after')).toBe(0);
     expect(num(out, 'links')).toBe(0);
     expect(out).toContain('sleep_alive=yes');
