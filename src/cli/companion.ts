@@ -7,7 +7,7 @@ import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
-import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/namespaces.js';
 
 const HELP_AFTER = `
 Cluster state comes from the Kubernetes API (in-cluster, or --kubeconfig) or, with --manifests DIR,
