@@ -13,15 +13,9 @@ import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 import { schemaProblem } from '../kube/documents.js';
 import { checkPolicies, formatViolation, reachableNamespaces, type PolicyCheckOptions, type PolicyViolation } from '../policy/check.js';
 
-/** Where kernelchaos runs unless told otherwise (`--namespace` / POD_NAMESPACE). */
-export const DEFAULT_RELEASE_NAMESPACE = 'kernelchaos-system';
+import { isProtectedNamespace } from './namespaces.js';
 
-export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system']);
-
-/** System namespaces and the release namespace: never targeted. */
-export function isProtectedNamespace(namespace: string, releaseNamespace: string): boolean {
-  return SYSTEM_NAMESPACES.has(namespace) || namespace === releaseNamespace;
-}
+export { DEFAULT_RELEASE_NAMESPACE, SYSTEM_NAMESPACES, isProtectedNamespace } from './namespaces.js';
 
 export type Eligibility = { eligible: true } | { eligible: false; reason: SkipReason };
 

@@ -8,7 +8,7 @@ import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
 import type { AttachMode } from '../bpf/types.js';
 import { runCompanion, type CompanionConfig } from '../companion/run.js';
-import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/namespaces.js';
 import { parseAllowedClients } from '../companion/client-identity.js';
 import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
 

@@ -1,6 +1,6 @@
 // What the pure admission handlers may consult: cluster state, the clock and the webhook's own
 // namespace. No I/O beyond the store's in-memory cache, so every handler is testable without sockets.
-import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
+import { DEFAULT_RELEASE_NAMESPACE } from '../admission/namespaces.js';
 import type { ClusterStore } from '../kube/store.js';
 
 export interface WebhookContext {
