@@ -2,7 +2,8 @@
 // host, no cluster. The fault is armed for a fresh cgroup before the command starts (a tiny shell
 // wrapper joins the cgroup, then execs the command, so every process of CMD is a target from its
 // first instruction); it is disarmed when `duration` ends, the command exits, or run is
-// interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors.
+// interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors, and a
+// watchdog kills the command's cgroup (every process of CMD) and removes it.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { Command, Option } from 'commander';
@@ -16,6 +17,19 @@ import { EngineError, type ArmedFault, type AttachMode } from '../bpf/types.js';
 const PREFIX = 'kernelchaos run:';
 /** Exit status when run itself fails before the command could start (as timeout(1) and env(1)). */
 const RUN_FAILED = 125;
+
+/**
+ * Outlives run: its stdin is a pipe only run holds, so EOF means run is gone (even SIGKILLed, even
+ * a zombie nobody reaps); then it kills every process in cgroup $1 (cgroup.kill, or one by one on
+ * kernels before 5.14) and removes the cgroup.
+ */
+const WATCHDOG = [
+  'cat > /dev/null',
+  '[ -d "$1" ] || exit 0',
+  'echo 1 > "$1/cgroup.kill" 2>/dev/null || for p in $(cat "$1/cgroup.procs"); do kill -9 "$p"; done',
+  'i=0; while [ -n "$(cat "$1/cgroup.procs")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+  'find "$1" -depth -type d -exec rmdir {} \\; 2>/dev/null',
+].join('\n');
 
 /** sh joins the cgroup given as $1 and execs the rest: no process of CMD ever runs outside it. */
 const WRAPPER = 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"';
@@ -94,6 +108,15 @@ export async function main(argv: string[]): Promise<number> {
     return RUN_FAILED;
   }
 
+  // Not in the cgroup and in its own session: killing run (or its process group) leaves it to clean up.
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'kernelchaos-run-watchdog', cgroup.path], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watchdog.on('error', () => say('could not start the watchdog: if run is killed, remove the command\'s processes and its cgroup by hand'));
+  watchdog.unref();
+  (watchdog.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  const stopWatchdog = (): void => {
+    watchdog.kill('SIGKILL');
+  };
+
   let armed: (ArmedFault & { details: ArmedDetails }) | undefined;
   try {
     armed = await new BpfFaultEngine().arm(spec.request, [cgroup.id], {
@@ -101,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
     });
   } catch (err) {
+    stopWatchdog();
     removeCgroup(cgroup.path);
     say(`could not arm the fault: ${describeError(err)}`);
     return RUN_FAILED;
@@ -138,6 +162,7 @@ export async function main(argv: string[]): Promise<number> {
   if (timer) clearTimeout(timer);
   for (const s of forwarded) process.off(s, onSignal);
   disarm('the command exited');
+  stopWatchdog();
   const counters = fault.counters();
   const removed = removeCgroup(cgroup.path);
   const site = fault.details.program.site;
