@@ -2,7 +2,8 @@
 // host, no cluster. The fault is armed for a fresh cgroup before the command starts (a tiny shell
 // wrapper joins the cgroup, then execs the command, so every process of CMD is a target from its
 // first instruction); it is disarmed when `duration` ends, the command exits, or run is
-// interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors.
+// interrupted. If run is SIGKILLed the kernel drops the programs with its file descriptors, and a
+// watchdog kills the command's cgroup (every process of CMD) and removes it.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { Option, type Command } from 'commander';
@@ -18,6 +19,19 @@ import { LiveLine, type LiveTerminal } from './run-live.js';
 const PREFIX = 'kernelchaos run:';
 /** Exit status when run itself fails before the command could start (as timeout(1) and env(1)). */
 const RUN_FAILED = 125;
+
+/**
+ * Outlives run: its stdin is a pipe only run holds, so EOF means run is gone (even SIGKILLed, even
+ * a zombie nobody reaps); then it kills every process in cgroup $1 (cgroup.kill, or one by one on
+ * kernels before 5.14) and removes the cgroup.
+ */
+const WATCHDOG = [
+  'cat > /dev/null',
+  '[ -d "$1" ] || exit 0',
+  'echo 1 > "$1/cgroup.kill" 2>/dev/null || for p in $(cat "$1/cgroup.procs"); do kill -9 "$p"; done',
+  'i=0; while [ -n "$(cat "$1/cgroup.procs")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+  'find "$1" -depth -type d -exec rmdir {} \\; 2>/dev/null',
+].join('\n');
 
 /** sh joins the cgroup given as $1 and execs the rest: no process of CMD ever runs outside it. */
 const WRAPPER = 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"';
@@ -118,6 +132,16 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
     return RUN_FAILED;
   }
 
+  // Not in the cgroup and in its own session: killing run (or its process group) leaves it to clean up.
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'kernelchaos-run-watchdog', cgroup.path], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watchdog.on('error', () => say('could not start the watchdog: if run is killed, remove the command\'s processes and its cgroup by hand'));
+  watchdog.unref();
+  (watchdog.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  const stopWatchdog = (): void => {
+    watchdog.kill('SIGKILL');
+  };
+
+
   // Compiling takes seconds: a Ctrl-C meanwhile must say what it stopped, and leave nothing behind.
   const armStarted = performance.now();
   let interrupted: NodeJS.Signals | null = null;
@@ -143,6 +167,7 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
   if (interrupted !== null) {
     const signal: NodeJS.Signals = interrupted;
     armed?.disarm();
+    stopWatchdog();
     remove(cgroup.path);
     say(
       `interrupted by ${signal} while arming ${spec.name} (after ${formatMs(performance.now() - armStarted)}): ` +
@@ -151,6 +176,7 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
     return 128 + constants.signals[signal];
   }
   if (!armed) {
+    stopWatchdog();
     remove(cgroup.path);
     say(`could not arm the fault: ${describeError(armError)}`);
     return RUN_FAILED;
@@ -198,6 +224,7 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
   if (timer) clearTimeout(timer);
   for (const s of forwarded) process.off(s, onSignal);
   disarm('the command exited');
+  stopWatchdog();
   const counters = fault.counters();
   const removed = remove(cgroup.path);
   const site = fault.details.program.site;

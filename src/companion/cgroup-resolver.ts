@@ -106,6 +106,9 @@ export function candidatePaths(
   return out;
 }
 
+/** metadata.uid as the apiserver assigns it. */
+export const POD_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export interface PodContainerCgroup {
   podUid: string;
   containerId: string;
@@ -169,6 +172,10 @@ export class CgroupResolver {
   async resolve(container: ContainerToResolve): Promise<Resolution> {
     const unsupported = await this.unsupported();
     if (unsupported) return unsupported;
+    // The uid becomes part of a path: only what the apiserver assigns (a UUID), never `/` or `..`.
+    if (!POD_UID.test(container.podUid)) {
+      return { kind: 'not-found', reason: `pod metadata.uid ${JSON.stringify(container.podUid.slice(0, 64))} is not a UUID`, tried: [] };
+    }
     const tried: string[] = [];
     for (const candidate of candidatePaths(container.podUid, container.qosClass, container.ref)) {
       const full = join(this.opts.cgroupRoot, candidate.path);

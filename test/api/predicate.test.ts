@@ -351,3 +351,25 @@ describe('parseFrame and parseFailKernRequest (bcc inject_example.txt chains)', 
     expect(errorOf(() => parseFrame({ parameters: 'int x' })).field).toBe('funcname');
   });
 });
+
+describe('identifiers the preprocessor would rewrite', () => {
+  it('refuses member names, tags and typedef names spelled like macros of the generated unit, with their column', () => {
+    const params = parseParameters('struct dentry *parent');
+    const cases: Array<[string, RegExp]> = [
+      ['parent->__PT_PARM1_REG == 1', /'__PT_PARM1_REG' starts with '__'/],
+      ['parent->KC_TIMES == 1', /'KC_TIMES' starts with 'KC_'/],
+      ['parent->_Pragma == 1', /'_Pragma' is a macro or reserved word/],
+      ['parent->PT_REGS_RC == 1', /starts with 'PT_REGS_'/],
+      ['parent->d_name.NULL == 0', /'NULL' is a macro/],
+    ];
+    for (const [text, message] of cases) {
+      expect(() => parsePredicate(text, params)).toThrow(message);
+    }
+    expect(() => parseParameters('struct KC_TIMES *x')).toThrow(/starts with 'KC_'/);
+    expect(() => parseParameters('__asm x')).toThrow(/starts with '__'/);
+    expect(() => parseParameters('_Foo x')).toThrow(/reserved by C/);
+    // Real kernel names still parse.
+    expect(parsePredicate('parent->d_name.len > 0', params).kind).toBe('binary');
+    expect(parseParameters('union bpf_attr *attr, gfp_t gfp')).toHaveLength(2);
+  });
+});

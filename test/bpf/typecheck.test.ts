@@ -82,8 +82,8 @@ describe('checkFrameAgainstBtf', () => {
     expect(msg('d_alloc_parallel', 'const struct qstr *name, struct dentry *parent')).toContain("parameter 1 'name' is declared const struct qstr * but the kernel passes struct dentry *");
     expect(msg('vfs_write', 'struct file *file, const char *buf, int count')).toContain("parameter 3 'count' is declared int but the kernel passes size_t");
     expect(msg('__x64_sys_mount', 'char *dev_name')).toContain('long int __x64_sys_mount(const struct pt_regs *regs)');
-    expect(msg('submit_bio', 'struct kc_nothing *bio')).toContain('struct kc_nothing is not a type of this kernel');
-    expect(msg('submit_bio', 'kc_nothing_t bio')).toContain("type 'kc_nothing_t' is not a typedef of this kernel");
+    expect(msg('submit_bio', 'struct nothing_here *bio')).toContain('struct nothing_here is not a type of this kernel');
+    expect(msg('submit_bio', 'nothing_here_t bio')).toContain("type 'nothing_here_t' is not a typedef of this kernel");
   });
 
   it('refuses members the real type lacks, derefs of integers, bitfields and struct values', (ctx) => {

@@ -89,6 +89,14 @@ describe('CgroupResolver on cgroup v2', () => {
     });
   }
 
+  it('refuses a metadata.uid that is not a UUID before it becomes a path (no escape from the cgroup root)', async () => {
+    mk(`kubepods/besteffort/pod/../../../${ID}`.replace(/\/\.\.\/\.\.\/\.\./, ''));
+    for (const podUid of ['/../../..', `${UID}/../..`, '..', '']) {
+      const r = await new CgroupResolver({ cgroupRoot, procRoot }).resolve({ podUid, qosClass: 'BestEffort', ref: ref(`containerd://${ID}`) });
+      expect(r).toMatchObject({ kind: 'not-found', reason: expect.stringContaining('is not a UUID'), tried: [] });
+    }
+  });
+
   it('tries every QoS class when the pod status does not name one', async () => {
     const ino = mk(`kubepods.slice/kubepods-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-${ID}.scope`);
     const r = await new CgroupResolver({ cgroupRoot, procRoot }).resolve({ podUid: UID, qosClass: null, ref: ref(`containerd://${ID}`) });

@@ -40,3 +40,23 @@ const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function isCIdentifier(text: string): boolean {
   return C_IDENTIFIER.test(text);
 }
+
+/**
+ * Names the generated unit defines as macros (libbpf's headers, our runtime) or that C reserves:
+ * a user identifier spelled like one would be rewritten by the preprocessor before clang sees it.
+ */
+// Lowercase function-like macros (bpf_core_read, bpf_printk) only expand before '(', which never follows a name here.
+const MACRO_PREFIXES = ['KC_', 'kc_', 'PT_REGS_', 'BPF_', '__', 'SEC'] as const;
+const MACRO_NAMES: ReadonlySet<string> = new Set([
+  '_Pragma', 'asm', 'NULL', 'true', 'false', 'bool', 'offsetof', 'container_of', 'likely', 'unlikely', 'barrier',
+  'READ_ONCE', 'WRITE_ONCE', 'ARRAY_SIZE', 'min', 'max', 'memcpy', 'memset', 'memcmp', 'SEC',
+]);
+
+/** Why `name` may not appear in a parameter type or member access, or null. */
+export function reservedIdentifierProblem(name: string): string | null {
+  if (MACRO_NAMES.has(name)) return `'${name}' is a macro or reserved word in the generated program and cannot be used as a name here`;
+  const prefix = MACRO_PREFIXES.find((p) => name.startsWith(p));
+  if (prefix) return `'${name}' starts with '${prefix}', which the generated program reserves for its own macros and helpers`;
+  if (/^_[A-Z]/.test(name)) return `'${name}' is reserved by C (an underscore and a capital letter)`;
+  return null;
+}

@@ -5,7 +5,7 @@
 import type { BinaryOperator, Expr, Parameter, Span, UnaryOperator } from './ast.js';
 import { PredicateError } from './errors.js';
 import { describeToken, MAX_STRING_LENGTH, tokenize, type Punct, type Token } from './lexer.js';
-import { C_KEYWORDS, STRING_HELPERS, TYPE_WORDS } from './c-names.js';
+import { C_KEYWORDS, reservedIdentifierProblem, STRING_HELPERS, TYPE_WORDS } from './c-names.js';
 
 /** The deepest expression tree accepted: real predicates nest a handful of levels. */
 export const MAX_DEPTH = 100;
@@ -139,6 +139,8 @@ class Parser {
         if (member.kind !== 'ident' || C_KEYWORDS.has(member.text)) {
           throw new PredicateError(`expected a field name after '${arrow ? '->' : '.'}', found ${describeToken(member)}`, member.start);
         }
+        const reserved = reservedIdentifierProblem(member.text);
+        if (reserved) throw new PredicateError(reserved, member.start);
         this.checkAccess(object, arrow, t.start);
         object = this.node(
           { kind: 'member', object, member: member.text, arrow, span: span(object.span.start, member.end) },

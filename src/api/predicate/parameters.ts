@@ -5,7 +5,7 @@
 import type { CType, Parameter } from './ast.js';
 import { PredicateError } from './errors.js';
 import { describeToken, tokenize, type Token } from './lexer.js';
-import { BUILTIN_TYPE_WORDS, C_KEYWORDS, KERNEL_ANNOTATIONS, QUALIFIERS, STRING_HELPERS } from './c-names.js';
+import { BUILTIN_TYPE_WORDS, C_KEYWORDS, KERNEL_ANNOTATIONS, QUALIFIERS, reservedIdentifierProblem, STRING_HELPERS } from './c-names.js';
 
 /** x86-64 passes six arguments in registers; fentry and kprobes on the test kernels read only those. */
 export const MAX_PARAMETERS = 6;
@@ -119,6 +119,8 @@ function parseBase(cursor: Cursor): CType['base'] {
     if (tag.kind !== 'ident' || C_KEYWORDS.has(tag.text)) {
       throw new PredicateError(`expected a ${t.text} tag name after '${t.text}', found ${describeToken(tag)}`, tag.start);
     }
+    const reservedTag = reservedIdentifierProblem(tag.text);
+    if (reservedTag) throw new PredicateError(reservedTag, tag.start);
     if (cursor.peek().kind === 'punct' && (cursor.peek() as { text: string }).text === '(') {
       // `struct foo {` is rejected by the lexer; `(` here would be a function type.
       throw new PredicateError('function types are not supported', cursor.peek().start);
@@ -134,6 +136,8 @@ function parseBase(cursor: Cursor): CType['base'] {
     throw new PredicateError(`'${t.text}' parameters are not supported (BPF has no floating point)`, t.start);
   }
   if (C_KEYWORDS.has(t.text)) throw new PredicateError(`expected a parameter type, found the keyword '${t.text}'`, t.start);
+  const reservedType = reservedIdentifierProblem(t.text);
+  if (reservedType) throw new PredicateError(reservedType, t.start);
   // A typedef name (gfp_t, size_t, loff_t) is followed by the parameter's name or a '*'.
   const after = cursor.peek();
   if (after.kind === 'eof' || (after.kind === 'punct' && after.text === ',')) {
