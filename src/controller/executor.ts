@@ -59,6 +59,8 @@ export class FencedError extends Error {
 export class KubeExecutor {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
+  /** Until a /status write answers 404 for an existing object (a CRD without the subresource). */
+  private statusSubresource = true;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
 
@@ -92,20 +94,28 @@ export class KubeExecutor {
           return await this.setFinalizer(action.namespace, action.name, false);
         case 'updateStatus':
           return await this.withRetries(async () => {
-            await this.custom.patchNamespacedCustomObjectStatus(
-              {
-                ...KC,
-                namespace: action.namespace,
-                name: action.name,
-                body: {
-                  status: {
-                    conditions: action.status.conditions,
-                    experiment: { desiredPhase: action.status.desiredPhase, containerRecords: action.status.containerRecords, summary: action.status.summary },
-                  },
-                },
+            const body = {
+              status: {
+                conditions: action.status.conditions,
+                experiment: { desiredPhase: action.status.desiredPhase, containerRecords: action.status.containerRecords, summary: action.status.summary },
               },
-              MERGE,
-            );
+            };
+            const target = { ...KC, namespace: action.namespace, name: action.name, body };
+            if (this.statusSubresource) {
+              try {
+                await this.custom.patchNamespacedCustomObjectStatus(target, MERGE);
+                return 'done';
+              } catch (error) {
+                if (apiErrorCode(error) !== 404) throw error;
+                // Chaos Mesh's KernelChaos CRD has no status subresource: /status is 404 for an object
+                // that exists. Status is then part of the main resource, written as Chaos Mesh does.
+              }
+              await this.custom.patchNamespacedCustomObject(target, MERGE);
+              this.statusSubresource = false;
+              this.options.log.info({}, 'the KernelChaos CRD has no status subresource (Chaos Mesh\'s): status is written with the object');
+              return 'done';
+            }
+            await this.custom.patchNamespacedCustomObject(target, MERGE);
             return 'done';
           });
         case 'deleteReport':
