@@ -1,5 +1,6 @@
 // Puts a CA bundle into every webhook entry of Mutating/ValidatingWebhookConfiguration documents,
 // keeping the rest of the YAML (comments, order, other documents) as written.
+import { X509Certificate } from 'node:crypto';
 import { parseAllDocuments, isMap, isSeq } from 'yaml';
 
 const WEBHOOK_KINDS = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
@@ -10,9 +11,33 @@ export interface InjectResult {
   updated: string[];
 }
 
-/** `caPems` are concatenated into one bundle (several CAs during a CA rotation). */
-export function injectCaBundle(yamlText: string, caPems: readonly string[]): InjectResult {
-  const bundle = Buffer.from(caPems.map((p) => p.trim() + '\n').join('')).toString('base64');
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * The certificates of every PEM text (each may hold several), each once, without the expired ones:
+ * during a CA rotation the bundle holds the old CA (kubelets may still mount Secrets it signed) and
+ * the new one, and the old one leaves once it has expired, so repeated rotations do not grow it.
+ */
+export function bundleCertificates(pems: readonly string[], now: Date = new Date()): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const block of pems.flatMap((p) => p.match(PEM_BLOCK) ?? [])) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(block);
+    } catch {
+      continue;
+    }
+    if (seen.has(cert.fingerprint256) || new Date(cert.validTo).getTime() <= now.getTime()) continue;
+    seen.add(cert.fingerprint256);
+    out.push(block);
+  }
+  return out;
+}
+
+/** `caPems` are concatenated into one bundle (several CAs during a CA rotation), each certificate once, expired ones dropped. */
+export function injectCaBundle(yamlText: string, caPems: readonly string[], now: Date = new Date()): InjectResult {
+  const bundle = Buffer.from(bundleCertificates(caPems, now).map((p) => p + '\n').join('')).toString('base64');
   const docs = parseAllDocuments(yamlText);
   const updated: string[] = [];
   for (const doc of docs) {

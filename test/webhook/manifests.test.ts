@@ -95,11 +95,12 @@ describe('webhook configurations', () => {
     expect(podHooks.map((h) => h.name)).toEqual(['mutate-pods-annotated.kernelchaos.dev', 'mutate-pods-namespace.kernelchaos.dev']);
   });
 
-  it('KernelChaos and KernelChaosPolicy are validated in every namespace: no selector, no condition', () => {
+  it('KernelChaos and KernelChaosPolicy are validated in every namespace; a KernelChaos being deleted is never sent (its finalizer cannot wedge)', () => {
     for (const h of allWebhooks().filter((x) => !x.rules.some((r) => r.resources.includes('pods')))) {
       expect(h.namespaceSelector, h.name).toBeUndefined();
       expect(h.objectSelector, h.name).toBeUndefined();
-      expect(h.matchConditions, h.name).toBeUndefined();
+      const kc = h.rules.some((r) => r.resources.includes('kernelchaos'));
+      expect(h.matchConditions, h.name).toEqual(kc ? [{ name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' }] : undefined);
     }
   });
 
@@ -136,11 +137,16 @@ describe('webhook configurations', () => {
     }
   });
 
-  it('the CA bundle comes from cert-manager by default', () => {
+  it('the CA bundle comes from cert-manager by default: the annotation names the Certificate that writes the Secret the webhook mounts', () => {
     for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
       const annotations = (one(kind).metadata as { annotations?: Record<string, string> }).annotations ?? {};
       expect(annotations['cert-manager.io/inject-ca-from'], kind).toBe('kernelchaos-system/kernelchaos-webhook');
     }
+    const cert = byKind('Certificate').find((c) => c.metadata.name === 'kernelchaos-webhook') as Obj & { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string } } };
+    expect(cert.metadata.namespace).toBe('kernelchaos-system');
+    expect(cert.spec.secretName).toBe('kernelchaos-webhook-tls');
+    expect(cert.spec.dnsNames).toContain('kernelchaos-webhook.kernelchaos-system.svc');
+    expect(byKind('Issuer').map((i) => i.metadata.name)).toContain(cert.spec.issuerRef.name);
   });
 
   it('mutating webhooks are re-invoked when needed', () => {
@@ -254,8 +260,8 @@ describe('packaging', () => {
 
   it('kustomization.yaml lists every manifest but the webhook configurations, which only install-secrets.sh applies (with caBundle)', () => {
     const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]?.toJS() as { resources: string[] };
-    expect([...k.resources].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml' && f !== 'webhook-configurations.yaml').sort());
-    expect(readFileSync(join(repo, 'certs-scripts/install-secrets.sh'), 'utf8')).toMatch(/inject-ca-bundle .*webhook-configurations|inject-ca-bundle --ca "\$dir\/ca\/ca.crt" -f "\$configs"/);
+    expect([...k.resources].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml' && f !== 'webhook-configurations.yaml' && f !== 'cert-manager.yaml').sort());
+    expect(readFileSync(join(repo, 'certs-scripts/install-secrets.sh'), 'utf8')).toMatch(/inject-ca-bundle "\$\{keep\[@\]\}" --ca "\$dir\/ca\/ca.crt" -f "\$configs"/);
   });
 
   it('the Dockerfile is multi-stage: a non-root runtime (default) and a companion target with clang and libbpf', () => {
