@@ -162,7 +162,7 @@ function failtypeLines(facts: KernelFacts | undefined, f: FailtypeDiagnosis, wei
     pairs.filter((b) => b.blocks === blocks).map((b, i) => ({ b, i })).sort((x, y) => weight(y.b.remedy) - weight(x.b.remedy) || x.i - y.i).map((x) => x.b);
   const emit = (list: PairedBlocker[]): void => {
     list.forEach((b, i) => {
-      out.push(`  problem: ${b.blocks === 'both' ? '' : `${b.blocks}: `}${b.problem}`);
+      if (b.problem !== '') out.push(`  problem: ${b.blocks === 'both' ? '' : `${b.blocks}: `}${b.problem}`);
       // Problems sharing a remedy get it once, after the last of them.
       if (b.remedy !== '' && list[i + 1]?.remedy !== b.remedy) out.push(`  remedy:  ${b.remedy}`);
     });

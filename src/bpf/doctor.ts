@@ -332,6 +332,11 @@ export interface PairedBlocker { problem: string; remedy: string; blocks: 'both'
 export function pairedBlockers(facts: KernelFacts, diagnosis: FailtypeDiagnosis): PairedBlocker[] {
   if (diagnosis.verdict === 'works') return [];
   const site = diagnosis.site;
+  if (siteSymbolBlockers(facts, site).length > 0) {
+    // The site is absent: everything else follows from that. Its problem once, then each remedy
+    // the diagnosis gives, in its order (the change-nothing syscall-entry option first).
+    return diagnosis.remedies.map((remedy, i) => ({ problem: i === 0 ? diagnosis.problems[0] ?? '' : '', remedy, blocks: 'both' as const }));
+  }
   const tag = (blocks: PairedBlocker['blocks']) => (b: Blocker): PairedBlocker => ({ ...b, blocks });
   const fmod = fmodRetBlockers(facts, site).map(tag('fmod_ret'));
   if (diagnosis.verdict === 'kprobe-only') return fmod;

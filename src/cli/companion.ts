@@ -145,7 +145,6 @@ export function command(io: CliIo = processIo): Command {
     .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
     .option('--manifests <dir>', 'read Pods and KernelChaos objects from this directory instead of the Kubernetes API')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)')
-    .option('--namespace <ns>', 'the release namespace, where this node\'s reports for the controller go (default: $POD_NAMESPACE, else kernelchaos-system)')
     .option('--cgroup-root <dir>', 'where the host cgroup v2 hierarchy is mounted', '/sys/fs/cgroup')
     .option('--proc-root <dir>', 'the host /proc (hostPID, or a mount such as /host/proc)', '/proc')
     .option('--grpc-host <addr>', 'address for the gRPC listeners', '0.0.0.0')
@@ -161,7 +160,7 @@ export function command(io: CliIo = processIo): Command {
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))
     .option('--cache-dir <dir>', 'compiled program cache')
     .option('--no-syscall-entry', 'on kernels without should_failslab/should_fail_alloc_page, refuse failtype 0/1 instead of failing the chain\'s outermost frame (a syscall) with ENOMEM at entry')
-    .addOption(new Option('--namespace <ns>', "kernelchaos's own namespace; its pods are never faulted").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE));
+    .addOption(new Option('--namespace <ns>', "kernelchaos's own (release) namespace: its pods are never faulted, and this node's reports for the controller go there").env('POD_NAMESPACE').default(DEFAULT_RELEASE_NAMESPACE));
   addLogOptions(cmd);
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
   cmd.option('--metrics-pod-labels', 'also export per-container series (pod and container labels; more series)');

@@ -9,6 +9,7 @@ import { diagnose, diagnoseChain } from '../bpf/doctor.js';
 import { doctorChecks, formatDoctorReport } from '../bpf/doctor-report.js';
 import { loadSpecFile, SpecFileError, type LocalSpec } from '../bpf/spec-file.js';
 import { KERNEL_BTF_PATH, requestTypeProblems } from '../bpf/btf.js';
+import { planForm, readKernelFacts } from '../bpf/engine.js';
 
 export const EXIT_CODES = [
   { code: 0, meaning: 'at least one failtype can be injected here (with -f: that manifest can work here)' },
@@ -52,7 +53,19 @@ export async function main(argv: string[]): Promise<number> {
         const failtype = diagnosis.failtypes[spec.request.failtype];
         const frames = diagnoseChain(facts, spec.request.failtype, chain, failtype.via);
         const frameProblems = [...frames.problems, ...requestTypeProblems(spec.request.callchain, opts.btf)];
-        return { name: spec.name, failtype: spec.request.failtype, verdict: failtype.verdict, via: failtype.via, frameProblems, frameWarnings: frames.warnings };
+        // Without its site, failtype 0/1 may still work in the syscall-entry form, as `run` and the companion arm it.
+        let mechanism: string | null = null;
+        let formProblem: string | null = null;
+        if (failtype.verdict === 'fails' && spec.request.failtype !== 2) {
+          try {
+            const plan = planForm(spec.request, readKernelFacts(spec.request), true);
+            if (plan.form === 'syscall-entry') mechanism = plan.mechanism;
+          } catch (err) {
+            formProblem = err instanceof Error ? err.message : String(err);
+          }
+        }
+        const verdict = mechanism !== null ? ('works' as const) : failtype.verdict;
+        return { name: spec.name, failtype: spec.request.failtype, verdict, via: mechanism ?? failtype.via, formProblem, frameProblems, frameWarnings: frames.warnings };
       })()
     : null;
 
@@ -64,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
       const usable = specCheck.verdict !== 'fails' && specCheck.frameProblems.length === 0;
       const lines = [
         '',
-        `spec ${specCheck.name} (${opts.file}): failtype ${specCheck.failtype} ${specCheck.verdict === 'fails' ? 'cannot work here (see above)' : `works via ${specCheck.via}`}; ` +
+        `spec ${specCheck.name} (${opts.file}): failtype ${specCheck.failtype} ${specCheck.verdict === 'fails' ? `cannot work here (${specCheck.formProblem ?? 'see above'})` : `works via ${specCheck.via}`}; ` +
           `call chain ${chain.length === 0 ? '(empty)' : chain.join(' -> ')}: ${usable ? 'OK' : specCheck.frameProblems.length > 0 ? 'PROBLEMS' : 'not checked further'}`,
         ...specCheck.frameProblems.map((p) => `  problem: ${p.path}: ${p.message}`),
         ...specCheck.frameWarnings.map((w) => `  note:    ${w}`),

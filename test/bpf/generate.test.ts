@@ -58,7 +58,7 @@ describe('generateProgram: the injection site', () => {
     for (const mode of MODES) {
       const req = parsed({ failtype: 0, probability: 10, callchain: [{ funcname: '__x64_sys_mount' }, { predicate: 's->size >= 256' }] });
       const program = generateProgram(req, mode);
-      expect(program.hooks.map((h) => h.funcname).sort()).toEqual(['__x64_sys_mount', '__x64_sys_mount', 'should_failslab']);
+      expect(program.hooks.map((h) => h.funcname).sort()).toEqual(['__x64_sys_mount', '__x64_sys_mount', 'sched_process_exit', 'should_failslab']);
       const site = programBody(program.source, 'kc_site');
       expectOrder(site, [
         'st->active != KC_CHAIN_LENGTH',

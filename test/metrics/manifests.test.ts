@@ -43,7 +43,7 @@ describe('metrics in the manifests', () => {
   });
 
   it('Services labelled component=metrics target those ports by name, and the ServiceMonitor scrapes them', () => {
-    expect(metricsServices.length).toBe(2);
+    expect(metricsServices.length).toBe(3);
     const podPorts = new Map<string, Set<string>>();
     for (const w of workloads) {
       const labels = w.spec?.template.metadata?.labels ?? {};
