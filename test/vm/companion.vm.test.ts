@@ -266,9 +266,14 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     const context = `VM output (full copy in ${join(work, 'vm-output.txt')}):\n${vmRun.output.slice(-4000)}`;
 
     // The real engine's window-open-to-armed time, reported (speed belongs to benchmarks, not asserts).
-    const armedAt = /"time":(\d+)/.exec(r.get('armed_log') ?? '')?.[1];
+    // The logger writes `time` as an ISO string (src/log.ts); epoch milliseconds are read too.
+    const timeOf = (line: string | undefined): number => {
+      const m = /"time":(?:(\d+)|"([^"]+)")/.exec(line ?? '');
+      return m ? (m[1] !== undefined ? Number(m[1]) : Date.parse(m[2] ?? '')) : NaN;
+    };
+    const armedAt = timeOf(r.get('armed_log'));
     const open = r.get('window_open');
-    if (armedAt && open) console.log(`[companion.vm] window open -> fault armed (real engine, TCG VM): ${Number(armedAt) - Date.parse(open)} ms`);
+    if (!Number.isNaN(armedAt) && open) console.log(`[companion.vm] window open -> fault armed (real engine, TCG VM): ${armedAt - Date.parse(open)} ms`);
 
     expect(n('before_open_target'), context).toBe(0);
     expect(n('before_open_sibling')).toBe(0);
@@ -279,7 +284,7 @@ describe.skipIf(!vm.ok)(`kernelchaos companion in the test VM${vm.ok ? '' : ` (s
     expect(n('after_window_target'), context).toBe(0);
     expect(n('after_window_progs')).toBe(n('base_progs'));
     // Disarmed at creationTimestamp + duration (the run's own clock), not some time after arming.
-    const disarmedAt = Number(/"time":(\d+)/.exec(r.get('disarm_log') ?? '')?.[1]);
+    const disarmedAt = timeOf(r.get('disarm_log'));
     if (open) {
       expect(disarmedAt - Date.parse(open), context).toBeGreaterThanOrEqual(200_000);
       console.log(`[companion.vm] duration end -> fault disarmed: ${disarmedAt - Date.parse(open) - 200_000} ms`);
