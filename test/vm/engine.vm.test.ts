@@ -75,8 +75,10 @@ echo "left=$(ls -d /sys/fs/cgroup/kernelchaos-run-* 2>/dev/null | wc -l)" >> ${R
 node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/retarget.mjs ${B}/mount-many > ${R}/retarget.out 2>&1
 
 if [ ${SLAB ? 1 : 0} = 1 ]; then
-# armed while target threads run inside the chain's frame: faults inside the chain, none outside
-node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 3 > ${R}/chainrace.out 2>&1
+# armed while target threads run inside the chain's frame: faults inside the chain, none outside.
+# One arm per attach mode: re-arming the same frame while the threads keep looping has stalled the
+# emulated 6.1 guest (RCU stall); a bound keeps a stall from taking the rest of the suite with it.
+timeout 300 node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 1 > ${R}/chainrace.out 2>&1
 fi
 
 $KC run -f ${S}/never.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/never.out 2>&1; echo "status=$?" >> ${R}/never.out
