@@ -125,7 +125,7 @@ describe.skipIf(!haveKubectl)('the beside-Chaos-Mesh profile (kubectl kustomize)
     for (const d of ['kernelchaos-webhook', 'kernelchaos-controller']) expect(args(objects, d), d).toContain('--crd-profile=chaos-mesh');
     expect(args(objects, 'kernelchaos-controller').some((a) => a.startsWith('--schedules'))).toBe(false);
     expect(webhookPaths(objects)).toEqual(['/mutate-kernelchaos', '/mutate-pods', '/mutate-pods', '/validate-kernelchaos', '/validate-kernelchaospolicy', '/validate-schedule', '/validate-workflow']);
-    const validating = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration') as { webhooks: { name: string; matchConditions?: { name: string }[] }[] };
+    const validating = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration') as unknown as { webhooks: { name: string; matchConditions?: { name: string }[] }[] };
     for (const name of ['validate-schedule.kernelchaos.dev', 'validate-workflow.kernelchaos.dev']) {
       expect(validating.webhooks.find((w) => w.name === name)?.matchConditions?.map((c) => c.name), name).toEqual(['carries-kernelchaos']);
     }
