@@ -30,6 +30,13 @@ interface Started {
   exited: Promise<number | null>;
 }
 
+/** A kubeconfig file for the fake apiserver (remove its directory with rmSync(dirname(file))). */
+function kubeconfigFile(api: FakeApiServer): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
+  writeFileSync(file, api.kubeConfig().exportConfig());
+  return file;
+}
+
 async function startCli(args: string[]): Promise<Started> {
   dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
   const caFile = join(dir, 'ca.crt');
@@ -157,8 +164,7 @@ describe('kernelchaos webhook (CLI)', () => {
       api.create(OUR_KERNELCHAOS_CRD());
       api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'chaos-mount' } });
       api.create({ apiVersion: 'kernelchaos.dev/v1alpha1', kind: 'KernelChaosPolicy', metadata: { name: 'limits', namespace: 'chaos-mount' }, spec: { maxProbability: 50 } });
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
-      writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+      const kubeconfig = kubeconfigFile(api);
       const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig]);
       const hook = { port: cli.port, ca: cli.ca };
       await cli.waitForLog(/cluster state synced/);
@@ -184,8 +190,7 @@ describe('kernelchaos webhook (CLI)', () => {
   it('reads the install profile from the installed CRD: not ready while it is missing (said why, retried), then ready and shown on /healthz; beside Chaos Mesh an integer value is written as a string', async () => {
     const api = await new FakeApiServer().start();
     try {
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
-      writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+      const kubeconfig = kubeconfigFile(api);
       const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig]);
       const hook = { port: cli.port, ca: cli.ca };
       await cli.waitForLog(/the kernelchaos\.chaos-mesh\.org CRD is not installed: apply manifests\/overlays\/standalone.*retrying/);
@@ -214,8 +219,7 @@ describe('kernelchaos webhook (CLI)', () => {
     const api = await new FakeApiServer().start();
     try {
       api.create(OUR_KERNELCHAOS_CRD());
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
-      writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+      const kubeconfig = kubeconfigFile(api);
       const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig, '--crd-profile', 'chaos-mesh']);
       expect(await cli.exited).toBe(2);
       expect(cli.logs()).toMatch(/--crd-profile=chaos-mesh, but the installed kernelchaos\.chaos-mesh\.org CRD is kernelchaos's own \(standalone profile\): apply manifests\/overlays\/standalone, or drop --crd-profile/);
