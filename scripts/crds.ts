@@ -9,7 +9,8 @@
 // silent drop: a new schema feature must be handled here before it reaches the cluster.
 import { stringify } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
-import { KernelChaosSchema, KernelChaosPolicySchema } from '../src/api/schema.js';
+import { KernelChaosSchema, KernelChaosPolicySchema, ScheduleSchema } from '../src/api/schema.js';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../src/api/labels.js';
 
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this generator emits. */
 export interface StructuralSchema {
@@ -294,7 +295,7 @@ export function buildCrd(input: CrdSpecInput): CustomResourceDefinition {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${input.plural}.${input.group}`, labels: { 'app.kubernetes.io/part-of': 'kernelchaos' } },
+    metadata: { name: `${input.plural}.${input.group}`, labels: { [PART_OF_LABEL]: PART_OF_VALUE } },
     spec: { group: input.group, names, scope: 'Namespaced', versions: [version] },
   };
 }
@@ -317,6 +318,26 @@ export const KERNEL_CHAOS_CRD: CrdSpecInput = {
       jsonPath: '.status.conditions[?(@.type=="AllInjected")].status',
       description: 'Whether every selected container has the fault attached.',
     },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  ],
+};
+
+/**
+ * The standalone profile's Schedule CRD: Chaos Mesh's Schedule shape restricted to type KernelChaos,
+ * with no status subresource as in Chaos Mesh (the controller writes status with the object either way).
+ * Labelled part-of=kernelchaos like every CRD here: that tells it from Chaos Mesh's at start-up.
+ */
+export const SCHEDULE_CRD: CrdSpecInput = {
+  group: 'chaos-mesh.org',
+  kind: 'Schedule',
+  plural: 'schedules',
+  singular: 'schedule',
+  version: 'v1alpha1',
+  schema: ScheduleSchema,
+  statusSubresource: false,
+  printerColumns: [
+    { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+    { name: 'Last-Run', type: 'date', jsonPath: '.status.time', description: 'When the last child was created.' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
 };
@@ -351,5 +372,6 @@ export function renderCrdFiles(): Map<string, string> {
   return new Map([
     ['kernelchaos.chaos-mesh.org.yaml', crdToYaml(buildCrd(KERNEL_CHAOS_CRD))],
     ['kernelchaospolicies.kernelchaos.dev.yaml', crdToYaml(buildCrd(KERNEL_CHAOS_POLICY_CRD))],
+    ['schedules.chaos-mesh.org.yaml', crdToYaml(buildCrd(SCHEDULE_CRD))],
   ]);
 }

@@ -21,6 +21,23 @@ export const PAUSE_ANNOTATION = 'experiment.chaos-mesh.org/pause';
 /** Finalizer the controller puts on KernelChaos objects so labels are removed before deletion. */
 export const FINALIZER = `${DOMAIN}/pod-labels`;
 
+/**
+ * KernelChaos annotation: which controller reconciles the object, so exactly one does. A kernelchaos
+ * controller writes its instance (`<namespace>/<lease>`) on objects nobody claimed yet and leaves
+ * alone objects that name another; `chaos-mesh` hands an object to Chaos Mesh's controller.
+ */
+export const MANAGED_BY_ANNOTATION = `${DOMAIN}/managed-by`;
+/** The MANAGED_BY_ANNOTATION value that hands an object to Chaos Mesh's own KernelChaos controller. */
+export const CHAOS_MESH_OWNER = 'chaos-mesh';
+/**
+ * The finalizer Chaos Mesh's `kernelchaos-initFinalizers` controller adds to every chaos object it
+ * reconciles (controllers/common/finalizers): on a KernelChaos it means Chaos Mesh's controller acts.
+ */
+export const CHAOS_MESH_FINALIZER = 'chaos-mesh/records';
+/** Label on everything kernelchaos installs (CRDs included): tells our Schedule CRD from Chaos Mesh's. */
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const PART_OF_VALUE = 'kernelchaos';
+
 export type SkipReason =
   | 'not-opted-in'
   | 'namespace-disabled'

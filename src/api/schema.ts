@@ -243,6 +243,58 @@ export const KernelChaosSchema = Strict(
   'KernelChaos injects kernel faults into the selected pods.',
 );
 
+// ---- Schedule (chaos-mesh.org/v1alpha1) as the standalone profile installs it: Chaos Mesh's shape
+// (its field names, no status subresource), restricted to what kernelchaos runs: type KernelChaos.
+// Only the CRD is generated from it; admission is src/api/validate-chaos-mesh.ts (Chaos Mesh's rules).
+
+export const ScheduleSpecSchema = Strict(
+  {
+    schedule: Type.String({ description: 'When each child starts: cron (5 fields, or 6 with seconds), @hourly-style descriptor, or @every <duration>.' }),
+    type: Type.Union([Type.Literal('KernelChaos')], { description: 'The kind of chaos each run creates: only KernelChaos where kernelchaos runs Schedules.' }),
+    kernelChaos: KernelChaosSpecSchema,
+    concurrencyPolicy: Type.Optional(
+      Type.Union([Type.Literal('Forbid'), Type.Literal('Allow')], { description: 'Forbid (default): no new child while one runs. Allow: children may overlap.' }),
+    ),
+    historyLimit: Type.Optional(Type.Integer({ minimum: 1, description: 'Finished children kept; older ones are deleted.' })),
+    startingDeadlineSeconds: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], { minimum: 1, description: 'A run that could not start within this many seconds of its time is missed.' }),
+    ),
+  },
+  'The Schedule: a child KernelChaos at every fire of schedule.',
+);
+
+export const ScheduleStatusSchema = Type.Object(
+  {
+    active: Type.Optional(
+      Type.Array(
+        Type.Object({
+          apiVersion: Type.Optional(Type.String()),
+          kind: Type.Optional(Type.String()),
+          namespace: Type.Optional(Type.String()),
+          name: Type.Optional(Type.String()),
+          uid: Type.Optional(Type.String()),
+          resourceVersion: Type.Optional(Type.String()),
+          fieldPath: Type.Optional(Type.String()),
+        }),
+        { description: 'Every child the Schedule has (running or kept by historyLimit).' },
+      ),
+    ),
+    time: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'When the last child was created.' })),
+  },
+  { description: 'Written by the controller that runs the Schedule.' },
+);
+
+export const ScheduleSchema = Strict(
+  {
+    apiVersion: Type.Literal('chaos-mesh.org/v1alpha1'),
+    kind: Type.Literal('Schedule'),
+    metadata: ObjectMetaSchema,
+    spec: ScheduleSpecSchema,
+    status: Type.Optional(ScheduleStatusSchema),
+  },
+  'Schedule creates a KernelChaos on a cron schedule (Chaos Mesh 2.x).',
+);
+
 // ---- KernelChaosPolicy (kernelchaos.dev/v1alpha1): what experiments may do inside one namespace.
 
 export const ScheduleWindowSchema = Strict(

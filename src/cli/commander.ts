@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CommanderError, Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
+import { PROFILE_CHOICES } from '../kube/crd-profile.js';
 
 export { VERSION };
 
@@ -134,4 +135,16 @@ export function addLogOptions(command: Command): Command {
     // No commander .env(): an empty or unknown LOG_LEVEL is the logger's to report, not a usage error.
     .addOption(new Option('--log-level <level>', 'log level (default: $LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .addOption(new Option('--log-format <format>', 'json, or text (default: $LOG_FORMAT, else text on a terminal, json otherwise)').choices(LOG_FORMATS));
+}
+
+/** `--crd-profile` for the webhook and the controller, read as `crdProfile` (a ProfileChoice). */
+export function addProfileOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--crd-profile <profile>',
+      "install profile: auto = from the installed kernelchaos.chaos-mesh.org CRD's schema; standalone or chaos-mesh = insist (start-up fails if the CRD says otherwise)",
+    )
+      .choices(PROFILE_CHOICES)
+      .default('auto'),
+  );
 }

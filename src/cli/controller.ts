@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { addLogOptions, addProfileOption, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import type { ProfileChoice } from '../kube/crd-profile.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
@@ -28,6 +29,7 @@ interface ControllerCliOptions extends AuthFlags {
   dryRun?: boolean;
   output: 'text' | 'json';
   schedules: 'auto' | 'on' | 'off';
+  crdProfile: ProfileChoice;
 }
 
 function port(value: string): number {
@@ -47,7 +49,7 @@ function seconds(flag: string) {
 export const EXIT_CODES = [
   { code: 0, meaning: 'stopped by SIGTERM or SIGINT (the lease released), or --dry-run printed its preview' },
   { code: 1, meaning: 'cannot listen on --health-port' },
-  { code: 2, meaning: 'usage or configuration error (kubeconfig, --manifests)' },
+  { code: 2, meaning: 'usage or configuration error (kubeconfig, --manifests, a KernelChaos CRD of neither profile or not the --crd-profile one)' },
 ];
 
 export function command(io: CliIo = processIo): Command {
@@ -75,11 +77,12 @@ export function command(io: CliIo = processIo): Command {
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
       .addOption(
-        new Option('--schedules <when>', "run Chaos Mesh Schedules of KernelChaos: auto = when Chaos Mesh's own schedule controller is absent")
+        new Option('--schedules <when>', "run Chaos Mesh Schedules of KernelChaos: auto = when the Schedule CRD is kernelchaos's (never beside Chaos Mesh's schedule controller)")
           .choices(['auto', 'on', 'off'])
           .default('auto'),
       );
   addLogOptions(cmd);
+  addProfileOption(cmd);
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics)');
   // Loopback by default: `kubectl port-forward` reaches it, the pod network does not.
   addListenOptions(cmd, 'dashboard', 'the read-only web dashboard (experiments, targets, faults over time)', '127.0.0.1');
@@ -107,11 +110,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dryRun(o);
   }
-  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }, { ProfileError, describeProfile }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
     import('../controller/schedule-runner.js'),
+    import('../kube/install-profile.js'),
   ]);
   // A kubeconfig or auth file that cannot be loaded is a usage error, reported before any log line.
   let kubeConfig;
@@ -135,7 +139,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
-    controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
+    controller = new Controller({
+      kubeConfig,
+      store,
+      namespace: o.namespace,
+      leaseName: o.leaseName,
+      identity: o.identity,
+      log,
+      resyncMs: o.resync,
+      crdProfile: o.crdProfile,
+      schedulesMode: o.schedules,
+      ...(schedules ? { schedules } : {}),
+    });
   } catch (err) {
     return fail(2, err instanceof Error ? err.message : String(err));
   }
@@ -175,7 +190,8 @@ export async function main(argv: string[]): Promise<number> {
     health = createServer((req, res) => {
       const ok = req.url === '/healthz' || (req.url === '/readyz' && c.ready);
       res.writeHead(req.url === '/healthz' || req.url === '/readyz' ? (ok ? 200 : 503) : 404, { 'Content-Type': 'text/plain' });
-      res.end(ok ? `ok${c.isLeader ? ' (leader)' : ' (standby)'}\n` : 'not ready\n');
+      const profile = c.profile.current ? `profile: ${describeProfile(c.profile.current)}` : `profile unknown: ${c.profile.waiting}`;
+      res.end(`${ok ? `ok${c.isLeader ? ' (leader)' : ' (standby)'}` : 'not ready'}\n${profile}\n`);
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -197,19 +213,28 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  // Not awaited: an unreachable API keeps the store syncing (readiness false) until SIGTERM.
-  controller.start().then(
-    () => log.info('cluster state synced; campaigning for the lease'),
-    (err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot start'),
+  // Not awaited: an unreachable API (or a CRD not installed yet) keeps it retrying, readiness false,
+  // until SIGTERM; a CRD of neither profile, or not the --crd-profile one, stops it with the reason.
+  const misconfigured = controller.start().then(
+    () => {
+      log.info('cluster state synced; campaigning for the lease');
+      return new Promise<never>(() => {});
+    },
+    (err: unknown) => {
+      if (err instanceof ProfileError) return err.message;
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot start');
+      return new Promise<never>(() => {});
+    },
   );
-  const signal = await stopping;
-  log.info({ signal }, 'shutting down: releasing the lease');
+  const outcome = await Promise.race([stopping.then((signal) => ({ signal })), misconfigured.then((message) => ({ fatal: message }))]);
+  if ('fatal' in outcome) log.error(`install profile: ${outcome.fatal}`);
+  else log.info({ signal: outcome.signal }, 'shutting down: releasing the lease');
   await controller.stop();
   health?.close();
   await metricsServer?.close();
   await dashboard?.close();
   log.flush();
-  return 0;
+  return 'fatal' in outcome ? 2 : 0;
 }
 
 async function dryRun(o: ControllerCliOptions): Promise<number> {

@@ -1,11 +1,13 @@
 // `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { addLogOptions, addProfileOption, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from '../log.js';
 import { parseGoDuration } from '../api/duration.js';
 import type { ClusterStore } from '../kube/store.js';
+import type { ProfileChoice } from '../kube/crd-profile.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createSelfSigned } from '../tls/certs.js';
 import { readKeyMaterialSync } from '../tls/reloader.js';
 import { DEFAULT_NAMESPACE, WEBHOOK_KINDS } from '../webhook/context.js';
@@ -33,6 +35,7 @@ interface WebhookCliOptions extends AuthFlags {
   certPollInterval: number;
   logLevel?: string;
   logFormat?: LogFormat;
+  crdProfile: ProfileChoice;
 }
 
 function port(value: string): number {
@@ -52,7 +55,7 @@ function duration(flag: string) {
 export const EXIT_CODES = [
   { code: 0, meaning: 'stopped by SIGTERM or SIGINT after draining' },
   { code: 1, meaning: 'cannot listen on --port' },
-  { code: 2, meaning: 'usage or configuration error (certificates, --manifests, kubeconfig)' },
+  { code: 2, meaning: 'usage or configuration error (certificates, --manifests, kubeconfig, a KernelChaos CRD of neither profile or not the --crd-profile one)' },
 ];
 
 export function command(io: CliIo = processIo): Command {
@@ -88,6 +91,7 @@ export function command(io: CliIo = processIo): Command {
           .default(10_000, '10s'),
       );
   addLogOptions(cmd);
+  addProfileOption(cmd);
   // /metrics stays on the HTTPS port too; this serves it where a scrape needs no admission certificate.
   addListenOptions(cmd, 'metrics', 'Prometheus metrics (GET /metrics) on a port of their own as well');
   addAuthOptions(cmd);
@@ -118,8 +122,8 @@ function tlsSource(o: WebhookCliOptions): { tls: TlsSource; note: string } {
   return { tls: { kind: 'files', certFile: o.cert, keyFile: o.key, pollIntervalMs: o.certPollInterval }, note: `${o.cert} (reloaded on change)` };
 }
 
-/** The store, and whether it is already started (a manifest directory is read before serving). */
-async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ store: ClusterStore; started: boolean }> {
+/** The store, whether it is already started (a manifest directory is read before serving), and the cluster if there is one. */
+async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ store: ClusterStore; started: boolean; kubeConfig?: KubeConfig }> {
   if (o.manifests && o.kubeconfig) throw new UsageError('--manifests and --kubeconfig exclude each other');
   if (o.manifests) {
     const { ManifestDirStore } = await import('../kube/manifestDir.js');
@@ -137,7 +141,7 @@ async function clusterStore(o: WebhookCliOptions, logger: Logger): Promise<{ sto
     logger.info({ kubeconfig: o.kubeconfig ?? 'in-cluster' }, 'cluster state from the Kubernetes API');
     // No Pods and no Nodes: the injector judges the pod in the request, and a pod being created has
     // no node yet, so watching them would cost memory for nothing.
-    return { store: new InformerStore(kubeConfig, { kinds: WEBHOOK_KINDS, log: logger }), started: false };
+    return { store: new InformerStore(kubeConfig, { kinds: WEBHOOK_KINDS, log: logger }), started: false, kubeConfig };
   }
   logger.warn('no cluster and no --manifests: using an empty store (validation works; no policies, the injector labels nothing)');
   return { store: new InMemoryStore(), started: false };
@@ -175,14 +179,18 @@ export async function main(argv: string[]): Promise<number> {
   };
   let store: ClusterStore;
   let started: boolean;
+  let kubeConfig: KubeConfig | undefined;
   try {
-    ({ store, started } = await clusterStore(o, logger));
+    ({ store, started, kubeConfig } = await clusterStore(o, logger));
   } catch (err) {
     return fail(2, err instanceof Error ? err.message : String(err));
   }
+  if (!kubeConfig && o.crdProfile !== 'auto') return fail(2, `--crd-profile=${o.crdProfile} needs a cluster (--kubeconfig, or in a pod): without one there is no CRD to check it against`);
+  const { ProfileState, detectInstallProfile } = await import('../kube/install-profile.js');
+  const profile = kubeConfig ? new ProfileState() : undefined;
   let running;
   try {
-    running = await startWebhook({ store, tls: tls.tls, port: o.port, host: o.host, ownNamespace: o.namespace, logger, processMetrics: true });
+    running = await startWebhook({ store, tls: tls.tls, port: o.port, host: o.host, ownNamespace: o.namespace, logger, processMetrics: true, ...(profile ? { profile } : {}) });
   } catch (err) {
     return fail(1, `cannot listen on port ${o.port}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -206,14 +214,28 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info({ signal }, 'shutting down');
-  await running.close(o.drainDelay);
+  // Readiness waits for the profile too (the mutating answer depends on it); a CRD of neither
+  // profile, or one that contradicts --crd-profile, stops the webhook with the reason.
+  const stopDetecting = new AbortController();
+  const misconfigured = kubeConfig && profile
+    ? detectInstallProfile(kubeConfig, o.crdProfile, { log: logger, state: profile, signal: stopDetecting.signal }).then(
+        () => new Promise<never>(() => {}),
+        (err: unknown) => err instanceof Error ? err.message : String(err),
+      )
+    : new Promise<never>(() => {});
+  const outcome = await Promise.race([
+    new Promise<{ signal: NodeJS.Signals }>((resolve) => {
+      process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
+      process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+    }),
+    misconfigured.then((message) => ({ fatal: message })),
+  ]);
+  stopDetecting.abort();
+  if ('fatal' in outcome) logger.error(`install profile: ${outcome.fatal}`);
+  else logger.info({ signal: outcome.signal }, 'shutting down');
+  await running.close('fatal' in outcome ? 0 : o.drainDelay);
   await metricsServer?.close();
   store.stop();
   logger.flush();
-  return 0;
+  return 'fatal' in outcome ? 2 : 0;
 }

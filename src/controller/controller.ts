@@ -11,6 +11,9 @@ import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
 import type { ScheduleRunner } from './schedule-runner.js';
+import { controllerInstance } from './ownership.js';
+import type { ProfileChoice } from '../kube/crd-profile.js';
+import { ProfileState, detectInstallProfile, scheduleRunnerDecision, type DetectOptions } from '../kube/install-profile.js';
 
 /** What the controller watches: the node reports only in its own namespace, by label. */
 export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node', 'ConfigMap'];
@@ -44,6 +47,19 @@ export interface ControllerOptions {
   now?: () => Date;
   /** Runs Chaos Mesh Schedules of KernelChaos (where Chaos Mesh's own schedule controller is absent). */
   schedules?: ScheduleRunner;
+  /**
+   * --schedules: with a detected profile, `auto` runs `schedules` only where the Schedule CRD is
+   * kernelchaos's (never beside Chaos Mesh's schedule controller). Default auto.
+   */
+  schedulesMode?: 'auto' | 'on' | 'off';
+  /**
+   * Read the install profile from the CRDs before anything else (start() waits for it, retrying while
+   * the CRD is missing, and rejects with a ProfileError on a CRD of neither profile or of another
+   * than the one insisted on). Undefined: no detection (status path found by trying /status).
+   */
+  crdProfile?: ProfileChoice;
+  /** Backoff of the profile detection (tests). */
+  profileRetry?: Pick<DetectOptions, 'initialDelayMs' | 'maxDelayMs'>;
 }
 
 export interface ReconcileReport {
@@ -75,10 +91,17 @@ export class Controller {
   private readonly reports: Array<(r: ReconcileReport) => void> = [];
   /** When this replica last wrote each experiment's status (ms), for the records throttle. */
   private readonly statusWrittenAt = new Map<string, number>();
+  /** The ownership marker this controller writes and honours: one per install, shared by its replicas. */
+  readonly owner: string;
+  readonly profile = new ProfileState();
+  private runSchedules: boolean;
+  private readonly stopDetecting = new AbortController();
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
     this.now = options.now ?? (() => new Date());
+    this.owner = controllerInstance(options.namespace, options.leaseName);
+    this.runSchedules = options.schedules !== undefined && options.schedulesMode !== 'off';
     this.executor = new KubeExecutor(options.kubeConfig, options.store, {
       log: options.log,
       identity: options.identity,
@@ -116,9 +139,31 @@ export class Controller {
     this.reports.push(fn);
   }
 
-  /** Starts the store (resolves once it has synced) and campaigns for the lease. */
+  /** Reads the install profile (if asked to), starts the store (resolves once it has synced) and campaigns for the lease. */
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.options.crdProfile !== undefined) {
+      let profile;
+      try {
+        profile = await detectInstallProfile(this.options.kubeConfig, this.options.crdProfile, {
+          log: this.log,
+          state: this.profile,
+          signal: this.stopDetecting.signal,
+          ...(this.options.apiTimeoutMs !== undefined ? { timeoutMs: this.options.apiTimeoutMs } : {}),
+          ...this.options.profileRetry,
+        });
+      } catch (error) {
+        if (this.stopped) return;
+        throw error;
+      }
+      this.executor.setStatusSubresource(profile.kernelChaos.statusSubresource);
+      if (this.options.schedules) {
+        const decision = scheduleRunnerDecision(this.options.schedulesMode ?? 'auto', profile);
+        this.runSchedules = decision.run;
+        this.log.info({ run: decision.run }, `Schedules of KernelChaos ${decision.run ? 'run here' : 'not run here'}: ${decision.reason}`);
+      }
+      if (this.stopped) return;
+    }
     this.unsubscribe = this.options.store.on(() => this.trigger());
     await this.options.store.start();
     this.elector.start();
@@ -129,6 +174,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopDetecting.abort();
     this.unsubscribe?.();
     this.clearTimers();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
@@ -178,6 +224,8 @@ export class Controller {
       now: this.now(),
       webhookNamespace: this.options.namespace,
       statusWrittenAt: this.statusWrittenAt,
+      owner: this.owner,
+      ...(this.profile.current ? { statusSchema: this.profile.current.kernelChaos.schema } : {}),
       ...(this.options.statusIntervalMs !== undefined ? { statusIntervalMs: this.options.statusIntervalMs } : {}),
     });
     const computeMs = performance.now() - started;
@@ -202,7 +250,7 @@ export class Controller {
       else if (outcome === 'done') this.log.info({ action: describe(action) }, 'applied');
     }
     let wake = result.nextWakeAt;
-    if (this.options.schedules && !this.stopped && this.elector.isLeader) {
+    if (this.options.schedules && this.runSchedules && !this.stopped && this.elector.isLeader) {
       try {
         const at = await this.options.schedules.pass(this.now());
         if (at && (wake === undefined || at < wake)) wake = at;

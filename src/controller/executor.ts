@@ -10,7 +10,7 @@ import {
   type KubeConfig,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { FINALIZER } from '../api/labels.js';
+import { FINALIZER, MANAGED_BY_ANNOTATION } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import type { ClusterStore } from '../kube/store.js';
 import { KIND_INFO } from '../kube/objects.js';
@@ -20,6 +20,7 @@ import { errorMessage, type Log } from '../kube/log.js';
 import { apiErrorCode, isTransient } from './errors.js';
 import { podLabelPatch } from './podLabels.js';
 import type { Action, EventAction } from './reconcile.js';
+import { statusBody } from './status.js';
 
 /** The calls below (readNamespacedPod, patchNamespacedPod, get/patch of KernelChaos and its status, events, report deletion). */
 export const EXECUTOR_PERMISSIONS: readonly Permission[] = [
@@ -59,8 +60,12 @@ export class FencedError extends Error {
 export class KubeExecutor {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  /** Until a /status write answers 404 for an existing object (a CRD without the subresource). */
+  /**
+   * Whether KernelChaos has a status subresource: as the install profile says, or, before one is
+   * known, assumed until a /status write answers 404 for an existing object.
+   */
   private statusSubresource = true;
+  private statusPathKnown = false;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
 
@@ -70,6 +75,12 @@ export class KubeExecutor {
     this.custom = apiClient(kubeConfig, CustomObjectsApi, clientOptions);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  /** The install profile's answer: status through /status, or with the object (Chaos Mesh's CRD). */
+  setStatusSubresource(present: boolean): void {
+    this.statusSubresource = present;
+    this.statusPathKnown = true;
   }
 
   /** Backoff before another attempt; a replica that stopped leading meanwhile does not make it. */
@@ -88,25 +99,22 @@ export class KubeExecutor {
       switch (action.type) {
         case 'labelPod':
           return await this.labelPod(action.namespace, action.name, action.experiments);
+        case 'claim':
+          return await this.claim(action.namespace, action.name, action.owner, action.resourceVersion);
         case 'addFinalizer':
           return await this.setFinalizer(action.namespace, action.name, true);
         case 'removeFinalizer':
           return await this.setFinalizer(action.namespace, action.name, false);
         case 'updateStatus':
           return await this.withRetries(async () => {
-            const body = {
-              status: {
-                conditions: action.status.conditions,
-                experiment: { desiredPhase: action.status.desiredPhase, containerRecords: action.status.containerRecords, summary: action.status.summary },
-              },
-            };
+            const body = statusBody(action.status);
             const target = { ...KC, namespace: action.namespace, name: action.name, body };
             if (this.statusSubresource) {
               try {
                 await this.custom.patchNamespacedCustomObjectStatus(target, MERGE);
                 return 'done';
               } catch (error) {
-                if (apiErrorCode(error) !== 404) throw error;
+                if (apiErrorCode(error) !== 404 || this.statusPathKnown) throw error;
                 // Chaos Mesh's KernelChaos CRD has no status subresource: /status is 404 for an object
                 // that exists. Status is then part of the main resource, written as Chaos Mesh does.
               }
@@ -220,6 +228,33 @@ export class KubeExecutor {
     }
   }
 
+  /** Writes the ownership marker if the object is still unmarked; a claim that lost the race is 'unchanged'. */
+  private async claim(namespace: string, name: string, owner: string, resourceVersion: string | undefined): Promise<ActionOutcome> {
+    let rv = resourceVersion;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.custom.patchNamespacedCustomObject(
+          { ...KC, namespace, name, body: { metadata: { ...(rv ? { resourceVersion: rv } : {}), annotations: { [MANAGED_BY_ANNOTATION]: owner } } } },
+          MERGE,
+        );
+        return 'done';
+      } catch (error) {
+        const code = apiErrorCode(error);
+        if (code === 404) return 'gone';
+        if (attempt >= this.maxAttempts || (code !== 409 && !isTransient(error))) throw error;
+        if (code !== 409) {
+          await this.pause(attempt);
+          continue;
+        }
+        // Changed meanwhile: claimed by someone else, or another edit (then claim the new version).
+        const current = (await this.custom.getNamespacedCustomObject({ ...KC, namespace, name })) as KernelChaos;
+        const marked = current.metadata.annotations?.[MANAGED_BY_ANNOTATION];
+        if (marked !== undefined && marked !== '') return marked === owner ? 'done' : 'unchanged';
+        rv = current.metadata.resourceVersion;
+      }
+    }
+  }
+
   private async emit(action: EventAction): Promise<ActionOutcome> {
     const now = new Date();
     const { regarding } = action;
@@ -253,6 +288,8 @@ export function describe(action: Action): string {
   switch (action.type) {
     case 'labelPod':
       return `label pod ${action.namespace}/${action.name} with [${action.experiments.join(', ')}]`;
+    case 'claim':
+      return `claim ${action.namespace}/${action.name} for ${action.owner}`;
     case 'addFinalizer':
     case 'removeFinalizer':
     case 'deleteReport':

@@ -11,7 +11,10 @@ import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
 import { parseCron } from '../schedule/cron.js';
 import { experimentPhase, nextBoundary, type ExperimentPhase } from '../schedule/phase.js';
 import { parseReport, type NodeReport } from '../kube/reports.js';
-import { computeStatus, conditionsUpToDate, recordsUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
+import { computeStatus, conditionsUpToDate, fitStatusToSchema, recordsUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
+import { chaosMeshAlsoActs, ownershipOf } from './ownership.js';
+import type { Schema } from '../kube/crd-profile.js';
+import { CHAOS_MESH_FINALIZER, MANAGED_BY_ANNOTATION } from '../api/labels.js';
 
 /** A status change that only moves counters or records waits this long after the last write. */
 export const DEFAULT_STATUS_INTERVAL_MS = 10_000;
@@ -31,6 +34,13 @@ export interface ControllerState {
   statusWrittenAt?: ReadonlyMap<string, number>;
   /** Default DEFAULT_STATUS_INTERVAL_MS. */
   statusIntervalMs?: number;
+  /**
+   * This controller's ownership marker (ownership.ts): objects marked for another controller are
+   * left alone, unmarked ones claimed. Undefined: every object is this controller's (dry-run preview).
+   */
+  owner?: string;
+  /** The installed KernelChaos CRD's schema: status is computed as the apiserver will store it (pruned). */
+  statusSchema?: Schema;
 }
 
 export interface ObjectRef {
@@ -47,6 +57,8 @@ export interface EventAction {
 }
 
 export type Action =
+  /** Write the ownership marker on an unclaimed object (with its resourceVersion: one claim wins). */
+  | ({ type: 'claim'; owner: string; resourceVersion?: string } & ObjectRef)
   | ({ type: 'addFinalizer' } & ObjectRef)
   | ({ type: 'removeFinalizer' } & ObjectRef)
   /** Make the pod carry exactly `experiments` (namespace/name refs, sorted). */
@@ -186,6 +198,35 @@ export function reconcile(state: ControllerState): ReconcileResult {
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
   for (const chaos of experiments) {
     const { namespace, name, ref } = refOf(chaos);
+    if (state.owner !== undefined) {
+      const ownership = ownershipOf(chaos, state.owner);
+      if (ownership.kind !== 'ours') {
+        // Not ours (yet): its pods keep what they carry for it, so nothing flaps while a claim lands
+        // or while another kernelchaos instance runs it; an object Chaos Mesh runs carries none of our labels.
+        if (ownership.kind === 'unclaimed' || ownership.kernelchaos) {
+          for (const pod of carriersOf(ref)) {
+            const key = podKey(pod);
+            if (!desired.has(key)) desired.set(key, new Set());
+            desired.get(key)?.add(ref);
+          }
+        }
+        if (ownership.kind === 'unclaimed' && !chaos.metadata.deletionTimestamp) {
+          actions.push({ type: 'claim', namespace, name, owner: state.owner, ...(chaos.metadata.resourceVersion ? { resourceVersion: chaos.metadata.resourceVersion } : {}) });
+        }
+        continue;
+      }
+      if (chaosMeshAlsoActs(chaos)) {
+        events.push(
+          experimentEvent(
+            chaos,
+            'Warning',
+            'TwoControllers',
+            `Chaos Mesh's KernelChaos controller acts on this object too (finalizer ${CHAOS_MESH_FINALIZER}) although ${MANAGED_BY_ANNOTATION} names ${state.owner}: ` +
+              'turn it off (manifests/overlays/with-chaos-mesh/chaos-mesh-values.yaml), or set the annotation to chaos-mesh to hand the object over',
+          ),
+        );
+      }
+    }
     let plan: ExperimentPlan;
     try {
       plan = planFor(chaos, state, podsByNamespace);
@@ -213,7 +254,8 @@ export function reconcile(state: ControllerState): ReconcileResult {
       const wake = nextBoundary(plan.phase);
       if (wake && wake.getTime() > state.now.getTime()) nextWake = Math.min(nextWake ?? Infinity, wake.getTime());
     }
-    const status = computeStatus(chaos, plan, reportsByUid.get(chaos.metadata.uid ?? '') ?? []);
+    const computed = computeStatus(chaos, plan, reportsByUid.get(chaos.metadata.uid ?? '') ?? []);
+    const status = state.statusSchema ? fitStatusToSchema(computed, state.statusSchema) : computed;
     const statusChanges = !conditionsUpToDate(chaos, status);
     if (statusChanges) {
       actions.push({ type: 'updateStatus', namespace, name, status });
@@ -238,7 +280,7 @@ export function reconcile(state: ControllerState): ReconcileResult {
 
   // The finalizer before any label (so a deletion cannot orphan them), then labels (what the companion
   // acts on), status, the finalizers of deleted experiments, events last.
-  const order: Record<Action['type'], number> = { addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, deleteReport: 4, event: 5 };
+  const order: Record<Action['type'], number> = { claim: 0, addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, deleteReport: 4, event: 5 };
   actions.sort((a, b) => order[a.type] - order[b.type]);
   actions.push(...events);
   return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };

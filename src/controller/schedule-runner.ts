@@ -1,8 +1,10 @@
 // Carries out planSchedule (schedule.ts) against the API: lists Schedules and their children,
 // creates and deletes children, and writes the Schedule's status the way Chaos Mesh's CRD allows
 // (no status subresource: an update of the whole object, retried on conflict). Runs inside the
-// controller's reconcile, so only the lease holder acts. Every call has a deadline.
+// controller's reconcile, so only the lease holder acts. Every call has a deadline (apiClient).
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { apiClient } from '../kube/client.js';
+import type { Permission } from '../kube/permissions.js';
 import { PAUSE_ANNOTATION } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import { errorMessage, type Log } from '../kube/log.js';
@@ -11,9 +13,15 @@ import { MANAGED_BY_LABEL, planSchedule, type ScheduleAction, type ScheduleObjec
 const GROUP = 'chaos-mesh.org';
 const VERSION = 'v1alpha1';
 
+/** The calls below: Schedules listed, read and updated (status); children listed, created, read, updated (pause), deleted. */
+export const SCHEDULE_RUNNER_PERMISSIONS: readonly Permission[] = [
+  { group: GROUP, resource: 'schedules', verbs: ['list', 'get', 'update'], scope: 'cluster' },
+  { group: GROUP, resource: 'kernelchaos', verbs: ['list', 'create', 'get', 'update', 'delete'], scope: 'cluster' },
+];
+
 export interface ScheduleRunnerOptions {
   log: Log;
-  /** Deadline of each API call. Default 10 s. */
+  /** Deadline of each API call. Default DEFAULT_API_TIMEOUT_MS. */
   callTimeoutMs?: number;
   /** Look for new or changed Schedules at least this often. Default 5 s. */
   pollMs?: number;
@@ -29,16 +37,7 @@ export class ScheduleRunner {
   private disabled: string | undefined;
 
   constructor(kubeConfig: KubeConfig, private readonly options: ScheduleRunnerOptions) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  }
-
-  private call<T>(what: string, run: () => Promise<T>): Promise<T> {
-    const ms = this.options.callTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    });
-    return Promise.race([run(), timeout]).finally(() => clearTimeout(timer));
+    this.custom = apiClient(kubeConfig, CustomObjectsApi, options.callTimeoutMs !== undefined ? { timeoutMs: options.callTimeoutMs } : {});
   }
 
   /** One pass over every Schedule; returns when to come back. */
@@ -46,7 +45,7 @@ export class ScheduleRunner {
     if (this.disabled !== undefined) return undefined;
     let schedules: ScheduleObject[];
     try {
-      const list = (await this.call('list schedules', () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'schedules' }))) as { items?: ScheduleObject[] };
+      const list = (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'schedules' })) as { items?: ScheduleObject[] };
       schedules = list.items ?? [];
     } catch (error) {
       if (statusCode(error) === 404) {
@@ -60,9 +59,7 @@ export class ScheduleRunner {
     const poll = new Date(now.getTime() + (this.options.pollMs ?? 5_000));
     if (kernel.length === 0) return poll;
     const children = (
-      (await this.call('list schedule children', () =>
-        this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', labelSelector: MANAGED_BY_LABEL }),
-      )) as { items?: KernelChaos[] }
+      (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', labelSelector: MANAGED_BY_LABEL })) as { items?: KernelChaos[] }
     ).items ?? [];
     let wake: Date = poll;
     for (const schedule of kernel) {
@@ -86,7 +83,7 @@ export class ScheduleRunner {
       switch (a.type) {
         case 'createChild':
           try {
-            await this.call('create child', () => this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, body: a.body }));
+            await this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, body: a.body });
           } catch (error) {
             // The same fire time gives the same name: it was made before a crash or by another pass.
             if (statusCode(error) !== 409) throw error;
@@ -100,7 +97,7 @@ export class ScheduleRunner {
           break;
         case 'deleteChild':
           try {
-            await this.call('delete child', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, name: a.name }));
+            await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, name: a.name });
           } catch (error) {
             if (statusCode(error) !== 404) throw error;
           }
@@ -127,10 +124,10 @@ export class ScheduleRunner {
   /** Get, change, replace; re-read and retry on a conflict (as Chaos Mesh's RetryOnConflict). */
   private async updateWithRetry(plural: string, namespace: string, name: string, change: (o: Record<string, unknown> & { metadata: object }) => void): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
-      const o = (await this.call(`get ${plural}`, () => this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name }))) as Record<string, unknown> & { metadata: object };
+      const o = (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as Record<string, unknown> & { metadata: object };
       change(o);
       try {
-        await this.call(`update ${plural}`, () => this.custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name, body: o }));
+        await this.custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name, body: o });
         return;
       } catch (error) {
         if (statusCode(error) !== 409 || attempt >= 4) throw error;

@@ -7,6 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ContainerRecord, KernelChaos, KernelChaosStatus } from '../api/types.js';
 import { desiredPhaseOf, isPaused, type ExperimentPhase } from '../schedule/phase.js';
 import type { NodeReport } from '../kube/reports.js';
+import { pruneToSchema, type Schema } from '../kube/crd-profile.js';
 
 /** Records kept in the status: enough to read what just happened, far below etcd's 1.5 MiB at any scale. */
 export const MAX_STATUS_RECORDS = 20;
@@ -31,7 +32,33 @@ export interface ComputedStatus {
   conditions: Condition[];
   desiredPhase: DesiredPhase;
   containerRecords: ContainerRecord[];
-  summary: StatusSummary;
+  /** Absent where the installed CRD has no such field (Chaos Mesh's would prune it). */
+  summary?: StatusSummary;
+}
+
+/** The status part of the object the controller writes (merge patch of the object or of /status). */
+export function statusBody(status: ComputedStatus): { status: KernelChaosStatus } {
+  return {
+    status: {
+      conditions: status.conditions,
+      experiment: { desiredPhase: status.desiredPhase, containerRecords: status.containerRecords, ...(status.summary ? { summary: status.summary } : {}) },
+    },
+  };
+}
+
+/**
+ * The status as the apiserver stores it under the installed CRD's schema (unknown fields pruned):
+ * what is compared with the stored status, so fields a CRD drops (Chaos Mesh's has no summary and
+ * no record `faultsInjected`, `reason`, `node`) never look changed and are never rewritten.
+ */
+export function fitStatusToSchema(status: ComputedStatus, schema: Schema): ComputedStatus {
+  const kept = pruneToSchema(schema, statusBody(status)).status.experiment;
+  return {
+    conditions: status.conditions,
+    desiredPhase: status.desiredPhase,
+    containerRecords: kept?.containerRecords ?? [],
+    ...(kept?.summary ? { summary: kept.summary } : {}),
+  };
 }
 
 function lastChange(r: ContainerRecord): string {

@@ -3,9 +3,14 @@
 // Helm chart installs it (beside-Chaos-Mesh profile: no status subresource, so status is written by
 // updating the whole object; value a string; no scheduler). Pure: the CRD object in, the facts out.
 // `prunedPaths` says which fields of an object such a CRD's structural schema would drop.
+export type ProfileName = 'standalone' | 'chaos-mesh';
+/** --crd-profile: detect, or insist on one (then detection must agree). */
+export type ProfileChoice = 'auto' | ProfileName;
+export const PROFILE_CHOICES: readonly ProfileChoice[] = ['auto', 'standalone', 'chaos-mesh'];
+
 export type CrdProfile =
   | {
-      profile: 'standalone' | 'chaos-mesh';
+      profile: ProfileName;
       /** false: status is written with an update of the main resource, as Chaos Mesh does. */
       statusSubresource: boolean;
       valueType: 'int-or-string' | 'string';
@@ -47,22 +52,35 @@ export function detectProfile(crd: unknown): CrdProfile {
 }
 
 /** The paths in `value` a structural schema would prune (unknown fields), as `status.a[0].b`. */
-export function prunedPaths(schema: Schema, value: unknown, path = ''): string[] {
-  if (schema['x-kubernetes-preserve-unknown-fields'] === true) return [];
+export function prunedPaths(schema: Schema, value: unknown): string[] {
+  const out: string[] = [];
+  prune(schema, value, '', out);
+  return out;
+}
+
+/** `value` as the apiserver stores it under `schema`: unknown fields dropped (a copy; the input is untouched). */
+export function pruneToSchema<T>(schema: Schema, value: T): T {
+  return prune(schema, value, '', []) as T;
+}
+
+function prune(schema: Schema, value: unknown, path: string, pruned: string[]): unknown {
+  if (schema['x-kubernetes-preserve-unknown-fields'] === true) return structuredClone(value);
   if (Array.isArray(value)) {
-    return schema.items ? value.flatMap((v, i) => prunedPaths(schema.items as Schema, v, `${path}[${i}]`)) : [];
+    const items = schema.items;
+    return items ? value.map((v, i) => prune(items, v, `${path}[${i}]`, pruned)) : structuredClone(value);
   }
   const obj = record(value);
-  if (!obj) return [];
-  const out: string[] = [];
+  if (!obj) return value;
+  const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) {
     const child = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
     const p = path === '' ? k : `${path}.${k}`;
     if (!child) {
-      if (schema.additionalProperties !== true && (schema.properties !== undefined || schema.type === 'object')) out.push(p);
+      if (schema.additionalProperties !== true && (schema.properties !== undefined || schema.type === 'object')) pruned.push(p);
+      else out[k] = structuredClone(v);
       continue;
     }
-    out.push(...prunedPaths(child, v, p));
+    out[k] = prune(child, v, p, pruned);
   }
   return out;
 }

@@ -56,6 +56,8 @@ export interface AppOptions {
   draining?: () => boolean;
   /** How many reviews run at once (default: DEFAULT_LIMITS). */
   limiter?: ConcurrencyLimiter;
+  /** The install profile in one line, for GET /healthz (undefined while unknown). */
+  profile?: () => string | undefined;
 }
 
 function sendError(res: Response, status: number, message: string): void {
@@ -172,7 +174,8 @@ export function createWebhookApp(opts: AppOptions): express.Express {
 
   app.get('/healthz', (_req, res) => {
     closeIfDraining(res);
-    res.json({ status: 'ok' });
+    const profile = opts.profile?.();
+    res.json({ status: 'ok', ...(profile !== undefined ? { profile } : {}) });
   });
   app.get('/readyz', (_req, res) => {
     closeIfDraining(res);

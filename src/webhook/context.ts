@@ -2,6 +2,7 @@
 // namespace. No I/O beyond the store's in-memory cache, so every handler is testable without sockets.
 import { DEFAULT_RELEASE_NAMESPACE } from '../admission/namespaces.js';
 import type { ClusterStore } from '../kube/store.js';
+import type { InstallProfile } from '../kube/install-profile.js';
 
 export interface WebhookContext {
   store: ClusterStore;
@@ -9,6 +10,8 @@ export interface WebhookContext {
   now: () => Date;
   /** The webhook's own namespace: its pods are never injected. */
   ownNamespace: string;
+  /** The install profile found at start-up; undefined: not known (offline, or not detected yet). */
+  profile?: () => InstallProfile | undefined;
 }
 
 export const DEFAULT_NAMESPACE = DEFAULT_RELEASE_NAMESPACE;

@@ -145,9 +145,20 @@ export function defaultedKernelChaos(object: Record<string, unknown>, namespace?
   return { ...(defaulted as unknown as Record<string, unknown>), metadata: object.metadata };
 }
 
-/** POST /mutate-kernelchaos: defaults as a JSONPatch against exactly what was sent. */
+/**
+ * Chaos Mesh's CRD types `value` as a string and the apiserver checks that schema after the mutating
+ * webhooks: beside Chaos Mesh a `value: 1` (valid Chaos Mesh 1.x YAML, and our CRD's int-or-string)
+ * is written as "1" rather than refused.
+ */
+function encodeValue(object: Record<string, unknown>, ctx: WebhookContext): Record<string, unknown> {
+  if (ctx.profile?.()?.kernelChaos.valueType !== 'string') return object;
+  const spec = isRecord(object.spec) ? object.spec : undefined;
+  if (typeof spec?.value !== 'number') return object;
+  return { ...object, spec: { ...spec, value: String(spec.value) } };
+}
+
+/** POST /mutate-kernelchaos: defaults (and the profile's value encoding) as a JSONPatch against exactly what was sent. */
 export function mutateKernelChaos(request: AdmissionRequest, ctx: WebhookContext): AdmissionReviewResponse {
-  void ctx;
   const { uid } = request;
   if (request.operation === 'DELETE' || request.operation === 'CONNECT') return allow(uid);
   const guarded = objectOrDenial(request);
@@ -162,5 +173,5 @@ export function mutateKernelChaos(request: AdmissionRequest, ctx: WebhookContext
   const original = guarded.object;
   // Defaults may depend on the namespace (selector.namespaces), which kubectl -n leaves to the
   // request; metadata itself is the apiserver's to fill, so the patch never touches it.
-  return allowWithPatch(uid, jsonpatch.compare(original, defaultedKernelChaos(original, request.namespace)));
+  return allowWithPatch(uid, jsonpatch.compare(original, encodeValue(defaultedKernelChaos(original, request.namespace), ctx)));
 }

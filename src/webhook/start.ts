@@ -2,6 +2,7 @@
 // Used by `kernelchaos webhook`, the tests and the benchmark alike.
 import pino, { type Logger } from 'pino';
 import type { ClusterStore } from '../kube/store.js';
+import { describeProfile, type ProfileState } from '../kube/install-profile.js';
 import { CertReloader, type KeyMaterial } from '../tls/reloader.js';
 import { createWebhookApp, type Readiness } from './app.js';
 import { DEFAULT_NAMESPACE } from './context.js';
@@ -21,6 +22,8 @@ export interface StartWebhookOptions {
   logger?: Logger;
   now?: () => Date;
   processMetrics?: boolean;
+  /** The install profile (detected by the caller): not ready until it is known. Absent: none needed (offline). */
+  profile?: ProfileState;
 }
 
 export interface RunningWebhook {
@@ -63,10 +66,17 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWe
     const server = holder.server;
     if (!server || server.state !== 'serving') return { ready: false, reason: server?.state ?? 'starting' };
     if (!opts.store.synced) return { ready: false, reason: 'cluster state not synced yet' };
+    if (opts.profile && !opts.profile.current) return { ready: false, reason: `install profile unknown: ${opts.profile.waiting}` };
     return { ready: true };
   };
   const app = createWebhookApp({
-    ctx: { store: opts.store, now: opts.now ?? (() => new Date()), ownNamespace: opts.ownNamespace ?? DEFAULT_NAMESPACE },
+    ctx: {
+      store: opts.store,
+      now: opts.now ?? (() => new Date()),
+      ownNamespace: opts.ownNamespace ?? DEFAULT_NAMESPACE,
+      ...(opts.profile ? { profile: () => opts.profile?.current } : {}),
+    },
+    ...(opts.profile ? { profile: () => (opts.profile?.current ? describeProfile(opts.profile.current) : undefined) } : {}),
     metrics,
     logger,
     readiness,

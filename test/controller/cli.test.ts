@@ -2,13 +2,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 import { experimentLabelKey } from '../../src/api/labels.js';
 import { main } from '../../src/cli/controller.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
 import { waitFor } from '../fakes/wait.js';
 import { KC, clients, experimentBody, podBody } from './harness.js';
+import { CHAOS_MESH_KERNELCHAOS_CRD, OUR_KERNELCHAOS_CRD } from '../fakes/crds.js';
 
+const repo = resolve(import.meta.dirname, '../..');
 let server: FakeApiServer;
 let dir: string;
 
@@ -73,16 +76,8 @@ describe('kernelchaos controller', () => {
   });
 
   it('runs against the cluster of --kubeconfig, labels pods, and releases the lease on SIGTERM', async () => {
-    const file = join(dir, 'kubeconfig');
-    await writeFile(file, [
-      'apiVersion: v1',
-      'kind: Config',
-      `clusters: [{name: fake, cluster: {server: "${server.url}", insecure-skip-tls-verify: true}}]`,
-      'users: [{name: u, user: {token: cli}}]',
-      'contexts: [{name: fake, context: {cluster: fake, user: u}}]',
-      'current-context: fake',
-      '',
-    ].join('\n'));
+    server.create(OUR_KERNELCHAOS_CRD());
+    const file = await kubeconfigFile();
     const c = clients(server.kubeConfig('user'));
     await c.core.createNamespace({ body: { metadata: { name: 'apps', labels: { 'kernelchaos.dev/injection': 'enabled' } } } });
     await c.core.createNamespace({ body: { metadata: { name: 'chaos-system' } } });
@@ -101,4 +96,36 @@ describe('kernelchaos controller', () => {
     const released = server.get<{ spec: { holderIdentity?: string } }>('coordination.k8s.io/v1', 'Lease', 'chaos-system', 'kernelchaos-controller');
     expect(released?.spec.holderIdentity).toBeUndefined();
   });
+
+  it('--crd-profile that the installed CRD contradicts: exit 2 with one log line naming the installed CRD and the overlay to apply', async () => {
+    server.create(CHAOS_MESH_KERNELCHAOS_CRD());
+    const file = await kubeconfigFile();
+    // The logger writes to fd 1 directly: run the CLI as a process and read its output.
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'controller', '--kubeconfig', file, '--crd-profile', 'standalone', '--log-format', 'json'], { cwd: repo });
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      p.on('exit', (code) => resolve({ code, out }));
+    });
+    expect(run.code).toBe(2);
+    const errors = run.out.split('\n').filter((l) => l.includes('"level":50')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(errors).toEqual([
+      "install profile: --crd-profile=standalone, but the installed kernelchaos.chaos-mesh.org CRD is Chaos Mesh's (beside-Chaos-Mesh profile): apply manifests/overlays/with-chaos-mesh, or drop --crd-profile to follow the CRD",
+    ]);
+  });
 });
+
+async function kubeconfigFile(): Promise<string> {
+  const file = join(dir, 'kubeconfig');
+  await writeFile(file, [
+    'apiVersion: v1',
+    'kind: Config',
+    `clusters: [{name: fake, cluster: {server: "${server.url}", insecure-skip-tls-verify: true}}]`,
+    'users: [{name: u, user: {token: cli}}]',
+    'contexts: [{name: fake, context: {cluster: fake, user: u}}]',
+    'current-context: fake',
+    '',
+  ].join('\n'));
+  return file;
+}

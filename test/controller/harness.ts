@@ -5,12 +5,23 @@ import type { ScheduleRunner } from '../../src/controller/schedule-runner.js';
 import { InformerStore } from '../../src/kube/informer.js';
 import { silentLog, type Log } from '../../src/kube/log.js';
 import type { KernelChaos } from '../../src/api/types.js';
+import type { ProfileChoice } from '../../src/kube/crd-profile.js';
 
 export const KC = { group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kernelchaos' } as const;
 
 export function makeController(
   kubeConfig: KubeConfig,
-  opts: { identity: string; namespace: string; leaseName?: string; now?: () => Date; log?: Log; statusIntervalMs?: number; schedules?: ScheduleRunner },
+  opts: {
+    identity: string;
+    namespace: string;
+    leaseName?: string;
+    now?: () => Date;
+    log?: Log;
+    statusIntervalMs?: number;
+    schedules?: ScheduleRunner;
+    schedulesMode?: 'auto' | 'on' | 'off';
+    crdProfile?: ProfileChoice;
+  },
 ): Controller {
   const log = opts.log ?? silentLog;
   const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(opts.namespace), log, restartDelayMs: 20 });
@@ -30,6 +41,8 @@ export function makeController(
     statusIntervalMs: opts.statusIntervalMs ?? 200,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.schedules ? { schedules: opts.schedules } : {}),
+    ...(opts.schedulesMode ? { schedulesMode: opts.schedulesMode } : {}),
+    ...(opts.crdProfile ? { crdProfile: opts.crdProfile, profileRetry: { initialDelayMs: 20, maxDelayMs: 100 } } : {}),
   });
 }
 

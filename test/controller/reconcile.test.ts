@@ -311,7 +311,7 @@ describe('reconcile with node reports', () => {
     expect(quiet.nextWakeAt?.getTime()).toBe(now.getTime() + 10_000);
     const due = reconcile({ ...later, now: new Date(now.getTime() + 10_000) });
     const u = due.actions.find((a) => a.type === 'updateStatus');
-    expect(u?.type === 'updateStatus' && u.status.summary.faultsInjected).toBe(9);
+    expect(u?.type === 'updateStatus' && u.status.summary?.faultsInjected).toBe(9);
   });
 });
 

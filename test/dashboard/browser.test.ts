@@ -10,6 +10,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import type { ContainerRecord, KernelChaos } from '../../src/api/types.js';
 import { main } from '../../src/cli/controller.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
+import { OUR_KERNELCHAOS_CRD } from '../fakes/crds.js';
 import { freePort, kubeconfigFile } from '../fakes/net.js';
 import { waitFor } from '../fakes/wait.js';
 import { KC, clients, experimentBody, podBody } from '../controller/harness.js';
@@ -43,6 +44,7 @@ function setFaults(name: string, faults: number): void {
 
 beforeAll(async () => {
   server = await new FakeApiServer().start();
+  server.create(OUR_KERNELCHAOS_CRD());
   dir = mkdtempSync(join(tmpdir(), 'kc-dashboard-'));
   const c = clients(server.kubeConfig('user'));
   await c.core.createNamespace({ body: { metadata: { name: 'apps', labels: { 'kernelchaos.dev/injection': 'enabled' } } } });
@@ -60,6 +62,8 @@ beforeAll(async () => {
     const pod = await c.core.readNamespacedPod({ namespace: 'apps', name: 'p-0' });
     return (pod.metadata?.annotations?.['kernelchaos.dev/experiments'] ?? '').includes('apps/mounts');
   });
+  // The controller's first status write comes after the labels (same pass): the counts go in after it.
+  await waitFor('the controller wrote the status', () => server.get<KernelChaos>('chaos-mesh.org/v1alpha1', 'KernelChaos', 'apps', 'mounts')?.status?.experiment?.desiredPhase !== undefined);
   setFaults('mounts', 3);
 });
 

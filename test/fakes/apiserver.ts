@@ -17,7 +17,11 @@
 // - finalizers: DELETE of an object with finalizers sets deletionTimestamp; removing the last one
 //   deletes it; no new finalizers once deletion started;
 // - namespaced objects need their Namespace to exist (404 otherwise), as with the NamespaceLifecycle
-//   admission plugin.
+//   admission plugin;
+// - pruning: a custom kind given its CRD's structural schema drops unknown fields on every write
+//   (metadata excepted, as the apiserver keeps ObjectMeta by its own rules);
+// - CustomResourceDefinitions are plain stored objects (what a client GETs), `crdResources` below
+//   derives the served kinds from them.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
@@ -26,6 +30,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseLabelSelector, requirementsMatch, parseFieldSelector, fieldRequirementsMatch, type Requirement, type FieldRequirement } from '../../src/selection/index.js';
 import type { V1Pod } from '@kubernetes/client-node';
+import { pruneToSchema, type Schema } from '../../src/kube/crd-profile.js';
 
 export interface ResourceType {
   group: string;
@@ -36,6 +41,8 @@ export interface ResourceType {
   /** Custom resources with `subresources: {status: {}}`. */
   statusSubresource?: boolean;
   custom?: boolean;
+  /** The CRD's openAPIV3Schema: writes are pruned by it. */
+  schema?: Schema;
 }
 
 export const DEFAULT_RESOURCES: readonly ResourceType[] = [
@@ -48,6 +55,7 @@ export const DEFAULT_RESOURCES: readonly ResourceType[] = [
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'chaos-mesh.org', version: 'v1alpha1', plural: 'kernelchaos', kind: 'KernelChaos', namespaced: true, statusSubresource: true, custom: true },
   { group: 'kernelchaos.dev', version: 'v1alpha1', plural: 'kernelchaospolicies', kind: 'KernelChaosPolicy', namespaced: true, custom: true },
+  { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false },
 ];
 
 export type KubeObject = {
@@ -358,7 +366,7 @@ export class FakeApiServer {
   private doCreate(r: ResourceType, namespace: string | undefined, body: KubeObject): KubeObject {
     if (!isObject(body) || !isObject(body.metadata)) throw new ApiError(400, 'BadRequest', 'the object has no metadata');
     this.requireNamespace(r, namespace);
-    const obj = clone(body);
+    const obj = this.pruned(r, body);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomUUID().slice(0, 5)}`;
     if (!meta.name) throw new ApiError(422, 'Invalid', `${r.kind} "" is invalid: metadata.name: Required value: name or generateName is required`);
@@ -392,7 +400,7 @@ export class FakeApiServer {
    * and generation. Returns the stored object (or the last state if the update completed a deletion).
    */
   private commitUpdate(r: ResourceType, current: KubeObject, proposed: KubeObject, part: 'main' | 'status' | 'all'): KubeObject {
-    const next = clone(proposed);
+    const next = this.pruned(r, proposed);
     // Identity fields cannot change.
     next.apiVersion = current.apiVersion;
     next.kind = current.kind;
@@ -438,6 +446,13 @@ export class FakeApiServer {
     this.putObject(r, k, next);
     this.record(r, 'MODIFIED', next, current);
     return clone(next);
+  }
+
+  /** A copy of `o` as stored: unknown fields pruned where the kind has a schema. */
+  private pruned(r: ResourceType, o: KubeObject): KubeObject {
+    if (!r.schema) return clone(o);
+    const { metadata, ...rest } = o;
+    return { ...pruneToSchema(r.schema, rest), metadata: clone(metadata) } as KubeObject;
   }
 
   private checkPrecondition(current: KubeObject, proposedRv: unknown, r: ResourceType): void {

@@ -97,11 +97,38 @@ describe.skipIf(!haveKubectl)('install profiles (kubectl kustomize)', () => {
     });
   }
 
-  it('standalone: both CRDs and the certificate Job and CronJob', () => {
+  it('standalone: our CRDs (KernelChaos, Schedule, policy) and the certificate Job and CronJob', () => {
     const objects = render('manifests/overlays/standalone');
-    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name).sort()).toEqual(['kernelchaos.chaos-mesh.org', 'kernelchaospolicies.kernelchaos.dev']);
+    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name).sort()).toEqual(['kernelchaos.chaos-mesh.org', 'kernelchaospolicies.kernelchaos.dev', 'schedules.chaos-mesh.org']);
+    expect(webhookPaths(objects)).toEqual(['/mutate-kernelchaos', '/mutate-pods', '/mutate-pods', '/validate-kernelchaos', '/validate-kernelchaospolicy', '/validate-schedule']);
     expect(objects.filter((o) => o.kind === 'Job' || o.kind === 'CronJob').map((o) => o.kind).sort()).toEqual(['CronJob', 'Job']);
     expect(objects.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('kernelchaos-system');
+  });
+});
+
+function webhookPaths(objects: Obj[]): string[] {
+  return objects
+    .filter((o) => o.kind === 'MutatingWebhookConfiguration' || o.kind === 'ValidatingWebhookConfiguration')
+    .flatMap((o) => (o.webhooks as { clientConfig: { service: { path: string } } }[]).map((w) => w.clientConfig.service.path))
+    .sort();
+}
+
+function args(objects: Obj[], deployment: string): string[] {
+  const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === deployment) as { spec: { template: { spec: { containers: { args?: string[] }[] } } } } | undefined;
+  return d?.spec.template.spec.containers[0]?.args ?? [];
+}
+
+describe.skipIf(!haveKubectl)('the beside-Chaos-Mesh profile (kubectl kustomize)', () => {
+  it("leaves Chaos Mesh's KernelChaos and Schedule CRDs alone, insists on its profile, and checks Schedules and Workflows that carry KernelChaos", () => {
+    const objects = render('manifests/overlays/with-chaos-mesh');
+    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name)).toEqual(['kernelchaospolicies.kernelchaos.dev']);
+    for (const d of ['kernelchaos-webhook', 'kernelchaos-controller']) expect(args(objects, d), d).toContain('--crd-profile=chaos-mesh');
+    expect(args(objects, 'kernelchaos-controller').some((a) => a.startsWith('--schedules'))).toBe(false);
+    expect(webhookPaths(objects)).toEqual(['/mutate-kernelchaos', '/mutate-pods', '/mutate-pods', '/validate-kernelchaos', '/validate-kernelchaospolicy', '/validate-schedule', '/validate-workflow']);
+    const validating = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration') as unknown as { webhooks: { name: string; matchConditions?: { name: string }[] }[] };
+    for (const name of ['validate-schedule.kernelchaos.dev', 'validate-workflow.kernelchaos.dev']) {
+      expect(validating.webhooks.find((w) => w.name === name)?.matchConditions?.map((c) => c.name), name).toEqual(['carries-kernelchaos']);
+    }
   });
 });
 

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CONTROLLER_KINDS, controllerScopes } from '../../src/controller/controller.js';
 import { EXECUTOR_PERMISSIONS } from '../../src/controller/executor.js';
+import { SCHEDULE_RUNNER_PERMISSIONS } from '../../src/controller/schedule-runner.js';
+import { PROFILE_PERMISSIONS, KERNELCHAOS_CRD, SCHEDULES_CRD, WORKFLOWS_CRD } from '../../src/kube/install-profile.js';
 import { LEADER_PERMISSIONS } from '../../src/controller/leader.js';
 import { REPORT_PERMISSIONS } from '../../src/companion/kube-sink.js';
 import { COMPANION_KINDS } from '../../src/companion/run.js';
@@ -14,7 +16,7 @@ import { watchPermissions, type Permission } from '../../src/kube/permissions.js
 
 const repo = resolve(import.meta.dirname, '../..');
 const RELEASE = 'kernelchaos-system';
-type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 type Obj = { kind: string; metadata: { name: string; namespace?: string }; rules?: Rule[]; roleRef?: { kind: string; name: string }; subjects?: { kind: string; name: string; namespace: string }[] };
 
 const objects: Obj[] = ['manifests/webhook/rbac.yaml', 'manifests/companion/rbac.yaml', 'manifests/companion/serviceaccount.yaml'].flatMap((f) =>
@@ -42,8 +44,8 @@ function used(permissions: readonly Permission[]): Set<string> {
 }
 
 const COMPONENTS: Record<string, readonly Permission[]> = {
-  'kernelchaos-webhook': watchPermissions(WEBHOOK_KINDS),
-  'kernelchaos-controller': [...watchPermissions(CONTROLLER_KINDS, controllerScopes(RELEASE)), ...EXECUTOR_PERMISSIONS, ...LEADER_PERMISSIONS],
+  'kernelchaos-webhook': [...watchPermissions(WEBHOOK_KINDS), ...PROFILE_PERMISSIONS],
+  'kernelchaos-controller': [...watchPermissions(CONTROLLER_KINDS, controllerScopes(RELEASE)), ...EXECUTOR_PERMISSIONS, ...LEADER_PERMISSIONS, ...SCHEDULE_RUNNER_PERMISSIONS, ...PROFILE_PERMISSIONS],
   'kernelchaos-companion': [...watchPermissions(COMPANION_KINDS), ...REPORT_PERMISSIONS],
 };
 
@@ -59,10 +61,19 @@ describe('RBAC: each ServiceAccount gets exactly what its code calls', () => {
   }
 
   it('the network-facing webhook writes nothing; nothing anywhere touches secrets or uses wildcards', () => {
-    expect([...granted('kernelchaos-webhook')].filter((g) => !/ (list|watch)$/.test(g))).toEqual([]);
+    expect([...granted('kernelchaos-webhook')].filter((g) => !/ (get|list|watch)$/.test(g))).toEqual([]);
     for (const r of objects.flatMap((o) => o.rules ?? [])) {
       for (const field of [r.verbs, r.resources, r.apiGroups]) expect(field).not.toContain('*');
       expect(r.resources).not.toContain('secrets');
+    }
+  });
+
+  it('the CRDs are readable by name only: the three the install profile is read from', () => {
+    const crdRules = objects.flatMap((o) => o.rules ?? []).filter((r) => r.resources.includes('customresourcedefinitions'));
+    expect(crdRules.length).toBe(2);
+    for (const r of crdRules) {
+      expect(r.verbs).toEqual(['get']);
+      expect([...(r.resourceNames ?? [])].sort()).toEqual([KERNELCHAOS_CRD, SCHEDULES_CRD, WORKFLOWS_CRD].sort());
     }
   });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/controller.js';
 import { FakeApiServer } from '../fakes/apiserver.js';
+import { OUR_KERNELCHAOS_CRD } from '../fakes/crds.js';
 import { waitFor } from '../fakes/wait.js';
 import { freePort, kubeconfigFile } from '../fakes/net.js';
 import { KC, clients, experimentBody, podBody } from '../controller/harness.js';
@@ -27,6 +28,7 @@ afterEach(async () => {
 describe('controller /metrics', () => {
   it('exports leader state, selected pods, reconcile durations and API errors', async () => {
     const file = await kubeconfigFile(dir, server.url);
+    server.create(OUR_KERNELCHAOS_CRD());
     const c = clients(server.kubeConfig('user'));
     await c.core.createNamespace({ body: { metadata: { name: 'apps', labels: { 'kernelchaos.dev/injection': 'enabled' } } } });
     await c.core.createNamespace({ body: { metadata: { name: 'chaos-system' } } });

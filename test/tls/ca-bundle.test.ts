@@ -21,7 +21,7 @@ describe('CA bundle through a rotation', () => {
     const yaml = readFileSync(join(repo, 'manifests/admission/webhook-configurations.yaml'), 'utf8');
     const out = injectCaBundle(yaml, [live, fresh.cert], now);
     const bundles = parseAllDocuments(out.text).flatMap((d) => (d.toJS() as { webhooks: { clientConfig: { caBundle: string } }[] }).webhooks.map((w) => Buffer.from(w.clientConfig.caBundle, 'base64').toString()));
-    expect(bundles).toHaveLength(5);
+    expect(bundles).toHaveLength(6);
     for (const b of bundles) expect(b).toBe(`${old.cert.trim()}\n${fresh.cert.trim()}\n`);
     // Once the old CA has expired, the next rotation carries only the new one.
     const later = new Date(now.getTime() + 40 * 86_400_000);

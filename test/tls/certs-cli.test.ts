@@ -106,7 +106,7 @@ describe('kernelchaos certs', () => {
     expect(stdout.code).toBe(0);
     const docs = parseAllDocuments(stdout.out).map((d) => d.toJS() as { webhooks: { clientConfig: { caBundle?: string } }[] });
     const entries = docs.flatMap((d) => d.webhooks);
-    expect(entries).toHaveLength(5);
+    expect(entries).toHaveLength(6);
     const pem = readFileSync(join(dir, 'ca/ca.crt'), 'utf8');
     for (const e of entries) expect(Buffer.from(e.clientConfig.caBundle ?? '', 'base64').toString()).toBe(pem.trim() + '\n');
     // stdout mode leaves the file alone; --in-place rewrites it and keeps the comments.
@@ -115,7 +115,7 @@ describe('kernelchaos certs', () => {
     expect((await certs('inject-ca-bundle', '--ca', join(dir, 'ca/ca.crt'), '-f', file, '--in-place')).code).toBe(0);
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('# Admission webhooks of kernelchaos.');
-    expect(text.match(/^\s+caBundle: /gm)).toHaveLength(5);
+    expect(text.match(/^\s+caBundle: /gm)).toHaveLength(6);
 
     const leaf = await certs('inject-ca-bundle', '--ca', join(dir, 'webhook/tls.crt'), '-f', file);
     expect(leaf.code).toBe(2);

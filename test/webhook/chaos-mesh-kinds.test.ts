@@ -37,6 +37,16 @@ describe('POST /validate-schedule and /validate-workflow', () => {
     expect(duration.status?.message).toMatch(/^spec\.templates\[0\]\.kernelChaos\.duration: must not be set in a Workflow/);
   });
 
+  it("UPDATE: a status write or metadata edit (the Schedule's controller updates the whole object) passes; a changed spec is checked in full", async () => {
+    const bad = fixture('composed-schedule-kernelchaos-bad.yaml');
+    const withStatus = { ...bad, status: { active: [], time: '2026-12-01T00:00:00Z' } };
+    expect((await review(hook, '/validate-schedule', { ...request(withStatus, 'schedules'), operation: 'UPDATE', oldObject: bad })).allowed).toBe(true);
+    const good = fixture('composed-schedule-kernelchaos.yaml');
+    const edited = await review(hook, '/validate-schedule', { ...request(bad, 'schedules'), operation: 'UPDATE', oldObject: good });
+    expect(edited.allowed).toBe(false);
+    expect(edited.status?.code).toBe(422);
+  });
+
   it("allows a Schedule of another chaos kind, saying it was not checked (Chaos Mesh's webhook is)", async () => {
     const r = await review(hook, '/validate-schedule', request(fixture('cm-examples-schedule-podchaos.yaml'), 'schedules'));
     expect(r.allowed).toBe(true);

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { FakeApiServer } from '../fakes/apiserver.js';
+import { CHAOS_MESH_KERNELCHAOS_CRD, OUR_KERNELCHAOS_CRD } from '../fakes/crds.js';
 import { request as httpsRequest } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import { seedChaos } from './fixtures.js';
@@ -27,6 +28,13 @@ interface Started {
   logs: () => string;
   waitForLog: (pattern: RegExp) => Promise<void>;
   exited: Promise<number | null>;
+}
+
+/** A kubeconfig file for the fake apiserver (remove its directory with rmSync(dirname(file))). */
+function kubeconfigFile(api: FakeApiServer): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
+  writeFileSync(file, api.kubeConfig().exportConfig());
+  return file;
 }
 
 async function startCli(args: string[]): Promise<Started> {
@@ -153,13 +161,14 @@ describe('kernelchaos webhook (CLI)', () => {
   it('watches policies and namespaces through the Kubernetes API with --kubeconfig', async () => {
     const api = await new FakeApiServer().start();
     try {
+      api.create(OUR_KERNELCHAOS_CRD());
       api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'chaos-mount' } });
       api.create({ apiVersion: 'kernelchaos.dev/v1alpha1', kind: 'KernelChaosPolicy', metadata: { name: 'limits', namespace: 'chaos-mount' }, spec: { maxProbability: 50 } });
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kc-kubeconfig-')), 'config');
-      writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+      const kubeconfig = kubeconfigFile(api);
       const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig]);
       const hook = { port: cli.port, ca: cli.ca };
       await cli.waitForLog(/cluster state synced/);
+      await cli.waitForLog(/install profile: standalone/);
       expect((await send(hook, 'GET', '/readyz')).status).toBe(200);
       const denied = await review(hook, '/validate-kernelchaos', kernelChaosRequest(seedChaos()));
       expect(denied.status?.message).toContain('exceeds policy chaos-mount/limits maxProbability 50');
@@ -172,6 +181,48 @@ describe('kernelchaos webhook (CLI)', () => {
       expect(message).toContain('policy chaos-mount/bio-only allowedFailtypes [2]');
       child!.kill('SIGTERM');
       expect(await cli.exited).toBe(0);
+      rmSync(dirname(kubeconfig), { recursive: true, force: true });
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('reads the install profile from the installed CRD: not ready while it is missing (said why, retried), then ready and shown on /healthz; beside Chaos Mesh an integer value is written as a string', async () => {
+    const api = await new FakeApiServer().start();
+    try {
+      const kubeconfig = kubeconfigFile(api);
+      const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig]);
+      const hook = { port: cli.port, ca: cli.ca };
+      await cli.waitForLog(/the kernelchaos\.chaos-mesh\.org CRD is not installed: apply manifests\/overlays\/standalone.*retrying/);
+      const waiting = await send(hook, 'GET', '/readyz');
+      expect(waiting.status).toBe(503);
+      expect(JSON.parse(waiting.text).reason).toMatch(/install profile unknown: the kernelchaos\.chaos-mesh\.org CRD is not installed/);
+      api.create(CHAOS_MESH_KERNELCHAOS_CRD());
+      await cli.waitForLog(/install profile: beside Chaos Mesh \(kernelchaos\.chaos-mesh\.org: no status subresource/);
+      let ready = waiting;
+      for (let i = 0; i < 100 && ready.status !== 200; i++) ready = await send(hook, 'GET', '/readyz');
+      expect(ready.status).toBe(200);
+      expect(JSON.parse((await send(hook, 'GET', '/healthz')).text).profile).toMatch(/^beside Chaos Mesh .*value string, no scheduler/);
+      const chaos = { ...seedChaos(), spec: { ...seedChaos().spec, mode: 'fixed', value: 1 } } as ReturnType<typeof seedChaos>;
+      const mutated = await review(hook, '/mutate-kernelchaos', kernelChaosRequest(chaos));
+      const patch = JSON.parse(Buffer.from(String(mutated.patch), 'base64').toString('utf8')) as { op: string; path: string; value: unknown }[];
+      expect(patch).toContainEqual({ op: 'replace', path: '/spec/value', value: '1' });
+      child!.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      rmSync(dirname(kubeconfig), { recursive: true, force: true });
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('--crd-profile that the installed CRD contradicts: exit 2, saying which CRD is installed and what to apply', async () => {
+    const api = await new FakeApiServer().start();
+    try {
+      api.create(OUR_KERNELCHAOS_CRD());
+      const kubeconfig = kubeconfigFile(api);
+      const cli = await startCli(['--drain-delay', '0s', '--kubeconfig', kubeconfig, '--crd-profile', 'chaos-mesh']);
+      expect(await cli.exited).toBe(2);
+      expect(cli.logs()).toMatch(/--crd-profile=chaos-mesh, but the installed kernelchaos\.chaos-mesh\.org CRD is kernelchaos's own \(standalone profile\): apply manifests\/overlays\/standalone, or drop --crd-profile/);
       rmSync(dirname(kubeconfig), { recursive: true, force: true });
     } finally {
       await api.stop();

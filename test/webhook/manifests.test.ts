@@ -74,7 +74,7 @@ function servedVersions(): Map<string, { group: string; versions: string[] }> {
 describe('webhook configurations', () => {
   it('every webhook: v1 reviews, no side effects, timeout <= 5 s, a path the server serves', () => {
     const hooks = allWebhooks();
-    expect(hooks).toHaveLength(5);
+    expect(hooks).toHaveLength(6);
     for (const h of hooks) {
       expect(h.admissionReviewVersions, h.name).toEqual(['v1']);
       expect(h.sideEffects, h.name).toBe('None');
@@ -170,6 +170,9 @@ describe('webhook configurations', () => {
     expect(paths['/mutate-pods']?.operations).toEqual(['CREATE']);
     expect(paths['/validate-kernelchaos']?.operations).toEqual(expect.arrayContaining(['CREATE', 'UPDATE']));
     expect(paths['/validate-kernelchaospolicy']?.resources).toEqual(['kernelchaospolicies']);
+    // The standalone profile has a Schedule CRD and no Workflow CRD: Workflows are registered only beside Chaos Mesh.
+    expect(paths['/validate-schedule']?.resources).toEqual(['schedules']);
+    expect(paths['/validate-workflow']).toBeUndefined();
   });
 
   it('call the Service that fronts the Deployment', () => {
