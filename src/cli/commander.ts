@@ -3,7 +3,7 @@
 // documented exit codes in --help, and `-f, --filename` (with `-` for stdin) spelled the same
 // everywhere. New options go on the Command a subcommand builds; nothing here needs to change.
 import { readFileSync } from 'node:fs';
-import { CommanderError, Command, Option } from 'commander';
+import { CommanderError, Command, InvalidArgumentError, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 
@@ -134,4 +134,18 @@ export function addLogOptions(command: Command): Command {
     // No commander .env(): an empty or unknown LOG_LEVEL is the logger's to report, not a usage error.
     .addOption(new Option('--log-level <level>', 'log level (default: $LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .addOption(new Option('--log-format <format>', 'json, or text (default: $LOG_FORMAT, else text on a terminal, json otherwise)').choices(LOG_FORMATS));
+}
+
+/** Option parser for a TCP port (0 = any free port); commander reports a bad value as a usage error naming the option. */
+export function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`must be a port number 0..65535, got '${value}'`);
+  return n;
+}
+
+/** Option parser for a positive number of seconds, returned in milliseconds. */
+export function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`must be a positive number of seconds, got '${value}'`);
+  return n * 1000;
 }
