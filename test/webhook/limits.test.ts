@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedChaos } from './fixtures.js';
 import { admissionReview, kernelChaosRequest, podRequest, send } from './helpers.js';
 import { ConcurrencyLimiter, type Admission } from '../../src/webhook/limiter.js';
+import { parseInTurn } from '../../src/webhook/body.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 /** argv: port, body file, CA file, count. Prints 'sending', then the JSON list of statuses (0: closed unanswered). */
@@ -185,3 +186,18 @@ describe('ConcurrencyLimiter', () => {
     expect(got.at(-1)).toMatchObject({ kind: 'refused', status: 503 });
   });
 });
+
+describe('large bodies parse one per event-loop turn', () => {
+  it('what arrives while one parses (a small review\'s next TLS step) runs before the next large parse', async () => {
+    const order: string[] = [];
+    parseInTurn(() => {
+      order.push('large 1');
+      setImmediate(() => order.push('small review step'));
+    });
+    parseInTurn(() => order.push('large 2'));
+    parseInTurn(() => order.push('large 3'));
+    for (let i = 0; i < 10 && order.length < 4; i++) await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['large 1', 'small review step', 'large 2', 'large 3']);
+  });
+});
+
