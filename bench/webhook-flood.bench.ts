@@ -12,29 +12,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEPLOYMENT_LIMIT, deploymentNodeOptions, FLOOD as FLOOD_SCRIPT, rssOf } from '../test/webhook/flood.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const DEPLOYMENT_LIMIT = 256 * 2 ** 20;
 
-/** argv: port, body file, CA file, count. Prints 'sending', then the JSON list of statuses (0: closed unanswered). */
-const FLOODER = `
-const https = require('node:https');
-const fs = require('node:fs');
-const [port, file, caFile, count] = process.argv.slice(1);
-const body = fs.readFileSync(file);
-const ca = fs.readFileSync(caFile, 'utf8');
-console.log('sending');
-const one = () => new Promise((resolve) => {
-  const req = https.request({ host: '127.0.0.1', port: Number(port), method: 'POST', path: '/mutate-pods', ca, servername: 'localhost', agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-  req.setTimeout(30000, () => req.destroy());
-  req.on('error', () => resolve(0));
-  req.end(body);
-});
-Promise.all(Array.from({ length: Number(count) }, one)).then((s) => console.log(JSON.stringify(s)));
-`;
 
 function review(object: unknown, kind: { group: string; version: string; kind: string }, resource: string, namespace: string): unknown {
   return {
@@ -56,11 +39,6 @@ const BIG = Buffer.from(JSON.stringify(review({
   apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', namespace: 'default', annotations: { blob: 'z'.repeat(3 * 2 ** 20 - 4096) } }, spec: { containers: [] },
 }, { group: '', version: 'v1', kind: 'Pod' }, 'pods', 'default')));
 
-function rss(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-}
 
 /** Resets VmHWM so each round reports its own peak. */
 function resetPeak(pid: number): void {
@@ -109,8 +87,7 @@ async function main(): Promise<number> {
   const caFile = join(dir, 'ca.crt');
   const bodyFile = join(dir, 'big.json');
   writeFileSync(bodyFile, BIG);
-  const deployment = readFileSync(join(repo, 'manifests/webhook/deployment.yaml'), 'utf8');
-  const nodeOptions = /- name: NODE_OPTIONS\s+value: "([^"]+)"/.exec(deployment)?.[1] ?? '';
+  const nodeOptions = deploymentNodeOptions();
   const webhook: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test/tls/run-cli.ts'), 'webhook', '--self-signed', '--self-signed-ca-out', caFile, '--port', '0', '--host', '127.0.0.1'], {
     cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: nodeOptions },
   });
@@ -128,13 +105,13 @@ async function main(): Promise<number> {
     const statuses: number[] = [];
     let peak = 0;
     let healthyErrors = 0;
-    const baseRss = rss(pid).rss;
+    const baseRss = rssOf(pid).rss;
     for (let round = 0; round < ROUNDS; round++) {
       // Quiet: the same healthy reviews for about as long as a flood lasts, without it.
       const quietDone = sleep(2000);
       for (const r of await healthyWhile(port, ca, quietDone)) quiet.push(r.ms);
       resetPeak(pid);
-      const flooder = spawn(process.execPath, ['-e', FLOODER, String(port), bodyFile, caFile, String(FLOOD)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const flooder = spawn(process.execPath, ['-e', FLOOD_SCRIPT, String(port), bodyFile, caFile, String(FLOOD)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       flooder.stdout?.on('data', (c: Buffer) => (out += c.toString()));
       const exited = new Promise<void>((r) => flooder.on('exit', () => r()));
@@ -145,10 +122,10 @@ async function main(): Promise<number> {
       }
       await exited;
       statuses.push(...(JSON.parse(out.slice(out.indexOf('\n') + 1)) as number[]));
-      peak = Math.max(peak, rss(pid).peak);
+      peak = Math.max(peak, rssOf(pid).peak);
       await sleep(1000);
     }
-    const after = rss(pid).rss;
+    const after = rssOf(pid).rss;
     const count = (s: number): number => statuses.filter((x) => x === s).length;
     const summary = {
       quiet: { n: quiet.length, p50: percentile(quiet, 50), p99: percentile(quiet, 99), max: Math.max(...quiet) },

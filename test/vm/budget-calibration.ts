@@ -3,7 +3,10 @@
 // `npm run build` (one VM boot; compiles on this host against the guest's BTF first):
 //   KERNELCHAOS_TESTKERNEL_DIR=../shared/testkernel npx tsx test/vm/budget-calibration.ts
 // Writes test/fixtures/budget-calibration.json: per program its cost units, frames on the one
-// function, clang time here, and whether the 6.1 verifier loaded it (with its reason when not).
+// function, BPF instructions of its largest program (llvm-objdump), clang time here, and whether
+// the 6.1 verifier loaded it (with its reason when not). KC_CALIBRATION_REUSE=1 recomputes the
+// table (after a cost-model change) from the last VM run's results without booting again.
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFailKernRequest } from '../../src/api/predicate/index.js';
@@ -61,12 +64,22 @@ interface Measured {
   cost: number;
   sourceBytes: number;
   clangMs: number;
+  /** Instructions of the object's largest program section. */
+  instructions: number;
   object: string;
   loaded?: boolean;
   reason?: string;
 }
 
 const OUT = join(VM_SCRATCH, 'budget-calibration');
+const FIXTURE = join(PROJECT_ROOT, 'test/fixtures/budget-calibration.json');
+
+/** BPF instructions (8 bytes each) of the largest program section in an object. */
+function largestProgram(object: string): number {
+  const out = spawnSync('llvm-objdump', ['-h', object], { encoding: 'utf8' }).stdout;
+  const sizes = [...out.matchAll(/^\s*\d+\s+(?:fentry|fexit|fmod_ret|kprobe|kretprobe|tp_btf|raw_tp)\/\S+\s+([0-9a-f]+)/gm)].map((m) => parseInt(m[1] ?? '0', 16) / 8);
+  return Math.max(0, ...sizes);
+}
 
 async function compileAll(btf: string): Promise<Measured[]> {
   const measured: Measured[] = [];
@@ -79,7 +92,7 @@ async function compileAll(btf: string): Promise<Measured[]> {
       const started = Date.now();
       const compiled = await compileProgram(source, { cacheDir: ENGINE_CACHE, btfPath: btf, timeoutMs: 600_000, memoryBytes: 4 * 2 ** 30 });
       const clangMs = compiled.cached ? -1 : Date.now() - started;
-      measured.push({ shape: shape.name, mode, frames: shape.frames, cost, sourceBytes: source.length, clangMs, object: compiled.objectPath });
+      measured.push({ shape: shape.name, mode, frames: shape.frames, cost, sourceBytes: source.length, clangMs, instructions: largestProgram(compiled.objectPath), object: compiled.objectPath });
       console.log(`${shape.name} ${mode}: cost ${cost}, ${source.length} bytes of C, clang ${clangMs} ms`);
     }
   }
@@ -109,8 +122,16 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT, 'loader.mjs'), LOADER);
   writeFileSync(join(OUT, 'objects.json'), JSON.stringify(measured.map((m) => m.object)));
   const results = join(OUT, 'results.jsonl');
-  writeFileSync(results, '');
-  const vm = await runInVm(`node ${join(OUT, 'loader.mjs')} ${join(OUT, 'objects.json')} ${results}`, { timeoutSeconds: 1800 });
+  const reuse = process.env.KC_CALIBRATION_REUSE === '1';
+  let vm = { code: 0, output: '' };
+  if (reuse) {
+    // Objects come from the cache then: keep the clang times measured when they were compiled.
+    const previous = (JSON.parse(readFileSync(FIXTURE, 'utf8')) as { programs: { shape: string; mode: string; clangMs: number }[] }).programs;
+    for (const m of measured) m.clangMs = previous.find((p) => p.shape === m.shape && p.mode === m.mode)?.clangMs ?? m.clangMs;
+  } else {
+    writeFileSync(results, '');
+    vm = await runInVm(`node ${join(OUT, 'loader.mjs')} ${join(OUT, 'objects.json')} ${results}`, { timeoutSeconds: 1800 });
+  }
   if (!existsSync(results)) throw new Error(`VM run failed (${vm.code}):\n${vm.output.slice(-3000)}`);
   const loads = readFileSync(results, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { path: string; loaded: boolean; reason?: string });
   for (const m of measured) {
@@ -121,8 +142,8 @@ async function main(): Promise<void> {
     }
   }
   const table = measured.map(({ object: _object, ...rest }) => rest);
-  writeFileSync(join(PROJECT_ROOT, 'test/fixtures/budget-calibration.json'), `${JSON.stringify({ kernel: 'test kernel Linux 6.1 (../shared/testkernel/bzImage)', programs: table }, null, 2)}\n`);
-  for (const m of table) console.log(`${m.shape.padEnd(28)} ${m.mode.padEnd(10)} cost ${String(m.cost).padStart(6)}  clang ${String(m.clangMs).padStart(7)} ms  ${m.loaded === undefined ? 'not run' : m.loaded ? 'loaded' : `REFUSED ${m.reason?.slice(0, 160) ?? ''}`}`);
+  writeFileSync(FIXTURE, `${JSON.stringify({ kernel: 'test kernel Linux 6.1 (../shared/testkernel/bzImage)', clang: spawnSync('clang', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0], programs: table }, null, 2)}\n`);
+  for (const m of table) console.log(`${m.shape.padEnd(28)} ${m.mode.padEnd(10)} cost ${String(m.cost).padStart(6)}  insns ${String(m.instructions).padStart(6)}  clang ${String(m.clangMs).padStart(7)} ms  ${m.loaded === undefined ? 'not run' : m.loaded ? 'loaded' : `REFUSED ${m.reason?.slice(0, 160) ?? ''}`}`);
   if (vm.code !== 0) console.log(`VM exit ${vm.code}:\n${vm.output.slice(-1500)}`);
 }
 

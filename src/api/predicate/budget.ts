@@ -4,14 +4,14 @@
 // the cost is counted per function and for the whole request.
 //
 // Calibrated in the test VM (Linux 6.1, clang 14; test/vm/budget-calibration.ts, table in
-// test/fixtures/budget-calibration.json): a program takes about 2 BPF instructions per cost unit
+// test/fixtures/budget-calibration.json): a program takes 1.8-2.2 BPF instructions per cost unit
 // (a 255-byte STRCMP 561 instructions, an 8-byte one 38, `name->len == n ||` 9) plus ~200 of its
 // own. The verifier refuses a program once one jump spans more than 32767 instructions (BPF jump
-// offsets are 16-bit: "jump out of range"): 29446 instructions loaded, 53557 did not. The
-// program budget stays at about 23000 instructions, so validation refuses well before that.
+// offsets are 16-bit: "jump out of range"): 29446 instructions (13932 units) loaded, 53557
+// (30224 units) did not. MAX_PROGRAM_COST is about 22000 instructions, two thirds of that range.
 import type { Expr } from './ast.js';
 
-/** Cost units one program (all frames on one kernel function) may take: ~23000 BPF instructions, 70% of the jump range. */
+/** Cost units one program (all frames on one kernel function) may take: about 22000 BPF instructions. */
 export const MAX_PROGRAM_COST = 10_000;
 /**
  * Cost units a whole request may take: its programs are compiled together in one clang run, which
