@@ -156,6 +156,13 @@ describe.skipIf(missing !== null)(missing ? `predicate fuzz (skipped: ${missing}
     expect(verdict.kind === 'refused' ? verdict.message : '').toContain(refused);
   });
 
+  it('a typedef-named struct pointer (wait_queue_head_t *wq) is read like a struct pointer: accepted, and it compiles', async () => {
+    // The generator refused it after validation had admitted it.
+    const verdict = judge({ failtype: 0, frame: { ...D_ALLOC, parameters: `${D_ALLOC.parameters}, wait_queue_head_t *wq`, predicate: 'wq->head.next != 0 && name->len > 1' } });
+    expect(verdict.kind).toBe('accepted');
+    if (verdict.kind === 'accepted' && verdict.frame) expect(await clangError(request(0, [verdict.frame], null))).toBeNull();
+  }, 120_000);
+
   it(`${CASES} generated frames: what validation accepts compiles in both modes, everything else is refused with a reason`, async () => {
     const cases = fuzzCases(pool, SEED, CASES);
     const verdicts = cases.map(judge);
