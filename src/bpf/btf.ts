@@ -4,8 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { BtfReader } from './btf-reader.js';
 import { findBtfFunctions } from './kernel-facts-btf.js';
-import { checkCallchainAgainstBtf } from './typecheck.js';
-import type { ParsedFrame } from '../api/predicate/ast.js';
+import { checkCallchainAgainstBtf, type TypedRequest } from './typecheck.js';
 import type { FieldError } from '../api/types.js';
 
 export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
@@ -41,13 +40,13 @@ export function kernelBtfFunctions(names: readonly string[], path = KERNEL_BTF_P
  * `spec.failKernRequest`); empty when they match or there is nothing typed to check. Without a
  * readable BTF a typed frame cannot be checked, so it is a problem too.
  */
-export function requestTypeProblems(callchain: readonly ParsedFrame[], btfPath = KERNEL_BTF_PATH): FieldError[] {
-  if (!callchain.some((f) => f.parameters.length > 0 || f.predicate !== null)) return [];
+export function requestTypeProblems(req: TypedRequest, btfPath = KERNEL_BTF_PATH): FieldError[] {
+  if (!req.site && !req.callchain.some((f) => f.parameters.length > 0 || f.predicate !== null)) return [];
   const btf = kernelBtf(btfPath);
   if (!btf) {
     return [{ path: 'spec.failKernRequest.callchain', message: `parameters and predicates are checked against the kernel's BTF, and ${btfPath} cannot be read as BTF` }];
   }
-  return checkCallchainAgainstBtf(callchain, btf).map((e) => ({ path: `spec.failKernRequest.${e.path}`, message: e.message }));
+  return checkCallchainAgainstBtf(req, btf).map((e) => ({ path: `spec.failKernRequest.${e.path}`, message: e.message }));
 }
 
 /**

@@ -199,7 +199,9 @@ function flattenMember(e: Extract<Expr, { kind: 'member' }>, s: EmitState): Memb
   if (!first?.arrow) {
     throw new GenerateError(s.path, `'${printable(node.name)}.' needs a struct value; parameters are pointers here, use '->'`);
   }
-  if (root.type.pointerDepth !== 1 || root.type.base.kind === 'name' || root.type.base.kind === 'enum') {
+  // A typedef name (`wait_queue_head_t *wq`) may name a struct: the BTF check before generation says which.
+  const base = root.type.base;
+  if (root.type.pointerDepth !== 1 || base.kind === 'enum' || (base.kind === 'name' && base.name.split(/\s+/).every((w) => TYPE_KEYWORDS.has(w)))) {
     throw new GenerateError(s.path, `'${printable(root.name)}->' needs a pointer to a struct or union parameter`);
   }
   const groups: string[] = [];

@@ -278,7 +278,7 @@ function checkFunctionsExist(request: ParsedFailKernRequest, btf: ReadonlySet<st
  * BTF: a wrong prototype would let a predicate read any kernel address.
  */
 function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): void {
-  const problems = requestTypeProblems(request.callchain, btfPath);
+  const problems = requestTypeProblems(request, btfPath);
   if (problems.length > 0) throw new EngineError('invalid-request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
 }
 

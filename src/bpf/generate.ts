@@ -310,7 +310,7 @@ class Writer {
       this.program('raw_tp', 'sched_process_exit', 'kc_thread_exit', 'thread-exit');
       this.emit('\tkc_thread_gone();', '\treturn 0;', '}', '');
     }
-    this.site(site, hasChain, probability, times, [], req.site);
+    this.site(site, hasChain, probability, times, [], req.site, `spec.failKernRequest.callchain[${req.callchain.length}].predicate`);
     const maps: string[] = [MAP_NAMES.targets, MAP_NAMES.verdicts, MAP_NAMES.config, MAP_NAMES.counters, MAP_NAMES.claims];
     if (hasChain) maps.push(MAP_NAMES.threads, MAP_NAMES.chain);
     // Site first in the hook list (for `render --hooks`); the loader attaches by ATTACH_ORDER.
@@ -699,10 +699,10 @@ class Writer {
     ];
   }
 
-  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, check: string[] = [], sitePredicate?: SitePredicate): void {
+  private site(site: InjectionSite, hasChain: boolean, probability: number, times: number, check: string[] = [], sitePredicate?: SitePredicate, sitePath = 'spec.failKernRequest.callchain[0].predicate'): void {
     // A site predicate (a last frame without funcname) reads the site's own arguments.
     const pred = sitePredicate
-      ? emitPredicate({ funcname: site.funcname, ...sitePredicate }, 'spec.failKernRequest.callchain[-1].predicate', 'kc_streq_site')
+      ? emitPredicate({ funcname: site.funcname, ...sitePredicate }, sitePath, 'kc_streq_site')
       : null;
     if (pred) this.emit(...pred.compares.map((c: StringCompare) => emitStringCompareFunction(c) + '\n'));
     if (hasChain) {

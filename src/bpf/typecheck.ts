@@ -3,7 +3,8 @@
 // declared, order, types; names may differ), every member a predicate reads must exist on the real
 // type, and only what the kernel's types make kernel pointers may be dereferenced. Otherwise an
 // integer argument declared `struct qstr *` would let a predicate read any kernel address.
-import type { CType, Expr, Parameter, ParsedFrame } from '../api/predicate/ast.js';
+import type { CType, Expr, Parameter, ParsedFailKernRequest, ParsedFrame } from '../api/predicate/ast.js';
+import { siteFor } from './sites.js';
 import type { FieldError } from '../api/types.js';
 import { BtfFormatError, formatPrototype, formatType, resolveType, type BtfReader, type BtfType } from './btf-reader.js';
 
@@ -180,33 +181,71 @@ function parameterProblem(btf: BtfReader, param: Parameter, real: { name: string
   return null;
 }
 
-function checkExpr(e: Expr, btf: BtfReader, types: FrameTypes): void {
+/** What an expression evaluates to, as C types it: a number, a pointer, or the literal 0 (a null pointer too). */
+type ValueKind = 'number' | 'pointer' | 'zero';
+
+/** The kind of a real (BTF) type a predicate reads; arrays, structs and functions cannot be read as a value. */
+function valueKindOf(btf: BtfReader, id: number, what: string): ValueKind {
+  const { type } = resolveType(btf, id);
+  if (type.kind === 'int' || type.kind === 'enum') return 'number';
+  if (type.kind === 'ptr') return 'pointer';
+  throw new TypeProblem(`'${what}' is ${formatType(btf, id)}, not a number or pointer: compare one of its members`);
+}
+
+/**
+ * Checks every member read and every operator against the real types, and returns the
+ * expression's kind. Pointers may be tested (`!p`, `p && ...`, `p ? a : b`) and compared (with
+ * `==`/`!=` to another pointer or 0, or ordered against another pointer); arithmetic, bitwise
+ * operators and shifts take numbers only, as C requires (clang refuses `p * 2`, `-p`, `p << 1`).
+ */
+function checkExpr(e: Expr, btf: BtfReader, types: FrameTypes): ValueKind {
   switch (e.kind) {
-    case 'int': case 'char': case 'string': case 'param':
-      return;
-    case 'member': {
-      const t = memberType(e, btf, types);
-      const { type } = resolveType(btf, t.id);
-      if (type.kind !== 'int' && type.kind !== 'enum' && type.kind !== 'ptr') {
-        throw new TypeProblem(`'${describePath(e)}' is ${formatType(btf, t.id)}, not a number or pointer: compare one of its members`);
-      }
-      return;
+    case 'int': return e.value === 0n ? 'zero' : 'number';
+    case 'char': case 'string': return 'number';
+    case 'param': {
+      const root = types.params.get(e.name);
+      if (!root) throw new TypeProblem(`'${e.name}' is not a declared parameter of ${types.funcname}`);
+      return valueKindOf(btf, root.id, e.name);
     }
-    case 'unary':
-      checkExpr(e.operand, btf, types);
-      return;
-    case 'binary':
-      checkExpr(e.left, btf, types);
-      checkExpr(e.right, btf, types);
-      return;
-    case 'conditional':
+    case 'member':
+      return valueKindOf(btf, memberType(e, btf, types).id, describePath(e));
+    case 'unary': {
+      const operand = checkExpr(e.operand, btf, types);
+      if (e.op !== '!' && operand === 'pointer') throw new TypeProblem(`'${e.op}' needs a number, but ${describeOperand(e.operand)} is a pointer (test a pointer with '!' or compare it with == 0)`);
+      return e.op === '-' && operand === 'zero' ? 'zero' : 'number';
+    }
+    case 'binary': {
+      const left = checkExpr(e.left, btf, types);
+      const right = checkExpr(e.right, btf, types);
+      const pointers = [left, right].filter((k) => k === 'pointer').length;
+      if (pointers === 0 || e.op === '||' || e.op === '&&') return 'number';
+      if (e.op === '==' || e.op === '!=') {
+        if (pointers === 2 || left === 'zero' || right === 'zero') return 'number';
+        const number = left === 'pointer' ? e.right : e.left;
+        throw new TypeProblem(`'${e.op}' compares a pointer with ${describeOperand(number)}, a number: compare a pointer with another pointer or with 0`);
+      }
+      if ((e.op === '<' || e.op === '<=' || e.op === '>' || e.op === '>=') && pointers === 2) return 'number';
+      const pointer = left === 'pointer' ? e.left : e.right;
+      throw new TypeProblem(`'${e.op}' needs numbers, but ${describeOperand(pointer)} is a pointer (pointers can be tested with '!' or compared with == and !=)`);
+    }
+    case 'conditional': {
       checkExpr(e.test, btf, types);
-      checkExpr(e.then, btf, types);
-      checkExpr(e.otherwise, btf, types);
-      return;
+      const a = checkExpr(e.then, btf, types);
+      const b = checkExpr(e.otherwise, btf, types);
+      if (a === 'pointer' || b === 'pointer') {
+        if ((a === 'pointer' || a === 'zero') && (b === 'pointer' || b === 'zero')) return 'pointer';
+        throw new TypeProblem(`the two results of '? :' must both be numbers or both be pointers, but ${describeOperand(a === 'pointer' ? e.then : e.otherwise)} is a pointer and ${describeOperand(a === 'pointer' ? e.otherwise : e.then)} a number`);
+      }
+      return a === 'zero' && b === 'zero' ? 'zero' : 'number';
+    }
     case 'strcmp':
       checkStringSubject(e.subject, e.fn, btf, types);
+      return 'number';
   }
+}
+
+function describeOperand(e: Expr): string {
+  return e.kind === 'param' || e.kind === 'member' ? `'${describePath(e)}'` : 'an expression';
 }
 
 function describePath(e: Expr): string {
@@ -316,7 +355,20 @@ function isCharLike(btf: BtfReader, id: number): boolean {
   return type.kind === 'int' && type.size === 1;
 }
 
-/** Every problem of a call chain, with paths below failKernRequest (`callchain[0].parameters`). */
-export function checkCallchainAgainstBtf(callchain: readonly ParsedFrame[], btf: BtfReader): FieldError[] {
-  return callchain.flatMap((frame, i) => checkFrameAgainstBtf(frame, btf).map((e) => ({ path: `callchain[${i}].${e.path}`, message: e.message })));
+/** What of a request the type check reads: its frames, and the predicate on the injection site. */
+export type TypedRequest = Pick<ParsedFailKernRequest, 'failtype' | 'callchain' | 'site'>;
+
+/**
+ * Every problem of a call chain, with paths below failKernRequest (`callchain[0].parameters`).
+ * A site predicate is checked against the site's own prototype; a kernel without the site cannot
+ * run one at all (the engine refuses it before generating), so there is nothing to check there.
+ */
+export function checkCallchainAgainstBtf(req: TypedRequest, btf: BtfReader): FieldError[] {
+  const problems = req.callchain.flatMap((frame, i) => checkFrameAgainstBtf(frame, btf).map((e) => ({ path: `callchain[${i}].${e.path}`, message: e.message })));
+  const site = siteFor(req.failtype).funcname;
+  if (req.site && btf.func(site)) {
+    const frame: ParsedFrame = { funcname: site, parameters: req.site.parameters, predicate: req.site.predicate };
+    problems.push(...checkFrameAgainstBtf(frame, btf).map((e) => ({ path: `callchain[${req.callchain.length}].${e.path}`, message: e.message })));
+  }
+  return problems;
 }

@@ -3,7 +3,7 @@
 // documented exit codes in --help, and `-f, --filename` (with `-` for stdin) spelled the same
 // everywhere. New options go on the Command a subcommand builds; nothing here needs to change.
 import { readFileSync } from 'node:fs';
-import { CommanderError, Command, Option } from 'commander';
+import { CommanderError, Command, InvalidArgumentError, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 import { PROFILE_CHOICES } from '../kube/crd-profile.js';
@@ -147,4 +147,18 @@ export function addProfileOption(command: Command): Command {
       .choices(PROFILE_CHOICES)
       .default('auto'),
   );
+}
+
+/** Option parser for a TCP port (0 = any free port); commander reports a bad value as a usage error naming the option. */
+export function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`must be a port number 0..65535, got '${value}'`);
+  return n;
+}
+
+/** Option parser for a positive number of seconds, returned in milliseconds. */
+export function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`must be a positive number of seconds, got '${value}'`);
+  return n * 1000;
 }

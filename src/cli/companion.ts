@@ -1,8 +1,8 @@
 // `kernelchaos companion`: the node agent (a privileged DaemonSet). Watches this node's targeted
 // pods and their KernelChaos objects, attaches each experiment's fault to its containers' cgroups
 // while the schedule is open, removes it after, reports status, and serves gRPC over mutual TLS.
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import { addLogOptions, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { Option, type Command } from 'commander';
+import { addLogOptions, commanderExitCode, portNumber, processIo, subcommand, type CliIo } from './commander.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { validateKernelChaos } from '../api/validate.js';
 import { BpfFaultEngine } from '../bpf/engine.js';
@@ -43,12 +43,6 @@ process); on SIGTERM it detaches everything and records why.
 Examples:
   kernelchaos companion --node "$NODE_NAME" --tls-cert tls.crt --tls-key tls.key --tls-ca ca.crt
   kernelchaos companion --node dev --manifests ./cluster --cgroup-root /host/sys/fs/cgroup --proc-root /host/proc`;
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port number 0..65535, got '${value}'`);
-  return n;
-}
 
 interface Options extends AuthFlags {
   metricsPort?: number;
@@ -148,13 +142,13 @@ export function command(io: CliIo = processIo): Command {
     .option('--cgroup-root <dir>', 'where the host cgroup v2 hierarchy is mounted', '/sys/fs/cgroup')
     .option('--proc-root <dir>', 'the host /proc (hostPID, or a mount such as /host/proc)', '/proc')
     .option('--grpc-host <addr>', 'address for the gRPC listeners', '0.0.0.0')
-    .option('--grpc-port <port>', 'kernelchaos.v1.Companion port (default 9443 when TLS files are given)', port)
+    .option('--grpc-port <port>', 'kernelchaos.v1.Companion port (default 9443 when TLS files are given)', portNumber)
     .option('--tls-cert <file>', 'server certificate (PEM)')
     .option('--tls-key <file>', 'server private key (PEM)')
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
     .option('--grpc-clients <names>', 'CNs/SANs of client certificates allowed on the Companion service, comma-separated (default: any the CA signed for clientAuth)')
     .option('--bpfki-clients <names>', 'CNs/SANs of client certificates allowed on the bpfki service, comma-separated (required with --bpfki-port)')
-    .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', port)
+    .option('--bpfki-port <port>', 'also serve Chaos Mesh\'s bpfki.BPFKIService here (off by default; see RISK below)', portNumber)
     .option('--bpfki-plaintext', "serve --bpfki-port WITHOUT TLS, as Chaos Mesh's controller-manager dials bpfki (grpc Insecure at the chaos-daemon pod IP)")
     .option('--bpfki-host <addr>', 'with --bpfki-plaintext: the address to bind (default --grpc-host); the chaos-daemon pod IP when both run with hostNetwork')
     .addOption(new Option('--attach-mode <mode>', 'how programs hook the kernel').choices(['auto', 'trampoline', 'kprobe']).default('auto'))

@@ -3,14 +3,12 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { addLogOptions, addProfileOption, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { addLogOptions, addProfileOption, commanderExitCode, portNumber, positiveSeconds, processIo, subcommand, type CliIo } from './commander.js';
 import type { ProfileChoice } from '../kube/crd-profile.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { DEFAULT_NAMESPACE } from '../webhook/context.js';
 import { addAuthOptions, addListenOptions, readAuth, type AuthFlags } from '../metrics/options.js';
 import type { Listening } from '../metrics/http.js';
-
-class UsageError extends Error {}
 
 interface ControllerCliOptions extends AuthFlags {
   metricsPort?: number;
@@ -30,20 +28,6 @@ interface ControllerCliOptions extends AuthFlags {
   output: 'text' | 'json';
   schedules: 'auto' | 'on' | 'off';
   crdProfile: ProfileChoice;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--health-port: must be 0..65535, got '${value}'`);
-  return n;
-}
-
-function seconds(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: must be a positive number of seconds, got '${value}'`);
-    return n * 1000;
-  };
 }
 
 export const EXIT_CODES = [
@@ -71,8 +55,8 @@ export function command(io: CliIo = processIo): Command {
       )
       .option('--lease-name <name>', 'name of the coordination.k8s.io/v1 Lease used for leader election', 'kernelchaos-controller')
       .addOption(new Option('--identity <id>', 'this replica in the Lease (default: the pod name, else the host name)').env('POD_NAME').default(hostname()))
-      .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', port, 0)
-      .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(seconds('--resync')).default(60_000, '60'))
+      .option('--health-port <n>', 'serve GET /healthz and /readyz (ready once synced) on this port; 0 = off', portNumber, 0)
+      .addOption(new Option('--resync <seconds>', 'full reconcile at least this often').argParser(positiveSeconds).default(60_000, '60'))
       .option('--manifests <dir>', 'with --dry-run: read KernelChaos, KernelChaosPolicy, Namespace, Pod and Node objects from this directory')
       .option('--dry-run', 'print which pods each experiment targets and which labels would change, then exit (needs --manifests)')
       .addOption(new Option('--output <format>', 'with --dry-run').choices(['text', 'json']).default('text'))
@@ -97,10 +81,6 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const code = commanderExitCode(err);
     if (code !== null) return code;
-    if (err instanceof UsageError) {
-      console.error(`kernelchaos controller: ${err.message}`);
-      return 2;
-    }
     throw err;
   }
   if (o.dryRun || o.manifests) {

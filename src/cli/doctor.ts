@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     ? (() => {
         const failtype = diagnosis.failtypes[spec.request.failtype];
         const frames = diagnoseChain(facts, spec.request.failtype, chain, failtype.via);
-        const frameProblems = [...frames.problems, ...requestTypeProblems(spec.request.callchain, opts.btf)];
+        const frameProblems = [...frames.problems, ...requestTypeProblems(spec.request, opts.btf)];
         // Without its site, failtype 0/1 may still work in the syscall-entry form, as `run` and the companion arm it.
         let mechanism: string | null = null;
         let formProblem: string | null = null;

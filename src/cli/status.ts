@@ -2,9 +2,9 @@
 // from one node's companion over mutual-TLS gRPC (--companion). --watch redraws in place on a
 // terminal and appends changed rows otherwise (logs, pipes).
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { parseCli, processIo, subcommand, type CliIo } from './commander.js';
+import { parseCli, positiveSeconds, processIo, subcommand, type CliIo } from './commander.js';
 import { age, experimentRow, experimentsTable, table } from '../status/format.js';
 
 type Output = 'table' | 'json' | 'yaml';
@@ -22,14 +22,6 @@ interface StatusOptions {
   tlsKey?: string;
   tlsCa?: string;
   tlsServerName?: string;
-}
-
-function seconds(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive number of seconds, got '${v}'`);
-    return n * 1000;
-  };
 }
 
 export const EXIT_CODES = [
@@ -51,8 +43,8 @@ export function command(io: CliIo = processIo): Command {
       .option('-w, --watch', 'keep refreshing (in place on a terminal; changed rows appended otherwise)')
       .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
       .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
-      .addOption(new Option('--interval <seconds>', 'with --watch: how often to read').argParser(seconds('--interval')).default(2000, '2'))
-      .addOption(new Option('--request-timeout <seconds>', 'give up on one API or gRPC call after this long').argParser(seconds('--request-timeout')).default(10_000, '10'))
+      .addOption(new Option('--interval <seconds>', 'with --watch: how often to read').argParser(positiveSeconds).default(2000, '2'))
+      .addOption(new Option('--request-timeout <seconds>', 'give up on one API or gRPC call after this long').argParser(positiveSeconds).default(10_000, '10'))
       .option('--companion <host:port>', "read one node's companion (kernelchaos.v1.Companion, mutual TLS) instead of the cluster")
       .option('--tls-cert <file>', 'with --companion: client certificate (PEM)')
       .option('--tls-key <file>', 'with --companion: client private key (PEM)')

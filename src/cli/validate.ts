@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { readManifestSources, type ManifestDocument } from '../api/manifests.js';
 import type { KernelChaosPolicy } from '../api/types.js';
-import { addFilenameOption, filenames, parseCli, processIo, subcommand, usageError, type CliIo } from './commander.js';
+import { addFilenameOption, filenames, parseCli, positiveSeconds, processIo, subcommand, usageError, type CliIo } from './commander.js';
 import { judgeContext, judgeDocument, namespacesIn, policiesIn } from './validate/judge.js';
 import { FORMATS, render, useColor, type Format } from './validate/format.js';
 import { exitCode, type DocumentReport } from './validate/report.js';
@@ -75,12 +75,6 @@ function parseTime(value: string): Date {
     throw new InvalidTime(`--now: expected an RFC 3339 time such as 2025-01-06T10:00:00Z, got '${value}'`);
   }
   return d;
-}
-
-function positiveSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidTime(`--timeout: expected a positive number of seconds, got '${value}'`);
-  return n * 1000;
 }
 
 class InvalidTime extends Error {}

@@ -1,7 +1,7 @@
 // `kernelchaos webhook`: serve the admission webhook over HTTPS until SIGTERM, then drain.
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { addLogOptions, addProfileOption, commanderExitCode, processIo, subcommand, type CliIo } from './commander.js';
+import { addLogOptions, addProfileOption, commanderExitCode, portNumber, processIo, subcommand, type CliIo } from './commander.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from '../log.js';
 import { parseGoDuration } from '../api/duration.js';
@@ -38,12 +38,6 @@ interface WebhookCliOptions extends AuthFlags {
   crdProfile: ProfileChoice;
 }
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: must be 0..65535, got '${value}'`);
-  return n;
-}
-
 function duration(flag: string) {
   return (value: string): number => {
     const ms = parseGoDuration(value);
@@ -67,7 +61,7 @@ export function command(io: CliIo = processIo): Command {
       exitCodes: EXIT_CODES,
       io,
     })
-      .option('--port <n>', 'HTTPS port (0: any free port)', port, 8443)
+      .option('--port <n>', 'HTTPS port (0: any free port)', portNumber, 8443)
       .option('--host <addr>', 'address to listen on (default: every address)')
       .option('--cert <file>', 'serving certificate PEM; reloaded when it changes on disk')
       .option('--key <file>', 'private key PEM of --cert')

@@ -1,14 +1,9 @@
 // The command-line options of a served port (metrics, dashboard), one definition for every
 // component: bind address, port, and the access options both ports share.
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { portNumber } from '../cli/commander.js';
 import type { HttpAuth } from './http.js';
-
-export function portNumber(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`must be a port number 0..65535, got '${value}'`);
-  return n;
-}
 
 /** Adds --<name>-port and --<name>-host. */
 export function addListenOptions(cmd: Command, name: 'metrics' | 'dashboard', what: string, defaultHost = '0.0.0.0'): Command {

@@ -11,6 +11,32 @@ export type BodyResult =
 const UTF8_CHARSET = /;\s*charset\s*=\s*"?(utf-?8)"?\s*(?:;|$)/i;
 const ANY_CHARSET = /;\s*charset\s*=/i;
 
+/** Bodies above this are parsed one per event-loop turn (see parseInTurn). */
+export const LARGE_PARSE_BYTES = 64 * 1024;
+
+const largeParses: (() => void)[] = [];
+
+/**
+ * Runs `work` in a turn of the event loop of its own, after the I/O already waiting. Parsing a
+ * 3 MiB body takes tens of milliseconds; several finishing together would otherwise parse back to
+ * back in one turn, and a small review waiting for its next TLS or HTTP step would wait for all of
+ * them. One large parse per turn keeps that wait at one parse.
+ */
+export function parseInTurn(work: () => void): void {
+  largeParses.push(work);
+  if (largeParses.length === 1) setImmediate(runNextParse);
+}
+
+function runNextParse(): void {
+  const work = largeParses[0];
+  try {
+    work?.();
+  } finally {
+    largeParses.shift();
+    if (largeParses.length > 0) setImmediate(runNextParse);
+  }
+}
+
 export function readJsonBody(req: IncomingMessage, limit: number, done: (result: BodyResult) => void): void {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
@@ -49,6 +75,10 @@ export function readJsonBody(req: IncomingMessage, limit: number, done: (result:
     chunks.push(chunk);
   };
   const onEnd = (): void => {
+    if (received > LARGE_PARSE_BYTES) parseInTurn(parse);
+    else parse();
+  };
+  const parse = (): void => {
     const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
     if (text.length === 0) {
       finish({ ok: false, status: 400, message: 'empty body: send a JSON AdmissionReview', abandoned: false });

@@ -24,8 +24,10 @@ export interface LimiterOptions {
 export const DEFAULT_LIMITS: LimiterOptions = {
   smallBodyBytes: 64 * 1024,
   small: { concurrent: 16, queued: 256 },
-  // Four 3 MiB bodies parse into well under 100 MiB of objects: the Deployment's 256Mi holds them.
-  large: { concurrent: 4, queued: 32 },
+  // Two 3 MiB bodies at once: each parses for tens of milliseconds on the one event loop, so more
+  // in parallel would not finish sooner, only hold more memory and delay small reviews between them.
+  // Past 16 waiting, a large body gets 429 at once without being read.
+  large: { concurrent: 2, queued: 16 },
   maxWaitMs: 2000,
 };
 

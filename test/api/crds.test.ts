@@ -18,6 +18,7 @@ import {
 } from '../../scripts/crds.js';
 import { KernelChaosSchema, KernelChaosPolicySchema } from '../../src/api/schema.js';
 import { readManifestSources } from '../../src/api/manifests.js';
+import { seedChaos } from '../fixtures/seed.js';
 
 const CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'manifests', 'crds');
 const files = renderCrdFiles();
@@ -88,16 +89,7 @@ function crdPaths(node: StructuralSchema, path: string, out: Set<string>): Set<s
   return out;
 }
 
-const seed = {
-  apiVersion: 'chaos-mesh.org/v1alpha1',
-  kind: 'KernelChaos',
-  metadata: { name: 'kernel-chaos-example', namespace: 'chaos-testing' },
-  spec: {
-    mode: 'one',
-    selector: { namespaces: ['chaos-mount'] },
-    failKernRequest: { callchain: [{ funcname: '__x64_sys_mount' }], failtype: 0 },
-  },
-};
+const seed = seedChaos();
 
 function withSpec(patch: Record<string, unknown>): Record<string, unknown> {
   return { ...seed, spec: { ...seed.spec, ...patch } };

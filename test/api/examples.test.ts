@@ -10,6 +10,7 @@ import { readManifestSources, type ManifestDocument } from '../../src/api/manife
 import { validateKernelChaos, validateKernelChaosPolicy, type KernelChaosVerdict } from '../../src/api/validate.js';
 import type { Expr, ParsedFailKernRequest } from '../../src/api/predicate/ast.js';
 import { runValidate } from '../../src/cli/validate.js';
+import { SEED_YAML } from '../fixtures/seed.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLES = join(ROOT, 'examples');
@@ -135,22 +136,8 @@ describe('examples/', () => {
 });
 
 describe("Chaos Mesh's documented examples", () => {
-  // The YAML blocks of the Chaos Mesh website, byte for byte (chaos-mesh/website history).
-  const current = `apiVersion: chaos-mesh.org/v1alpha1
-kind: KernelChaos
-metadata:
-  name: kernel-chaos-example
-  namespace: chaos-mesh
-spec:
-  mode: one
-  selector:
-    namespaces:
-      - chaos-mount
-  failKernRequest:
-    callchain:
-      - funcname: '__x64_sys_mount'
-    failtype: 0
-`;
+  // The YAML blocks of the Chaos Mesh website, byte for byte (chaos-mesh/website history): the seed's text in namespace chaos-mesh.
+  const current = SEED_YAML.replace('namespace: chaos-testing', 'namespace: chaos-mesh');
   const docs: [string, string][] = [
     ['chaos-mesh/kernel-chaos-example.yaml', current],
     ['chaos-mesh/kernel-chaos-example-chaos-testing.yaml', current.replace('namespace: chaos-mesh', 'namespace: chaos-testing')],

@@ -194,16 +194,30 @@ export function chaosObject(name: string, over: { uid?: string; generation?: num
   };
 }
 
+/** A pod as a manifest file holds it (JSON is YAML), for the companion's manifest-directory mode. */
+export function podManifest(...args: Parameters<typeof podObject>): string {
+  return `${JSON.stringify(podObject(...args), null, 2)}\n`;
+}
+
 export function podObject(
   name: string,
-  opts: { node?: string; uid?: string; experiments: string[]; containers: Array<{ name: string; id?: string; running?: boolean }>; targeted?: boolean; optedIn?: boolean },
+  opts: {
+    node?: string;
+    namespace?: string;
+    uid?: string;
+    experiments: string[];
+    containers: Array<{ name: string; id?: string; running?: boolean }>;
+    targeted?: boolean;
+    optedIn?: boolean;
+    qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
+  },
 ): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name,
-      namespace: 'app',
+      namespace: opts.namespace ?? 'app',
       uid: opts.uid ?? `pod-uid-${name}`,
       labels: opts.targeted === false ? {} : { 'kernelchaos.dev/target': 'true' },
       annotations: { 'kernelchaos.dev/experiments': opts.experiments.join(','), ...(opts.optedIn === false ? {} : { 'kernelchaos.dev/inject': 'true' }) },
@@ -211,7 +225,7 @@ export function podObject(
     spec: { nodeName: opts.node ?? 'node-a', containers: opts.containers.map((c) => ({ name: c.name })) },
     status: {
       phase: 'Running',
-      qosClass: 'BestEffort',
+      qosClass: opts.qosClass ?? 'BestEffort',
       containerStatuses: opts.containers.map((c) => ({
         name: c.name,
         image: 'busybox',

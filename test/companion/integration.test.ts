@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateKernelChaos } from '../../src/api/validate.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog as kubeSilentLog } from '../../src/kube/log.js';
-import { FakeEngine } from './fakes.js';
+import { FakeEngine, podManifest } from './fakes.js';
 import { SEED_YAML as SEED } from '../fixtures/seed.js';
 
 const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
@@ -32,24 +32,13 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   if (!cond()) throw new Error(`never happened: ${what}`);
 }
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: app
-  uid: ${UID}
-  labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
-spec:
-  nodeName: node-1
-  containers: [{name: app, image: busybox}, {name: side, image: busybox}]
-status:
-  phase: Running
-  qosClass: Burstable
-  containerStatuses:
-    - {name: app, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${APP}", state: {running: {}}}
-    - {name: side, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${SIDE}", state: {running: {}}}
-`;
+const POD = podManifest('web', {
+  uid: UID,
+  node: 'node-1',
+  qosClass: 'Burstable',
+  experiments: ['chaos-testing/kernel-chaos-example'],
+  containers: [{ name: 'app', id: APP }, { name: 'side', id: SIDE }],
+});
 
 
 describe('companion over a manifest directory and a kubelet cgroup tree', () => {

@@ -9,28 +9,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_YAML } from '../fixtures/seed.js';
+import { podManifest } from './fakes.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
 const APP = 'ab'.repeat(32);
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: chaos-mount
-  uid: ${UID}
-  labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
-spec:
-  nodeName: node-1
-  containers: [{name: app, image: busybox}]
-status:
-  phase: Running
-  qosClass: BestEffort
-  containerStatuses:
-    - {name: app, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${APP}", state: {running: {}}}
-`;
+const POD = podManifest('web', {
+  namespace: 'chaos-mount', uid: UID,
+  node: 'node-1',
+  qosClass: 'BestEffort',
+  experiments: ['chaos-testing/kernel-chaos-example'],
+  containers: [{ name: 'app', id: APP }],
+});
 
 // runCompanion with the recording engine; prints one line per lifecycle change. It installs no
 // timer of its own: if the companion held nothing alive, this process would exit by itself.

@@ -29,14 +29,15 @@ describe('kernelchaos controller', () => {
   it('refuses bad flags and a missing kubeconfig with a message naming the flag', async () => {
     const errors: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => written.push(String(chunk)) > 0);
     expect(await main(['--health-port', 'x'])).toBe(2);
     expect(await main(['--kubeconfig', join(dir, 'missing')])).toBe(2);
     expect(await main(['--no-such-flag'])).toBe(2);
     expect(await main(['--dry-run'])).toBe(2);
     stderr.mockRestore();
+    expect(written[0]).toContain("option '--health-port <n>' argument 'x' is invalid. must be a port number 0..65535, got 'x'");
     expect(errors).toEqual([
-      "kernelchaos controller: --health-port: must be 0..65535, got 'x'",
       `kernelchaos controller: --kubeconfig ${join(dir, 'missing')}: no such file`,
       'kernelchaos controller: --manifests and --dry-run go together (a directory cannot be patched); for a cluster use --kubeconfig',
     ]);

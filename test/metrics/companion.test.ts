@@ -9,7 +9,7 @@ import { validateKernelChaos } from '../../src/api/validate.js';
 import { EngineError } from '../../src/bpf/types.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog } from '../../src/kube/log.js';
-import { FakeEngine } from '../companion/fakes.js';
+import { FakeEngine, podManifest } from '../companion/fakes.js';
 import { SEED_YAML } from '../fixtures/seed.js';
 import { waitFor } from '../fakes/wait.js';
 import { scrape, value } from './scrape.js';
@@ -17,24 +17,13 @@ import { scrape, value } from './scrape.js';
 const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
 const APP = 'ab'.repeat(32);
 const SIDE = 'cd'.repeat(32);
-const POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: app
-  uid: ${UID}
-  labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
-spec:
-  nodeName: node-1
-  containers: [{name: app, image: busybox}, {name: side, image: busybox}]
-status:
-  phase: Running
-  qosClass: Burstable
-  containerStatuses:
-    - {name: app, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${APP}", state: {running: {}}}
-    - {name: side, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${SIDE}", state: {running: {}}}
-`;
+const POD = podManifest('web', {
+  uid: UID,
+  node: 'node-1',
+  qosClass: 'Burstable',
+  experiments: ['chaos-testing/kernel-chaos-example'],
+  containers: [{ name: 'app', id: APP }, { name: 'side', id: SIDE }],
+});
 
 let dir: string;
 let running: RunningCompanion | undefined;

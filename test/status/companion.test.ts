@@ -11,28 +11,18 @@ import { main } from '../../src/cli/status.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog } from '../../src/kube/log.js';
 import { createCa, createClientCert, createServingCert } from '../../src/tls/certs.js';
-import { FakeEngine } from '../companion/fakes.js';
+import { FakeEngine, podManifest } from '../companion/fakes.js';
 import { SEED_YAML } from '../fixtures/seed.js';
 
 const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
 const APP = 'ab'.repeat(32);
-const POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: app
-  uid: ${UID}
-  labels: {kernelchaos.dev/target: "true"}
-  annotations: {kernelchaos.dev/inject: "true", kernelchaos.dev/experiments: "chaos-testing/kernel-chaos-example"}
-spec:
-  nodeName: node-1
-  containers: [{name: app, image: busybox}]
-status:
-  phase: Running
-  qosClass: Burstable
-  containerStatuses:
-    - {name: app, image: b, imageID: b, ready: true, restartCount: 0, containerID: "containerd://${APP}", state: {running: {}}}
-`;
+const POD = podManifest('web', {
+  uid: UID,
+  node: 'node-1',
+  qosClass: 'Burstable',
+  experiments: ['chaos-testing/kernel-chaos-example'],
+  containers: [{ name: 'app', id: APP }],
+});
 
 let dir: string;
 let running: RunningCompanion;

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
-const TESTKERNEL_DIR = resolve(PROJECT_ROOT, '..', 'shared', 'testkernel');
+/** ../shared/testkernel beside the project; KERNELCHAOS_TESTKERNEL_DIR for a checkout elsewhere (a git worktree). */
+const TESTKERNEL_DIR = process.env.KERNELCHAOS_TESTKERNEL_DIR ?? resolve(PROJECT_ROOT, '..', 'shared', 'testkernel');
 export const VM_RUN = join(TESTKERNEL_DIR, 'vm-run.sh');
 /** Scratch space shared read-write with the guest (host /tmp is not visible in the guest). */
 export const VM_SCRATCH = join(PROJECT_ROOT, '.vmcache');

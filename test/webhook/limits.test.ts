@@ -11,44 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedChaos } from './fixtures.js';
 import { admissionReview, kernelChaosRequest, podRequest, send } from './helpers.js';
 import { ConcurrencyLimiter, type Admission } from '../../src/webhook/limiter.js';
+import { parseInTurn } from '../../src/webhook/body.js';
+import { DEPLOYMENT_LIMIT, deploymentNodeOptions, FLOOD, rssOf } from './flood.js';
 
 const repo = resolve(import.meta.dirname, '../..');
-/** argv: port, body file, CA file, count. Prints 'sending', then the JSON list of statuses (0: closed unanswered). */
-const FLOOD = `
-const https = require('node:https');
-const fs = require('node:fs');
-const [port, file, caFile, count] = process.argv.slice(1);
-const body = fs.readFileSync(file);
-const ca = fs.readFileSync(caFile, 'utf8');
-console.log('sending');
-const one = () => new Promise((resolve) => {
-  const req = https.request({ host: '127.0.0.1', port: Number(port), method: 'POST', path: '/mutate-pods', ca, servername: 'localhost', agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-  req.setTimeout(30000, () => req.destroy());
-  req.on('error', () => resolve(0));
-  req.end(body);
-});
-Promise.all(Array.from({ length: Number(count) }, one)).then((s) => console.log(JSON.stringify(s)));
-`;
-const DEPLOYMENT_LIMIT = 256 * 1024 * 1024;
 let proc: ChildProcess;
 let dir: string;
 let hook: { port: number; ca: string };
 let logs = '';
 
-/** NODE_OPTIONS as the webhook Deployment sets them: the heap limits the 256Mi budget relies on. */
-function deploymentNodeOptions(): string {
-  const text = readFileSync(join(repo, 'manifests/webhook/deployment.yaml'), 'utf8');
-  const m = /- name: NODE_OPTIONS\s+value: "([^"]+)"/.exec(text);
-  if (!m?.[1]) throw new Error('manifests/webhook/deployment.yaml sets no NODE_OPTIONS');
-  return m[1];
-}
-
-function rssOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-}
 
 function post(path: string, body: Buffer, timeoutMs: number): Promise<{ status: number; ms: number; text: string }> {
   const started = performance.now();
@@ -185,3 +156,18 @@ describe('ConcurrencyLimiter', () => {
     expect(got.at(-1)).toMatchObject({ kind: 'refused', status: 503 });
   });
 });
+
+describe('large bodies parse one per event-loop turn', () => {
+  it('what arrives while one parses (a small review\'s next TLS step) runs before the next large parse', async () => {
+    const order: string[] = [];
+    parseInTurn(() => {
+      order.push('large 1');
+      setImmediate(() => order.push('small review step'));
+    });
+    parseInTurn(() => order.push('large 2'));
+    parseInTurn(() => order.push('large 3'));
+    for (let i = 0; i < 10 && order.length < 4; i++) await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['large 1', 'small review step', 'large 2', 'large 3']);
+  });
+});
+

@@ -103,6 +103,9 @@ class Parser {
       if (t.kind !== 'punct' || !(ops as readonly string[]).includes(t.text)) return left;
       this.next();
       const right = this.binary(level + 1, nesting);
+      if ((t.text === '/' || t.text === '%') && right.kind === 'int' && right.value === 0n) {
+        throw new PredicateError(`'${t.text} 0' divides by zero (BPF would make it 0, C leaves it undefined): remove it`, right.span.start);
+      }
       left = this.node(
         { kind: 'binary', op: t.text as BinaryOperator, left, right, span: span(left.span.start, right.span.end) },
         [left, right],

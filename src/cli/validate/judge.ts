@@ -85,7 +85,7 @@ const judgeKernelChaos: Judge = (doc, ctx, at) => {
     return { status: 'denied', errors, warnings };
   }
   if (ctx.btf !== undefined) {
-    const typeErrors = requestTypeProblems(parseFailKernRequest(verdict.chaos.spec.failKernRequest).callchain, ctx.btf);
+    const typeErrors = requestTypeProblems(parseFailKernRequest(verdict.chaos.spec.failKernRequest), ctx.btf);
     if (typeErrors.length > 0) return { status: 'invalid', errors: errorFindings(at, typeErrors), warnings };
   }
   const own = verdict.chaos.metadata.namespace ?? ctx.namespace;
