@@ -114,13 +114,17 @@ export function cgroupMountsFromMountinfo(mountinfo: string): CgroupMount[] {
     const path = left.split(' ')[4]?.replace(/\\040/g, ' ');
     if (!path) continue;
     if (fstype === 'cgroup2') out.push({ fstype, path });
-    else if (fstype === 'cgroup') out.push({ fstype, path, controllers: superOptions.split(',').filter(isController) });
+    else if (fstype === 'cgroup') out.push({ fstype, path, controllers: cgroupMountControllers(superOptions) });
   }
   return out;
 }
 
 /** v1 mount options that are not controllers. */
-const V1_MOUNT_OPTIONS = new Set(['rw', 'ro', 'xattr', 'noprefix', 'clone_children', 'cpuset_v2_mode', 'none', 'all', 'favordynmods']);
+const V1_MOUNT_OPTIONS = new Set(['rw', 'ro', 'nosuid', 'nodev', 'noexec', 'relatime', 'noatime', 'xattr', 'noprefix', 'clone_children', 'cpuset_v2_mode', 'none', 'all', 'favordynmods']);
+/** The controllers of a v1 mount from its options (`rw,nosuid,pids` -> pids). */
+export function cgroupMountControllers(options: string): string[] {
+  return options.split(',').filter(isController);
+}
 const isController = (o: string): boolean => o !== '' && !V1_MOUNT_OPTIONS.has(o) && !o.startsWith('name=') && !o.startsWith('release_agent=');
 
 /**
