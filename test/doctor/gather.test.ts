@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { gatherKernelFacts } from '../../src/bpf/kernel-facts.js';
 import { findBtfFunctions } from '../../src/bpf/kernel-facts-btf.js';
 import { diagnose } from '../../src/bpf/doctor.js';
+import { doctorChecks } from '../../src/bpf/doctor-report.js';
 import { btfBlob } from './btf-fixture.js';
 
 let root: string;
@@ -135,5 +136,21 @@ describe('gatherKernelFacts on fixture trees', () => {
       expect(f.problems.some((p) => p.startsWith('only cgroup v1 hierarchies without a usable controller are mounted on this machine (/sys/fs/cgroup/systemd)'))).toBe(true);
       expect(f.problems.some((p) => p.startsWith('fmod_ret: no kernel BTF'))).toBe(true);
     }
+  });
+
+  it('a pure cgroup v1 mount table (the v1 VM test guest\'s): targets by the pids hierarchy, named in the cgroup targets row', async () => {
+    root = mkdtempSync(join(tmpdir(), 'kc-doctor-'));
+    put('proc/sys/kernel/osrelease', '6.1.0\n');
+    put('proc/self/mounts', [
+      'cgroup /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0',
+      'cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,relatime,cpu,cpuacct 0 0',
+      'cgroup /sys/fs/cgroup/pids cgroup rw,relatime,pids 0 0',
+      'cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0',
+    ].join('\n') + '\n');
+    const facts = await gatherKernelFacts(ROOTS());
+    expect(facts.cgroup).toMatchObject({ layout: 'legacy', v2Mount: null, target: { ok: true, hierarchy: { kind: 'v1', controller: 'pids', root: '/sys/fs/cgroup/pids' } } });
+    const row = doctorChecks(facts).find((r) => r.check === 'cgroup targets');
+    expect(row?.detail).toMatch(/^by cgroup v1 pids hierarchy \(\/sys\/fs\/cgroup\/pids\); layout legacy$/);
+    for (const f of diagnose(facts).failtypes) expect(f.problems.some((p) => /cgroup/.test(p))).toBe(false);
   });
 });
