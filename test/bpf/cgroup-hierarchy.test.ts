@@ -28,13 +28,8 @@ const HYBRID = [
   line(28, '/sys/fs/cgroup/cpu,cpuacct', 'cgroup', 'rw,cpu,cpuacct'),
   line(29, '/sys/fs/cgroup/pids', 'cgroup', 'rw,pids'),
 ].join('\n');
-const V1 = [
-  line(25, '/sys/fs/cgroup', 'tmpfs', 'ro,mode=755'),
-  line(27, '/sys/fs/cgroup/systemd', 'cgroup', 'rw,xattr,name=systemd'),
-  line(28, '/sys/fs/cgroup/cpu,cpuacct', 'cgroup', 'rw,cpu,cpuacct'),
-  line(31, '/sys/fs/cgroup/memory', 'cgroup', 'rw,memory'),
-  line(29, '/sys/fs/cgroup/pids', 'cgroup', 'rw,pids'),
-].join('\n');
+// The same node without cgroup2, and with memory v1.
+const V1 = [...HYBRID.split('\n').filter((l) => !l.includes('cgroup2')), line(31, '/sys/fs/cgroup/memory', 'cgroup', 'rw,memory')].join('\n');
 
 describe('the target hierarchy from the mount table', () => {
   it('cgroup v2: the v2 id', () => {
