@@ -269,18 +269,16 @@ async function main() {
   out('sigterm', { restartedTarget, exit, progs: progs(), detached: c2.count('all faults detached: companion received SIGTERM'), after: await mountsIn(again.statuses.target, 20) });
 }
 
-/** kubelet deleting a pod: the apiserver forgets it, the sandbox is stopped and removed. */
-async function deletePod(pod) {
-  rmSync(join(MANIFESTS, `pod-${pod.name}.json`), { force: true });
-  await call('StopPodSandbox', { pod_sandbox_id: pod.sandbox });
-  await call('RemovePodSandbox', { pod_sandbox_id: pod.sandbox });
-}
-
-/** One node layout: a hostPID target pod (target + sibling) and a bystander pod under the seed example. */
-async function hierarchyPhase(label, uids) {
-  const target = { name: `target-${label}`, namespace: 'chaos-mount', uid: uids[0], containers: ['target', 'sibling'], optIn: true, targeted: true, hostPid: true };
-  const bystander = { name: `bystander-${label}`, namespace: 'chaos-mount', uid: uids[1], containers: ['app'], optIn: true, targeted: false };
-  for (const pod of [target, bystander]) {
+/**
+ * One node layout: a hostPID target pod (target + sibling) and, given a uid, a bystander pod under
+ * the seed example. The pods are forgotten afterwards (their manifests removed; sandboxes are left
+ * running, as CRI calls cost seconds each in the emulated guest).
+ */
+async function hierarchyPhase(label, targetUid, bystanderUid) {
+  const target = { name: `target-${label}`, namespace: 'chaos-mount', uid: targetUid, containers: ['target', 'sibling'], optIn: true, targeted: true, hostPid: true };
+  const bystander = bystanderUid ? { name: `bystander-${label}`, namespace: 'chaos-mount', uid: bystanderUid, containers: ['app'], optIn: true, targeted: false } : null;
+  const pods = bystander ? [target, bystander] : [target];
+  for (const pod of pods) {
     await runPod(pod);
     writePod(pod);
   }
@@ -295,7 +293,7 @@ async function hierarchyPhase(label, uids) {
     injected: c.lines('fault attached to cgroup')[0] ?? null,
     target: await mountsIn(target.statuses.target, 20),
     sibling: await mountsIn(target.statuses.sibling, 20),
-    bystander: await mountsIn(bystander.statuses.app, 20),
+    bystander: bystander ? await mountsIn(bystander.statuses.app, 20) : null,
     host: mountsOnHost(20),
     progs: progs() - base,
   };
@@ -303,7 +301,7 @@ async function hierarchyPhase(label, uids) {
   result.exit = await c.exited;
   result.progsAfter = progs() - base;
   result.after = await mountsIn(target.statuses.target, 20);
-  for (const pod of [target, bystander]) await deletePod(pod);
+  for (const pod of pods) rmSync(join(MANIFESTS, `pod-${pod.name}.json`));
   out(label, result);
 }
 
@@ -316,14 +314,15 @@ function localRun(label) {
 
 async function cgroupV1() {
   writeFileSync(join(MANIFESTS, 'seed.yaml'), readFileSync(KC_SEED, 'utf8'));
-  await hierarchyPhase('v1', ['1a2b3c4d-0000-4a1b-8c2d-000000000001', '1a2b3c4d-0000-4a1b-8c2d-000000000002']);
+  await hierarchyPhase('v1', '1a2b3c4d-0000-4a1b-8c2d-000000000001', '1a2b3c4d-0000-4a1b-8c2d-000000000002');
   localRun('v1');
   // systemd's hybrid layout: cgroup2 beside the v1 controllers. runc decides per container (statfs
   // of /sys/fs/cgroup/unified), so pods made from here on are in the unified hierarchy too.
   mkdirSync('/sys/fs/cgroup/unified');
   const mounted = spawnSync('mount', ['-t', 'cgroup2', 'cgroup2', '/sys/fs/cgroup/unified'], { encoding: 'utf8' });
   out('hybrid_mount', { status: mounted.status, stderr: mounted.stderr });
-  await hierarchyPhase('hybrid', ['2a2b3c4d-0000-4a1b-8c2d-000000000001', '2a2b3c4d-0000-4a1b-8c2d-000000000002']);
+  // Another pod was shown untouched on v1; here the sibling container and the host suffice.
+  await hierarchyPhase('hybrid', '2a2b3c4d-0000-4a1b-8c2d-000000000001');
 }
 
 (KC_SCENARIO === 'cgroup-v1' ? cgroupV1 : main)().then(
