@@ -1,27 +1,10 @@
-// Cgroup v2 helpers for `kernelchaos run`: a fresh child cgroup whose id (the directory's inode
-// number, what bpf_get_current_cgroup_id returns) the fault engine targets.
+// Cgroups for `kernelchaos run`: a fresh child cgroup, in the hierarchy this machine's targets are
+// named in (cgroup-hierarchy.ts: cgroup v2, the unified hierarchy of a hybrid machine, or one v1
+// controller's), whose id (the directory's inode number) the fault engine targets.
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from './types.js';
-
-/** The cgroup2 mount point, from /proc/self/mountinfo, or null when cgroup v2 is not mounted. */
-export function cgroup2Mount(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | null {
-  for (const line of mountinfo.split('\n')) {
-    // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    if (right.split(' ')[0] !== 'cgroup2') continue;
-    const mountPoint = left.split(' ')[4];
-    if (mountPoint) return mountPoint.replace(/\\040/g, ' ');
-  }
-  return null;
-}
-
-/** This process's cgroup v2 path relative to the mount ("/" for the root), from /proc/self/cgroup. */
-export function ownCgroupPath(procCgroup = readFileSync('/proc/self/cgroup', 'utf8')): string {
-  const line = procCgroup.split('\n').find((l) => l.startsWith('0::'));
-  return line ? line.slice(3) || '/' : '/';
-}
+import { cgroupMountsFromMountinfo, chooseTargetHierarchy, MOUNTINFO_HINT, MOUNTINFO_WHERE, procCgroupPath, type TargetHierarchy } from './cgroup-hierarchy.js';
 
 /** The cgroup id: the inode number of the cgroup's directory. */
 export function cgroupId(path: string): bigint {
@@ -31,26 +14,36 @@ export function cgroupId(path: string): bigint {
 export interface RunCgroup {
   path: string;
   id: bigint;
+  /** The hierarchy it is in (the engine names targets in it). */
+  hierarchy: TargetHierarchy;
 }
 
+/** Where `run` makes its cgroup on this machine, from the mount table and this process's cgroups. */
+export interface MachineCgroups {
+  mountinfo: string;
+  procCgroup: string;
+}
+
+const ownMachine = (): MachineCgroups => ({ mountinfo: readFileSync('/proc/self/mountinfo', 'utf8'), procCgroup: readFileSync('/proc/self/cgroup', 'utf8') });
+
 /**
- * Creates `kernelchaos-run-<pid>` under this process's cgroup (so a delegated subtree works), or
- * under the root when that is not writable. No controllers are enabled: the engine only needs the id.
+ * Creates `kernelchaos-run-<pid>` under this process's cgroup of the target hierarchy (so a
+ * delegated subtree works), or under its root when that is not writable. No controllers are
+ * enabled or limits set: the engine only needs the id.
  */
-export function createRunCgroup(name = `kernelchaos-run-${process.pid}`): RunCgroup {
-  const mount = cgroup2Mount();
-  if (!mount) {
-    throw new EngineError('unsupported-kernel', 'cgroup v2 is not mounted (mount -t cgroup2 none /sys/fs/cgroup): targets are cgroup v2 cgroups');
-  }
-  const parents = [join(mount, ownCgroupPath()), mount];
+export function createRunCgroup(name = `kernelchaos-run-${process.pid}`, machine: MachineCgroups = ownMachine()): RunCgroup {
+  const choice = chooseTargetHierarchy(cgroupMountsFromMountinfo(machine.mountinfo), MOUNTINFO_WHERE, MOUNTINFO_HINT);
+  if (!choice.ok) throw new EngineError('unsupported-kernel', `${choice.reason}: run puts the command in a cgroup of its own`);
+  const hierarchy = choice.hierarchy;
+  const parents = [join(hierarchy.root, procCgroupPath(machine.procCgroup, hierarchy) ?? '/'), hierarchy.root];
   let lastError: unknown;
   for (const parent of [...new Set(parents)]) {
     const path = join(parent, name);
     try {
       mkdirSync(path);
-      return { path, id: cgroupId(path) };
+      return { path, id: cgroupId(path), hierarchy };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { path, id: cgroupId(path) };
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { path, id: cgroupId(path), hierarchy };
       lastError = err;
     }
   }

@@ -1,4 +1,5 @@
 // Turns KernelFacts and their Diagnosis into the rows and text `kernelchaos doctor` prints. Pure.
+import { describeTargetHierarchy } from './cgroup-hierarchy.js';
 import type { KernelFacts, SiteName } from './kernel-facts.js';
 import { SITE_NAMES } from './kernel-facts.js';
 import type { ProbeOutcome } from './kernel-facts-probe.js';
@@ -88,11 +89,11 @@ export function doctorChecks(facts: KernelFacts): CheckRow[] {
   }
   const cg = facts.cgroup;
   rows.push({
-    check: 'cgroup v2',
-    status: cg.layout === 'unified' ? 'ok' : cg.layout === 'hybrid' ? 'warn' : 'missing',
-    detail: cg.layout === 'unified' || cg.layout === 'hybrid'
-      ? `${cg.layout} at ${cg.v2Mount ?? '?'}; controllers: ${cg.controllers.join(' ') || 'none'}`
-      : cg.layout === 'legacy' ? 'only cgroup v1 is mounted' : 'no cgroup mounted',
+    check: 'cgroup targets',
+    status: !cg.target.ok ? 'missing' : cg.target.hierarchy.kind === 'v2' ? 'ok' : 'warn',
+    detail: cg.target.ok
+      ? `by ${describeTargetHierarchy(cg.target.hierarchy)}; layout ${cg.layout}${cg.v2Mount ? `, cgroup2 at ${cg.v2Mount} (controllers: ${cg.controllers.join(' ') || 'none'})` : ''}`
+      : cg.target.reason,
   });
   rows.push({
     check: 'bpffs',

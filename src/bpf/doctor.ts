@@ -74,12 +74,10 @@ function commonBlockers(facts: KernelFacts): Blocker[] {
       });
     }
   }
-  if (facts.cgroup.layout === 'legacy' || facts.cgroup.layout === 'none') {
+  if (!facts.cgroup.target.ok) {
     out.push({
-      problem: facts.cgroup.layout === 'legacy'
-        ? 'only cgroup v1 is mounted: targets are chosen by cgroup v2 id, so no task can be targeted'
-        : 'no cgroup hierarchy is mounted: targets are chosen by cgroup v2 id',
-      remedy: 'boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2), or mount -t cgroup2 none /sys/fs/cgroup',
+      problem: `${facts.cgroup.target.reason}: targets are cgroups, so no task can be targeted`,
+      remedy: 'boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or mount a v1 controller hierarchy such as pids',
     });
   }
   const { clang, bpftool, libbpf } = facts.toolchain;
@@ -233,8 +231,10 @@ function diagnoseFailtype(facts: KernelFacts, failtype: FailType, common: Blocke
   const kprobeOk = common.length === 0 && kprobe.length === 0 && (kprobeLive || shared.length === 0);
 
   const warnings: string[] = [];
-  if (facts.cgroup.layout === 'hybrid') {
-    warnings.push(`cgroup v2 is only mounted beside v1 (at ${facts.cgroup.v2Mount ?? '?'}); container runtimes in v1 mode do not give pods their own v2 cgroup`);
+  if (facts.cgroup.target.ok && facts.cgroup.target.hierarchy.kind === 'hybrid') {
+    warnings.push(
+      `hybrid cgroups: targets are v2 cgroups in the unified hierarchy at ${facts.cgroup.target.hierarchy.root}; containers are there only with runc >= 1.0 (or the systemd driver), older runtimes leave them at its root`,
+    );
   }
   if (facts.lockdown.mode === 'confidentiality') {
     warnings.push("lockdown 'confidentiality' forbids bpf_probe_read_kernel: predicates that read kernel memory (member access, STRCMP) are refused by the verifier");

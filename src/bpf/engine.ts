@@ -8,6 +8,7 @@ import { compileProgram, defaultCacheDir } from './compile.js';
 import { ATTACH_ORDER, GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
 import { SITE_CONFIG, siteFor, type SiteForm } from './sites.js';
+import { bpfTargetOf, describeTargetHierarchy, type TargetHierarchy } from './cgroup-hierarchy.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EngineError, type ArmedFault, type ArmOptions, type FaultCounters, type FaultEngine } from './types.js';
 
@@ -282,6 +283,11 @@ function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): voi
   if (problems.length > 0) throw new EngineError('invalid-request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
 }
 
+/** Any target hierarchy but plain cgroup v2 is said with the mechanism (run output, status records, Events). */
+export function withHierarchy(mechanism: string, hierarchy: TargetHierarchy | undefined): string {
+  return hierarchy === undefined || hierarchy.kind === 'v2' ? mechanism : `${mechanism}; targets by ${describeTargetHierarchy(hierarchy)}`;
+}
+
 export interface EngineOptions {
   /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
@@ -329,7 +335,7 @@ export class BpfFaultEngine implements FaultEngine {
   ): Promise<ArmedBpfFault> {
     let program: GeneratedProgram;
     try {
-      program = generateProgram(request, mode, { form });
+      program = generateProgram(request, mode, { form, ...(options.hierarchy ? { target: bpfTargetOf(options.hierarchy) } : {}) });
     } catch (err) {
       // The webhook validates first, so this is a request the parser accepted but C cannot express.
       if (err instanceof GenerateError) throw new EngineError('compile-failed', `the fault program cannot be generated: ${err.message}`);
@@ -337,7 +343,7 @@ export class BpfFaultEngine implements FaultEngine {
     }
     // Injected facts describe a pretend kernel (tests); only the real one is checked against kallsyms.
     if (!this.options.facts) checkFunctionsExist(request, facts.btfFunctions, form);
-    const { mechanism } = planForm(request, facts, true, mode);
+    const mechanism = withHierarchy(planForm(request, facts, true, mode).mechanism, options.hierarchy);
     const compiled = await compileProgram(program.source, {
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),

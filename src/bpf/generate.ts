@@ -23,6 +23,7 @@ import {
   type StringCompare,
 } from './emit-predicate.js';
 import { siteFor, syscallEntrySite, type InjectionSite, type SiteForm } from './sites.js';
+import { V1_SUBSYS_ENUMERATOR, type BpfTargetHierarchy } from './cgroup-hierarchy.js';
 
 export { GenerateError } from './emit-predicate.js';
 
@@ -96,7 +97,12 @@ export interface GenerateOptions {
   variant?: 'full' | 'empty-site';
   /** 'syscall-entry': fail the chain's outermost frame at entry instead of the failtype's site (see sites.ts). Default 'site'. */
   form?: SiteForm;
+  /** Which hierarchy target cgroup ids are in (cgroup-hierarchy.ts). Default: the default (v2) hierarchy. */
+  target?: BpfTargetHierarchy;
 }
+
+/** The header with the v1 target check and the hierarchy check for cgroups found elsewhere (src/bpf). */
+export const TARGET_V1_HEADER = 'kc_target_v1.bpf.h';
 
 /**
  * Most target threads with chain state at once (kc_threads). A HASH, not an LRU: an LRU would evict
@@ -139,7 +145,7 @@ export function generateProgram(req: ParsedFailKernRequest, mode: ProgramMode, o
     }
   });
 
-  const out = new Writer(mode);
+  const out = new Writer(mode, options.target ?? { kind: 'default' });
   if (options.variant === 'empty-site') return out.emptySite(req, site);
   if (entryForm) return out.entry(req, site, probability, times);
   return out.full(req, site, probability, times);
@@ -213,7 +219,10 @@ class Writer {
   private readonly lines: string[] = [];
   private readonly hooks: ProgramHook[] = [];
 
-  constructor(private readonly mode: ProgramMode) {}
+  constructor(
+    private readonly mode: ProgramMode,
+    private readonly target: BpfTargetHierarchy,
+  ) {}
 
   private get ctxParam(): string {
     return this.mode === 'trampoline' ? 'unsigned long long *ctx' : 'struct pt_regs *ctx';
@@ -545,33 +554,46 @@ class Writer {
       '\treturn targeted;',
       '}',
       '',
-      '/* Is the current task in a target cgroup or below one? */',
-      'static __always_inline bool kc_task_targeted(void)',
-      '{',
-      '\tstruct kc_config *cfg = kc_config_get();',
-      '',
-      '\tif (!cfg || !cfg->target_count)',
-      '\t\treturn false;',
-      '\t__u32 generation = cfg->generation;',
-      '\t__u64 id = bpf_get_current_cgroup_id();',
-      '\tint cached = kc_cached_verdict(id, generation);',
-      '',
-      '\tif (cached >= 0)',
-      '\t\treturn cached;',
-      '\tfor (int level = 0; level < KC_MAX_CGROUP_LEVELS; level++) {',
-      '\t\t__u64 ancestor = bpf_get_current_ancestor_cgroup_id(level);',
-      '',
-      '\t\tif (!ancestor)',
-      '\t\t\tbreak;',
-      `\t\tif (bpf_map_lookup_elem(&${MAP_NAMES.targets}, &ancestor))`,
-      '\t\t\treturn kc_store_verdict(id, generation, true);',
-      '\t\tif (ancestor == id)',
-      '\t\t\tbreak;',
-      '\t}',
-      '\treturn kc_store_verdict(id, generation, false);',
-      '}',
-      '',
     );
+    if (this.target.kind === 'v1' || site.bioArgIndex !== null) {
+      this.emit(
+        ...(this.target.kind === 'v1'
+          ? [`/* Targets are cgroups of the v1 ${this.target.controller} hierarchy (kc_task_targeted is the header's). */`, `#define KC_TARGET_V1_SUBSYS ${V1_SUBSYS_ENUMERATOR[this.target.controller]}`]
+          : []),
+        `#include "${TARGET_V1_HEADER}"`,
+        '',
+      );
+    }
+    if (this.target.kind === 'default') {
+      this.emit(
+        '/* Is the current task in a target cgroup or below one? */',
+        'static __always_inline bool kc_task_targeted(void)',
+        '{',
+        '\tstruct kc_config *cfg = kc_config_get();',
+        '',
+        '\tif (!cfg || !cfg->target_count)',
+        '\t\treturn false;',
+        '\t__u32 generation = cfg->generation;',
+        '\t__u64 id = bpf_get_current_cgroup_id();',
+        '\tint cached = kc_cached_verdict(id, generation);',
+        '',
+        '\tif (cached >= 0)',
+        '\t\treturn cached;',
+        '\tfor (int level = 0; level < KC_MAX_CGROUP_LEVELS; level++) {',
+        '\t\t__u64 ancestor = bpf_get_current_ancestor_cgroup_id(level);',
+        '',
+        '\t\tif (!ancestor)',
+        '\t\t\tbreak;',
+        `\t\tif (bpf_map_lookup_elem(&${MAP_NAMES.targets}, &ancestor))`,
+        '\t\t\treturn kc_store_verdict(id, generation, true);',
+        '\t\tif (ancestor == id)',
+        '\t\t\tbreak;',
+        '\t}',
+        '\treturn kc_store_verdict(id, generation, false);',
+        '}',
+        '',
+      );
+    }
     if (site.bioArgIndex !== null) {
       this.emit(
         '/* Is the bio charged to a target cgroup (bio->bi_blkg->blkcg->css.cgroup) or below one? */',
@@ -586,7 +608,8 @@ class Writer {
         '\t__u32 generation = cfg->generation;',
         '\tstruct cgroup *cg = BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup);',
         '',
-        '\tif (!cg)',
+        '\t/* ids are unique only within a hierarchy: on v1 and hybrid nodes the blkcg is in blkio\'s */',
+        '\tif (!cg || !kc_in_target_hierarchy(cg))',
         '\t\treturn false;',
         '\t__u64 id = BPF_CORE_READ(cg, kn, id);',
         '\tint cached = kc_cached_verdict(id, generation);',

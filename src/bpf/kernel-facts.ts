@@ -1,6 +1,7 @@
 // Gathers what the running kernel and this machine offer for fault injection: the only I/O part of
 // `kernelchaos doctor`. Everything here is an observation; judging it is `diagnose` (doctor.ts).
 // Roots are parameters so tests can point them at fixture trees.
+import { chooseTargetHierarchy, cgroupMountControllers, MOUNTINFO_HINT, MOUNTINFO_WHERE, type CgroupMount, type HierarchyChoice } from './cgroup-hierarchy.js';
 import { access, readFile } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -54,7 +55,13 @@ export interface KernelFacts {
     debugfsKprobes: boolean | null;
   };
   mounts: { debugfs: string | null; tracefs: string | null; bpffs: string[] };
-  cgroup: { layout: 'unified' | 'hybrid' | 'legacy' | 'none'; v2Mount: string | null; controllers: string[] };
+  cgroup: {
+    layout: 'unified' | 'hybrid' | 'legacy' | 'none';
+    v2Mount: string | null;
+    controllers: string[];
+    /** The hierarchy targets are named in on this machine (cgroup-hierarchy.ts), or why there is none. */
+    target: HierarchyChoice;
+  };
   lockdown: { mode: LockdownMode; source: 'securityfs' | 'config' } | { mode: null; reason: string };
   capabilities: { effectiveHex: string; bpf: boolean; perfmon: boolean; sysAdmin: boolean } | null;
   unprivilegedBpfDisabled: number | null;
@@ -309,6 +316,13 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
     layout: cgroup2 ? (cgroup1.length > 0 ? 'hybrid' : 'unified') : cgroup1.length > 0 ? 'legacy' : 'none',
     v2Mount: cgroup2?.target ?? null,
     controllers,
+    target: chooseTargetHierarchy(
+      mountEntries.flatMap((m): CgroupMount[] =>
+        m.fstype === 'cgroup2' ? [{ fstype: 'cgroup2', path: m.target }] : m.fstype === 'cgroup' ? [{ fstype: 'cgroup', path: m.target, controllers: cgroupMountControllers(m.options) }] : [],
+      ),
+      MOUNTINFO_WHERE,
+      MOUNTINFO_HINT,
+    ),
   };
 
   let lockdown: KernelFacts['lockdown'];

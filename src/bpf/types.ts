@@ -1,6 +1,7 @@
 // The contract between the fault engine (src/bpf) and its users: `kernelchaos run`, the node
 // companion and the bpfki gRPC service.
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
+import type { TargetHierarchy } from './cgroup-hierarchy.js';
 
 /** How the chain frames and the site are hooked. `auto` picks per kernel at run time. */
 export type AttachMode = 'auto' | 'trampoline' | 'kprobe';
@@ -30,6 +31,11 @@ export interface ArmOptions {
    * frame at entry instead (src/bpf/sites.ts). Default true; false refuses such kernels.
    */
   syscallEntry?: boolean;
+  /**
+   * The hierarchy the target cgroup ids are in (cgroup-hierarchy.ts), chosen per node. Default:
+   * cgroup v2. Any other is said in `mechanism`.
+   */
+  hierarchy?: TargetHierarchy;
 }
 
 /** A program set attached to the kernel. Owned by this process: if it dies, the kernel drops it. */
@@ -40,7 +46,7 @@ export interface ArmedFault {
   /** How the fault is injected, said by `run`, the status records and Events (e.g. the syscall-entry form). */
   readonly mechanism: string;
   counters(): FaultCounters;
-  /** Cgroup v2 ids (inode numbers of the cgroup directories) whose tasks, and their descendants', may fail. */
+  /** Cgroup ids (inode numbers of the cgroup directories, in ArmOptions.hierarchy) whose tasks, and their descendants', may fail. */
   setTargetCgroups(ids: readonly bigint[]): void;
   /** Detaches every program and frees the maps. Idempotent. */
   disarm(): void;

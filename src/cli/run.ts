@@ -158,6 +158,7 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
       attachMode: args.attachMode,
       syscallEntry: args.syscallEntry,
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
+      hierarchy: cgroup.hierarchy,
     });
   } catch (e) {
     armError = e;
@@ -182,7 +183,7 @@ export async function main(argv: string[], deps: Partial<RunDeps> = {}): Promise
     return RUN_FAILED;
   }
   const fault = armed;
-  if (fault.details.program.site.form === 'syscall-entry') say(`mechanism: ${fault.mechanism}`);
+  if (fault.details.program.site.form === 'syscall-entry' || cgroup.hierarchy.kind !== 'v2') say(`mechanism: ${fault.mechanism}`);
   say(`armed ${spec.name} in ${fault.mode} mode (${fault.details.modeReason}) for cgroup ${cgroup.path} in ${formatMs(fault.details.armMs)}${fault.details.cached ? ' (cached object)' : ''}`);
 
   const armedAt = performance.now();

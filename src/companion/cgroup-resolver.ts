@@ -1,5 +1,7 @@
-// Container -> cgroup v2 directory and id. The id is the directory's inode number, which is what
-// bpf_get_current_cgroup_id() returns for tasks inside it (kernfs node id == inode on 64-bit).
+// Container -> cgroup directory and id, in the hierarchy chosen for this node (cgroup v2, the
+// unified hierarchy of a hybrid node, or one v1 controller's; src/bpf/cgroup-hierarchy.ts). The id
+// is the directory's inode number, which is what the program reads for tasks inside it (kernfs
+// node id == inode on 64-bit).
 //
 // Kubelet lays pods out by cgroup driver and QoS class; the container runtime names the leaf:
 //   systemd : kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid with _>.slice/<prefix>-<id>.scope
@@ -8,6 +10,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
+import { describeTargetHierarchy, procCgroupPath, targetHierarchyUnder, type HierarchyChoice, type TargetHierarchy } from '../bpf/cgroup-hierarchy.js';
 
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker';
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
@@ -50,21 +53,6 @@ export type Resolution =
   | { kind: 'resolved'; path: string; cgroupId: bigint; via: CgroupDriver | 'proc' }
   | { kind: 'not-found'; reason: string; tried: string[] }
   | { kind: 'unsupported'; reason: string };
-
-export const CGROUP_V1_UNSUPPORTED =
-  'cgroup v1: faults need cgroup v2 (systemd.unified_cgroup_hierarchy=1); this node can still validate and render, but not inject';
-
-export type CgroupVersion = { version: 2 } | { version: 1; hybrid: boolean } | { version: 'missing'; reason: string };
-
-/** Which cgroup hierarchy is mounted at `cgroupRoot`. */
-export async function detectCgroupVersion(cgroupRoot: string): Promise<CgroupVersion> {
-  if (await exists(join(cgroupRoot, 'cgroup.controllers'))) return { version: 2 };
-  if (await exists(join(cgroupRoot, 'unified', 'cgroup.controllers'))) return { version: 1, hybrid: true };
-  for (const controller of ['memory', 'cpu,cpuacct', 'cpu', 'pids']) {
-    if (await exists(join(cgroupRoot, controller))) return { version: 1, hybrid: false };
-  }
-  return { version: 'missing', reason: `no cgroup hierarchy at ${cgroupRoot} (is /sys/fs/cgroup mounted, and --cgroup-root right?)` };
-}
 
 /** Where kubelet may root its pods: the default, and the `/kubelet` cgroup root that kind and others use. */
 const KUBEPODS_ROOTS: ReadonlyArray<{ systemd: string; slicePrefix: string; cgroupfs: string }> = [
@@ -146,7 +134,7 @@ export type PodContainerResolution =
   | { kind: 'refused'; reason: string };
 
 export interface ResolverOptions {
-  /** Where the host's cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a pod). */
+  /** Where the host's cgroup hierarchies are mounted (/sys/fs/cgroup, or /host/sys/fs/cgroup in a pod). */
   cgroupRoot: string;
   /** The host's /proc (the DaemonSet runs with hostPID, or mounts it at /host/proc). */
   procRoot: string;
@@ -160,51 +148,57 @@ export interface ContainerToResolve {
 }
 
 export class CgroupResolver {
-  private versionCache: Promise<CgroupVersion> | undefined;
+  private hierarchyCache: Promise<HierarchyChoice> | undefined;
 
   constructor(private readonly opts: ResolverOptions) {}
 
-  cgroupVersion(): Promise<CgroupVersion> {
-    this.versionCache ??= detectCgroupVersion(this.opts.cgroupRoot);
-    return this.versionCache;
+  /** The hierarchy this node's targets are named in (read once: a node does not change it while up). */
+  hierarchy(): Promise<HierarchyChoice> {
+    this.hierarchyCache ??= targetHierarchyUnder(this.opts.cgroupRoot);
+    return this.hierarchyCache;
   }
 
   async resolve(container: ContainerToResolve): Promise<Resolution> {
-    const unsupported = await this.unsupported();
-    if (unsupported) return unsupported;
+    const choice = await this.hierarchy();
+    if (!choice.ok) return { kind: 'unsupported', reason: choice.reason };
+    const h = choice.hierarchy;
     // The uid becomes part of a path: only what the apiserver assigns (a UUID), never `/` or `..`.
     if (!POD_UID.test(container.podUid)) {
       return { kind: 'not-found', reason: `pod metadata.uid ${JSON.stringify(container.podUid.slice(0, 64))} is not a UUID`, tried: [] };
     }
     const tried: string[] = [];
     for (const candidate of candidatePaths(container.podUid, container.qosClass, container.ref)) {
-      const full = join(this.opts.cgroupRoot, candidate.path);
+      const full = join(h.root, candidate.path);
       tried.push(full);
       const id = await directoryInode(full);
       if (id !== null) return { kind: 'resolved', path: full, cgroupId: id, via: candidate.driver };
     }
-    const viaProc = await this.findThroughProc((cgroupPath) => cgroupPath.includes(container.ref.id));
+    const viaProc = await this.findThroughProc(h, (cgroupPath) => cgroupPath.includes(container.ref.id));
     if (viaProc) return viaProc;
     tried.push(`${this.opts.procRoot}/*/cgroup (no process in a cgroup naming ${container.ref.id.slice(0, 12)})`);
     return {
       kind: 'not-found',
-      reason: `no cgroup for ${container.ref.runtime} container ${container.ref.id.slice(0, 12)} (is it running on this node?)`,
+      reason:
+        `no cgroup for ${container.ref.runtime} container ${container.ref.id.slice(0, 12)} in the ${describeTargetHierarchy(h)} (is it running on this node?` +
+        (h.kind === 'hybrid' ? ' On hybrid nodes the runtime must place containers in the unified hierarchy too, as runc >= 1.0 and systemd do' : '') +
+        ')',
       tried,
     };
   }
 
   /** The cgroup of a host process (bpfki requests are keyed by pid). */
   async resolvePid(pid: number): Promise<Resolution> {
-    const unsupported = await this.unsupported();
-    if (unsupported) return unsupported;
+    const choice = await this.hierarchy();
+    if (!choice.ok) return { kind: 'unsupported', reason: choice.reason };
+    const h = choice.hierarchy;
     if (!Number.isInteger(pid) || pid <= 0) return { kind: 'not-found', reason: `pid must be a positive integer, got ${pid}`, tried: [] };
     const file = join(this.opts.procRoot, String(pid), 'cgroup');
-    const cgroupPath = await readUnifiedCgroupPath(file);
+    const cgroupPath = await readProcCgroupPath(file, h);
     if (cgroupPath === null) return { kind: 'not-found', reason: `no process ${pid} on this node (read ${file})`, tried: [file] };
     return (
-      (await this.fromCgroupPath(cgroupPath)) ?? {
+      (await this.fromCgroupPath(h, cgroupPath)) ?? {
         kind: 'not-found',
-        reason: `process ${pid} is in cgroup ${cgroupPath}, which is not under ${this.opts.cgroupRoot}`,
+        reason: `process ${pid} is in cgroup ${cgroupPath}, which is not under ${h.root}`,
         tried: [file],
       }
     );
@@ -218,28 +212,24 @@ export class CgroupResolver {
   async resolvePodContainerPid(pid: number): Promise<PodContainerResolution> {
     const found = await this.resolvePid(pid);
     if (found.kind !== 'resolved') return found;
-    const root = resolve(this.opts.cgroupRoot);
+    const choice = await this.hierarchy();
+    if (!choice.ok) return { kind: 'unsupported', reason: choice.reason };
+    const h = choice.hierarchy;
+    const root = resolve(h.root);
     const relative = found.path === root ? '' : found.path.slice(root.length + 1);
     if (relative === '') return { kind: 'refused', reason: `process ${pid} is in the root cgroup: refusing to fault the whole node` };
     const container = podContainerOfCgroup(relative);
     if (!container) {
       return { kind: 'refused', reason: `process ${pid} is in cgroup /${relative}, which is not a container of a pod on this node (host processes cannot be faulted)` };
     }
-    const own = await readUnifiedCgroupPath(join(this.opts.procRoot, 'self', 'cgroup'));
+    const own = await readProcCgroupPath(join(this.opts.procRoot, 'self', 'cgroup'), h);
     if (own !== null && podContainerOfCgroup(own)?.containerId === container.containerId) {
       return { kind: 'refused', reason: `process ${pid} is in the companion's own container` };
     }
     return { ...found, container };
   }
 
-  private async unsupported(): Promise<Resolution | null> {
-    const v = await this.cgroupVersion();
-    if (v.version === 2) return null;
-    if (v.version === 1) return { kind: 'unsupported', reason: CGROUP_V1_UNSUPPORTED };
-    return { kind: 'unsupported', reason: v.reason };
-  }
-
-  private async findThroughProc(match: (cgroupPath: string) => boolean): Promise<Resolution | null> {
+  private async findThroughProc(h: TargetHierarchy, match: (cgroupPath: string) => boolean): Promise<Resolution | null> {
     let entries: string[];
     try {
       entries = await readdir(this.opts.procRoot);
@@ -248,20 +238,20 @@ export class CgroupResolver {
     }
     for (const entry of entries) {
       if (!/^\d+$/.test(entry)) continue;
-      const cgroupPath = await readUnifiedCgroupPath(join(this.opts.procRoot, entry, 'cgroup'));
+      const cgroupPath = await readProcCgroupPath(join(this.opts.procRoot, entry, 'cgroup'), h);
       if (cgroupPath === null || !match(cgroupPath)) continue;
-      const found = await this.fromCgroupPath(cgroupPath);
+      const found = await this.fromCgroupPath(h, cgroupPath);
       if (found) return found;
     }
     return null;
   }
 
-  /** A path from /proc/<pid>/cgroup -> the directory under our cgroup root. */
-  private async fromCgroupPath(cgroupPath: string): Promise<Resolution | null> {
+  /** A path from /proc/<pid>/cgroup -> the directory under the hierarchy's mount. */
+  private async fromCgroupPath(h: TargetHierarchy, cgroupPath: string): Promise<Resolution | null> {
     // Inside a cgroup namespace, paths outside it start with `/..`; the host root we mount still
     // holds them below the same names, so drop the climbing part.
     const relative = cgroupPath.split('/').filter((p) => p !== '' && p !== '..' && p !== '.').join('/');
-    const root = resolve(this.opts.cgroupRoot);
+    const root = resolve(h.root);
     const full = resolve(root, relative);
     if (full !== root && !full.startsWith(root + sep)) return null;
     const id = await directoryInode(full);
@@ -269,18 +259,13 @@ export class CgroupResolver {
   }
 }
 
-/** The `0::/path` line of a /proc/<pid>/cgroup file (cgroup v2), or null. */
-async function readUnifiedCgroupPath(file: string): Promise<string | null> {
-  let text: string;
+/** A process's cgroup in hierarchy `h` from its /proc/<pid>/cgroup file, or null. */
+async function readProcCgroupPath(file: string, h: TargetHierarchy): Promise<string | null> {
   try {
-    text = await readFile(file, 'utf8');
+    return procCgroupPath(await readFile(file, 'utf8'), h);
   } catch {
     return null;
   }
-  for (const line of text.split('\n')) {
-    if (line.startsWith('0::')) return line.slice(3).trim();
-  }
-  return null;
 }
 
 async function directoryInode(path: string): Promise<bigint | null> {
@@ -289,15 +274,6 @@ async function directoryInode(path: string): Promise<bigint | null> {
     return s.isDirectory() ? s.ino : null;
   } catch {
     return null;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -10,7 +10,8 @@ import { ManifestDirStore } from '../kube/manifestDir.js';
 import type { ClusterStore } from '../kube/store.js';
 import { parseCron } from '../schedule/cron.js';
 import { BpfkiInjector } from './bpfki.js';
-import { CgroupResolver, CGROUP_V1_UNSUPPORTED } from './cgroup-resolver.js';
+import { CgroupResolver } from './cgroup-resolver.js';
+import { describeTargetHierarchy } from '../bpf/cgroup-hierarchy.js';
 import type { MtlsMaterial, RunningServer, TlsFiles } from './grpc.js';
 import { Companion } from './lifecycle.js';
 import type { Validate } from './model.js';
@@ -126,9 +127,11 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
 export async function runCompanion(config: CompanionConfig, deps: CompanionDeps): Promise<RunningCompanion> {
   const { log } = deps;
   const resolver = new CgroupResolver({ cgroupRoot: config.cgroupRoot, procRoot: config.procRoot });
-  const version = await resolver.cgroupVersion();
-  if (version.version === 1) log.warn({ cgroupRoot: config.cgroupRoot }, CGROUP_V1_UNSUPPORTED);
-  else if (version.version === 'missing') log.warn({ cgroupRoot: config.cgroupRoot }, version.reason);
+  const choice = await resolver.hierarchy();
+  if (choice.ok) log.info({ cgroupRoot: config.cgroupRoot, hierarchy: choice.hierarchy }, `targets by ${describeTargetHierarchy(choice.hierarchy)}`);
+  else log.warn({ cgroupRoot: config.cgroupRoot }, `${choice.reason}: this node can validate and render, but not inject`);
+  // Every program on this node names its targets in the node's hierarchy.
+  const armOptions: ArmOptions | undefined = choice.ok ? { ...config.armOptions, hierarchy: choice.hierarchy } : config.armOptions;
 
   // Read TLS material before anything is attached, so a bad path fails fast with nothing to undo.
   const tls = config.grpc ? await readTls(config.grpc.tls) : undefined;
@@ -148,14 +151,14 @@ export async function runCompanion(config: CompanionConfig, deps: CompanionDeps)
     sink,
     log,
     ...(parts.seeds ? { seedRecords: parts.seeds } : {}),
-    ...(config.armOptions ? { armOptions: config.armOptions } : {}),
+    ...(armOptions ? { armOptions } : {}),
     ...(config.releaseNamespace ? { releaseNamespace: config.releaseNamespace } : {}),
     // Each counter change is a report write in a cluster: every 15 s per experiment is plenty there.
     countersIntervalMs: config.source.kind === 'kubernetes' ? 15_000 : 5000,
   });
   const bpfki =
     config.bpfkiPort !== undefined
-      ? new BpfkiInjector({ resolver, engine, validate: deps.validate, log, ...(config.armOptions ? { armOptions: config.armOptions } : {}) })
+      ? new BpfkiInjector({ resolver, engine, validate: deps.validate, log, ...(armOptions ? { armOptions } : {}) })
       : undefined;
 
   metrics?.watch(companion);

@@ -50,6 +50,19 @@ describe.skipIf(missing !== null)(missing ? `compile (skipped: ${missing})` : 'c
     }
   }
 
+  // CO-RE fixes up the controller's enum cgroup_subsys_id value for the running kernel.
+  for (const failtype of [0, 2] as const) {
+    for (const mode of MODES) {
+      it(`failtype ${failtype} (${mode}) for a v1 pids hierarchy compiles`, async () => {
+        const program = generateProgram(parsed({ failtype, callchain: [{ funcname: '__x64_sys_mount' }] }), mode, { target: { kind: 'v1', controller: 'pids' } });
+        const compiled = await compileProgram(program.source, { cacheDir: CACHE });
+        const found = sections(compiled.objectPath);
+        for (const hook of program.hooks) expect(found).toContain(hook.section);
+        expect(found).toContain('.BTF.ext');
+      }, 60_000);
+    }
+  }
+
   it('the empty-site variant compiles', async () => {
     const program = generateProgram(parsed(BANANAS), 'trampoline', { variant: 'empty-site' });
     const compiled = await compileProgram(program.source, { cacheDir: CACHE });

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../../src/bpf/types.js';
 import { ast, oneFrame, param } from './fixtures.js';
-import { cgroup2Mount, ownCgroupPath } from '../../src/bpf/cgroup.js';
 import { BANANAS, parsed, SEED } from './fixtures.js';
 
 const ALL = new Set(['should_failslab', 'should_fail_alloc_page', 'should_fail_bio', '__x64_sys_mount', 'd_alloc_parallel']);
@@ -94,22 +93,6 @@ describe('6.8-6.10: should_failslab called through its .constprop clone', () => 
     expect(plan.form).toBe('syscall-entry');
     expect(plan.mechanism).toContain('this kernel calls should_failslab through its compiler clone should_failslab.constprop.0, which no hook on should_failslab sees');
     expect(() => planForm(parsed(SEED), facts, false)).toThrow(/compiler clone should_failslab\.constprop\.0.*--no-syscall-entry/);
-  });
-});
-
-describe('cgroup helpers', () => {
-  it('finds the cgroup2 mount in mountinfo, even with optional fields', () => {
-    const mountinfo = [
-      '22 1 0:21 / /proc rw,nosuid - proc proc rw',
-      '30 22 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate',
-    ].join('\n');
-    expect(cgroup2Mount(mountinfo)).toBe('/sys/fs/cgroup');
-    expect(cgroup2Mount('22 1 0:21 / /proc rw - proc proc rw\n')).toBeNull();
-  });
-
-  it("reads this process's cgroup v2 path", () => {
-    expect(ownCgroupPath('0::/user.slice/user-0.slice/session-1.scope\n')).toBe('/user.slice/user-0.slice/session-1.scope');
-    expect(ownCgroupPath('12:cpu:/x\n0::/\n')).toBe('/');
   });
 });
 

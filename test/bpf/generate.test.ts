@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ATTACH_ORDER, generateProgram, GenerateError, MAP_NAMES, type ProgramMode } from '../../src/bpf/generate.js';
+import { ATTACH_ORDER, generateProgram, GenerateError, MAP_NAMES, TARGET_V1_HEADER, type ProgramMode } from '../../src/bpf/generate.js';
 import { ast, BANANAS, COMPILE_CASES, oneFrame, param, parsed, SEED } from './fixtures.js';
 
 const MODES: ProgramMode[] = ['trampoline', 'kprobe'];
@@ -295,7 +295,7 @@ describe('generateProgram: predicates are re-emitted from the AST', () => {
         // comments carry a hex-escaped rendering of the spec; code carries none of it
         const code = program.source.replace(/^\/\/.*$/gm, '').replace(/\/\*[^]*?\*\//g, '');
         const quoted = [...code.matchAll(/"([^"\n]*)"/g)].map((m) => m[1]);
-        const allowed = new Set(['vmlinux.h', 'license', 'GPL', '.maps', ...program.hooks.map((h) => h.section)]);
+        const allowed = new Set(['vmlinux.h', TARGET_V1_HEADER, 'license', 'GPL', '.maps', ...program.hooks.map((h) => h.section)]);
         for (const q of quoted) expect(allowed.has(q ?? ''), `${name}/${mode}: "${q}"`).toBe(true);
       }
     }

@@ -63,7 +63,7 @@ function deps(term: Term, arm: RunDeps['engine']['arm']): { deps: Partial<RunDep
     deps: {
       stderr: term,
       engine: { arm },
-      createCgroup: () => ({ path: cgroup, id: 1n }) as ReturnType<RunDeps['createCgroup']>,
+      createCgroup: () => ({ path: cgroup, id: 1n, hierarchy: { kind: 'v2', root: '/sys/fs/cgroup' } }),
       removeCgroup: (p) => {
         removed.push(p);
         return true;

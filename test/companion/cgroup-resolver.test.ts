@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
-  CGROUP_V1_UNSUPPORTED,
   CgroupResolver,
   parseContainerId,
   qosClassOf,
@@ -148,24 +147,68 @@ describe('CgroupResolver on cgroup v2', () => {
   });
 });
 
-describe('CgroupResolver on cgroup v1', () => {
-  it('says clearly that faults need cgroup v2', async () => {
+describe('CgroupResolver on cgroup v1 and hybrid nodes', () => {
+  /** Turns the fixture root into a v1 node: tmpfs-like root, one directory per hierarchy (`tasks` marks v1). */
+  function v1Node(hierarchies: string[]): void {
     rmSync(join(cgroupRoot, 'cgroup.controllers'));
-    mkdirSync(join(cgroupRoot, 'memory'));
-    mk(`memory/kubepods/pod${UID}/${ID}`);
+    for (const h of hierarchies) {
+      mkdirSync(join(cgroupRoot, h), { recursive: true });
+      writeFileSync(join(cgroupRoot, h, 'tasks'), '');
+    }
+  }
+  const PODS = `kubepods/besteffort/pod${UID}`;
+
+  it('pure v1: resolves in the pids hierarchy (kubelet cgroupfs and systemd layouts), not in another controller\'s', async () => {
+    v1Node(['cpu,cpuacct', 'pids', 'systemd']);
+    mk(`cpu,cpuacct/${PODS}/${ID}`);
+    const ino = mk(`pids/${PODS}/${ID}`);
     const resolver = new CgroupResolver({ cgroupRoot, procRoot });
-    expect(await resolver.cgroupVersion()).toEqual({ version: 1, hybrid: false });
-    const r = await resolver.resolve({ podUid: UID, qosClass: 'Guaranteed', ref: ref(`containerd://${ID}`) });
-    expect(r).toEqual({ kind: 'unsupported', reason: CGROUP_V1_UNSUPPORTED });
-    expect(CGROUP_V1_UNSUPPORTED).toContain('systemd.unified_cgroup_hierarchy=1');
+    expect(await resolver.hierarchy()).toEqual({ ok: true, hierarchy: { kind: 'v1', controller: 'pids', root: join(cgroupRoot, 'pids') } });
+    const r = await resolver.resolve({ podUid: UID, qosClass: 'BestEffort', ref: ref(`containerd://${ID}`) });
+    expect(r).toEqual({ kind: 'resolved', path: join(cgroupRoot, 'pids', PODS, ID), cgroupId: ino, via: 'cgroupfs' });
+    const scope = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-${OTHER}.scope`;
+    const scopeIno = mk(`pids/${scope}`);
+    const s = await resolver.resolve({ podUid: UID, qosClass: 'BestEffort', ref: ref(`containerd://${OTHER}`) });
+    expect(s).toEqual({ kind: 'resolved', path: join(cgroupRoot, 'pids', scope), cgroupId: scopeIno, via: 'systemd' });
   });
-  it('treats the hybrid layout (v2 only at unified/) as v1', async () => {
-    rmSync(join(cgroupRoot, 'cgroup.controllers'));
+
+  it('pure v1: reads the controller\'s line of /proc/<pid>/cgroup (layouts it does not know, bpfki pids)', async () => {
+    v1Node(['pids', 'memory']);
+    const ino = mk(`pids/custom/${ID}`);
+    proc(4242, `5:memory:/elsewhere\n3:pids:/custom/${ID}\n1:name=systemd:/custom/${ID}\n0::/\n`);
+    const resolver = new CgroupResolver({ cgroupRoot, procRoot });
+    const r = await resolver.resolve({ podUid: UID, qosClass: 'Burstable', ref: ref(`containerd://${ID}`) });
+    expect(r).toEqual({ kind: 'resolved', path: join(cgroupRoot, 'pids', 'custom', ID), cgroupId: ino, via: 'proc' });
+    expect(await resolver.resolvePid(4242)).toMatchObject({ kind: 'resolved', cgroupId: ino });
+  });
+
+  it('pure v1, bpfki: a container process resolves to its container; a host process (hostPID or not) is refused', async () => {
+    v1Node(['pids']);
+    const ino = mk(`pids/${PODS}/${ID}`);
+    proc(500, `3:pids:/${PODS}/${ID}\n0::/\n`);
+    mk('pids/init.scope');
+    proc(1, '3:pids:/init.scope\n0::/\n');
+    proc(2, '3:pids:/\n0::/\n');
+    const resolver = new CgroupResolver({ cgroupRoot, procRoot });
+    expect(await resolver.resolvePodContainerPid(500)).toMatchObject({ kind: 'resolved', cgroupId: ino, container: { podUid: UID, containerId: ID } });
+    expect(await resolver.resolvePodContainerPid(1)).toMatchObject({ kind: 'refused', reason: expect.stringContaining('not a container of a pod') });
+    expect(await resolver.resolvePodContainerPid(2)).toMatchObject({ kind: 'refused', reason: expect.stringContaining('root cgroup') });
+  });
+
+  it('hybrid: resolves in the unified hierarchy, and says runc must place containers there when it finds nothing', async () => {
+    v1Node(['pids', 'cpu,cpuacct', 'systemd']);
     mkdirSync(join(cgroupRoot, 'unified'));
     writeFileSync(join(cgroupRoot, 'unified', 'cgroup.controllers'), '');
-    const r = await new CgroupResolver({ cgroupRoot, procRoot }).resolvePid(1);
-    expect(r).toEqual({ kind: 'unsupported', reason: CGROUP_V1_UNSUPPORTED });
+    mk(`pids/${PODS}/${ID}`);
+    const ino = mk(`unified/${PODS}/${ID}`);
+    const resolver = new CgroupResolver({ cgroupRoot, procRoot });
+    expect(await resolver.hierarchy()).toEqual({ ok: true, hierarchy: { kind: 'hybrid', root: join(cgroupRoot, 'unified') } });
+    expect(await resolver.resolve({ podUid: UID, qosClass: 'BestEffort', ref: ref(`containerd://${ID}`) })).toMatchObject({ kind: 'resolved', cgroupId: ino, via: 'cgroupfs' });
+    mk(`pids/${PODS}/${OTHER}`);
+    const missing = await resolver.resolve({ podUid: UID, qosClass: 'BestEffort', ref: ref(`containerd://${OTHER}`) });
+    expect(missing.kind === 'not-found' && missing.reason).toContain('runc >= 1.0');
   });
+
   it('names the flag when nothing is mounted at the root', async () => {
     const r = await new CgroupResolver({ cgroupRoot: join(dir, 'nothing'), procRoot }).resolvePid(1);
     expect(r.kind === 'unsupported' && r.reason).toContain('--cgroup-root');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diagnose, SYSCALL_ENTRY_REMEDY, type FailtypeDiagnosis } from '../../src/bpf/doctor.js';
 import { host618, vm61 } from './fixtures.js';
+import { doctorChecks } from '../../src/bpf/doctor-report.js';
 
 const some = (items: string[], pattern: RegExp): boolean => items.some((s) => pattern.test(s));
 
@@ -151,19 +152,23 @@ describe('diagnose', () => {
     }
   });
 
-  it('cgroup v1 only: nothing can be targeted; a hybrid layout only warns', () => {
+  it('cgroup v1 only: targets by one controller hierarchy; no usable hierarchy: nothing can be targeted; hybrid warns about old runtimes', () => {
     const legacy = vm61();
-    legacy.cgroup = { layout: 'legacy', v2Mount: null, controllers: [] };
-    for (const ft of diagnose(legacy).failtypes) {
+    legacy.cgroup = { layout: 'legacy', v2Mount: null, controllers: [], target: { ok: true, hierarchy: { kind: 'v1', controller: 'pids', root: '/sys/fs/cgroup/pids' } } };
+    for (const ft of diagnose(legacy).failtypes) expectWorks(ft, 'fmod_ret');
+    expect(doctorChecks(legacy).find((r) => r.check === 'cgroup targets')).toMatchObject({ status: 'warn', detail: expect.stringContaining('by cgroup v1 pids hierarchy (/sys/fs/cgroup/pids)') });
+    const none = vm61();
+    none.cgroup = { layout: 'none', v2Mount: null, controllers: [], target: { ok: false, reason: 'no cgroup hierarchy is mounted on this machine (mount ...)' } };
+    for (const ft of diagnose(none).failtypes) {
       expect(ft.verdict).toBe('fails');
-      expect(some(ft.problems, /only cgroup v1 is mounted/)).toBe(true);
+      expect(some(ft.problems, /no cgroup hierarchy is mounted on this machine/)).toBe(true);
       expect(some(ft.remedies, /systemd\.unified_cgroup_hierarchy=1/)).toBe(true);
     }
     const hybrid = vm61();
-    hybrid.cgroup = { layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: [] };
+    hybrid.cgroup = { layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: [], target: { ok: true, hierarchy: { kind: 'hybrid', root: '/sys/fs/cgroup/unified' } } };
     for (const ft of diagnose(hybrid).failtypes) {
       expectWorks(ft, 'fmod_ret');
-      expect(some(ft.warnings, /only mounted beside v1/)).toBe(true);
+      expect(some(ft.warnings, /runc >= 1\.0/)).toBe(true);
     }
   });
 

@@ -31,7 +31,7 @@ export function vm61(): Mutable<KernelFacts> {
     errorInjection: { readable: true, listed: { should_failslab: 'ERRNO', should_fail_alloc_page: 'TRUE', should_fail_bio: 'ERRNO' } },
     kprobes: { pmuType: 6, tracefsKprobeEvents: true, debugfsKprobes: true },
     mounts: { debugfs: '/sys/kernel/debug', tracefs: '/sys/kernel/tracing', bpffs: ['/sys/fs/bpf'] },
-    cgroup: { layout: 'unified', v2Mount: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'] },
+    cgroup: { layout: 'unified', v2Mount: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'], target: { ok: true, hierarchy: { kind: 'v2', root: '/sys/fs/cgroup' } } },
     lockdown: { mode: 'none', source: 'config' },
     capabilities: { effectiveHex: '000001ffffffffff', bpf: true, perfmon: true, sysAdmin: true },
     unprivilegedBpfDisabled: 2,
@@ -68,7 +68,7 @@ export function host618(): Mutable<KernelFacts> {
     errorInjection: { readable: false, reason: 'debugfs is not mounted (mount -t debugfs none /sys/kernel/debug)' },
     kprobes: { pmuType: null, tracefsKprobeEvents: null, debugfsKprobes: null },
     mounts: { debugfs: null, tracefs: null, bpffs: [] },
-    cgroup: { layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: ['hugetlb'] },
+    cgroup: { layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: ['hugetlb'], target: { ok: true, hierarchy: { kind: 'hybrid', root: '/sys/fs/cgroup/unified' } } },
     lockdown: { mode: 'integrity', source: 'config' },
     capabilities: { effectiveHex: '000001fffeffffff', bpf: true, perfmon: true, sysAdmin: true },
     probes: {

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { gatherKernelFacts } from '../../src/bpf/kernel-facts.js';
 import { findBtfFunctions } from '../../src/bpf/kernel-facts-btf.js';
 import { diagnose } from '../../src/bpf/doctor.js';
+import { doctorChecks } from '../../src/bpf/doctor-report.js';
 import { btfBlob } from './btf-fixture.js';
 
 let root: string;
@@ -80,7 +81,7 @@ describe('gatherKernelFacts on fixture trees', () => {
     expect(facts.errorInjection).toEqual({ readable: true, listed: { should_failslab: 'ERRNO', should_fail_alloc_page: 'TRUE', should_fail_bio: 'ERRNO' } });
     expect(facts.kprobes).toEqual({ pmuType: 6, tracefsKprobeEvents: true, debugfsKprobes: true });
     expect(facts.mounts).toEqual({ debugfs: '/sys/kernel/debug', tracefs: '/sys/kernel/tracing', bpffs: ['/sys/fs/bpf'] });
-    expect(facts.cgroup).toEqual({ layout: 'unified', v2Mount: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'] });
+    expect(facts.cgroup).toEqual({ layout: 'unified', v2Mount: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'pids'], target: { ok: true, hierarchy: { kind: 'v2', root: '/sys/fs/cgroup' } } });
     expect(facts.lockdown).toEqual({ mode: 'none', source: 'securityfs' });
     expect(facts.capabilities).toEqual({ effectiveHex: '000001ffffffffff', bpf: true, perfmon: true, sysAdmin: true });
     expect(facts.unprivilegedBpfDisabled).toBe(2);
@@ -107,7 +108,7 @@ describe('gatherKernelFacts on fixture trees', () => {
     expect(facts.kallsyms).toMatchObject({ sites: { should_failslab: { plain: false, clones: [] }, should_fail_bio: { plain: true } } });
     expect(facts.errorInjection).toEqual({ readable: false, reason: 'debugfs is not mounted (mount -t debugfs none /sys/kernel/debug)' });
     expect(facts.kprobes).toEqual({ pmuType: null, tracefsKprobeEvents: null, debugfsKprobes: null });
-    expect(facts.cgroup).toEqual({ layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: [] });
+    expect(facts.cgroup).toEqual({ layout: 'hybrid', v2Mount: '/sys/fs/cgroup/unified', controllers: [], target: { ok: true, hierarchy: { kind: 'hybrid', root: '/sys/fs/cgroup/unified' } } });
     expect(facts.lockdown).toEqual({ mode: 'integrity', source: 'config' });
     expect(facts.capabilities).toMatchObject({ bpf: false, perfmon: false, sysAdmin: false });
     expect(facts.unprivilegedBpfDisabled).toBeNull();
@@ -118,10 +119,10 @@ describe('gatherKernelFacts on fixture trees', () => {
     expect(d.failtypes[2].problems).toContain('kprobe: kernel built without CONFIG_KPROBES: no kprobes at all (no kprobe PMU, no kprobe_events)');
   });
 
-  it('missing files become reasons, not crashes: cgroup v1 only, no BTF, no config, unreadable kallsyms', async () => {
+  it('missing files become reasons, not crashes: no usable cgroup hierarchy, no BTF, no config, unreadable kallsyms', async () => {
     root = mkdtempSync(join(tmpdir(), 'kc-doctor-'));
     put('proc/sys/kernel/osrelease', '5.10.0\n');
-    put('proc/self/mounts', 'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n');
+    put('proc/self/mounts', 'cgroup /sys/fs/cgroup/systemd cgroup rw,nosuid,nodev,noexec,relatime,xattr,name=systemd 0 0\n');
     const facts = await gatherKernelFacts(ROOTS());
     expect(facts.config).toMatchObject({ known: false });
     expect(facts.btf).toMatchObject({ vmlinux: false, reason: expect.stringMatching(/ENOENT/) });
@@ -132,8 +133,24 @@ describe('gatherKernelFacts on fixture trees', () => {
     const d = diagnose(facts);
     for (const f of d.failtypes) {
       expect(f.verdict).toBe('fails');
-      expect(f.problems).toContain('only cgroup v1 is mounted: targets are chosen by cgroup v2 id, so no task can be targeted');
+      expect(f.problems.some((p) => p.startsWith('only cgroup v1 hierarchies without a usable controller are mounted on this machine (/sys/fs/cgroup/systemd)'))).toBe(true);
       expect(f.problems.some((p) => p.startsWith('fmod_ret: no kernel BTF'))).toBe(true);
     }
+  });
+
+  it('a pure cgroup v1 mount table (the v1 VM test guest\'s): targets by the pids hierarchy, named in the cgroup targets row', async () => {
+    root = mkdtempSync(join(tmpdir(), 'kc-doctor-'));
+    put('proc/sys/kernel/osrelease', '6.1.0\n');
+    put('proc/self/mounts', [
+      'cgroup /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0',
+      'cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,relatime,cpu,cpuacct 0 0',
+      'cgroup /sys/fs/cgroup/pids cgroup rw,relatime,pids 0 0',
+      'cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0',
+    ].join('\n') + '\n');
+    const facts = await gatherKernelFacts(ROOTS());
+    expect(facts.cgroup).toMatchObject({ layout: 'legacy', v2Mount: null, target: { ok: true, hierarchy: { kind: 'v1', controller: 'pids', root: '/sys/fs/cgroup/pids' } } });
+    const row = doctorChecks(facts).find((r) => r.check === 'cgroup targets');
+    expect(row?.detail).toMatch(/^by cgroup v1 pids hierarchy \(\/sys\/fs\/cgroup\/pids\); layout legacy$/);
+    for (const f of diagnose(facts).failtypes) expect(f.problems.some((p) => /cgroup/.test(p))).toBe(false);
   });
 });

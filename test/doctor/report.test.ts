@@ -9,7 +9,7 @@ describe('doctor report', () => {
   it('the test VM: the key checks are ok and each failtype prints WORKS via fmod_ret', () => {
     const facts = vm61();
     const rows = doctorChecks(facts);
-    for (const check of ['BTF', 'kprobes', 'bpf_override_return', 'error injection', 'site should_failslab', 'site should_fail_alloc_page', 'site should_fail_bio', 'cgroup v2', 'lockdown', 'capabilities', 'clang', 'bpftool', 'libbpf']) {
+    for (const check of ['BTF', 'kprobes', 'bpf_override_return', 'error injection', 'site should_failslab', 'site should_fail_alloc_page', 'site should_fail_bio', 'cgroup targets', 'lockdown', 'capabilities', 'clang', 'bpftool', 'libbpf']) {
       expect(row(rows, check)?.status, check).toBe('ok');
     }
     expect(row(rows, 'site should_fail_alloc_page')?.detail).toBe('in kallsyms; BTF id 18455; error-injectable (TRUE)');
@@ -30,7 +30,7 @@ describe('doctor report', () => {
     expect(row(rows, 'site should_failslab')).toMatchObject({ status: 'missing', detail: 'NOT in kallsyms; not in BTF' });
     expect(row(rows, 'probe fmod_ret should_fail_bio')).toMatchObject({ status: 'missing', detail: 'load refused: EPERM (operation not permitted)' });
     expect(row(rows, 'lockdown')).toMatchObject({ status: 'warn', detail: 'integrity (from config)' });
-    expect(row(rows, 'cgroup v2')).toMatchObject({ status: 'warn' });
+    expect(row(rows, 'cgroup targets')).toMatchObject({ status: 'warn' });
     const text = formatDoctorReport(rows, diagnose(facts), facts);
     expect(text).toMatch(/^failtype 1 \(should_fail_alloc_page\): FAILS$/m);
     expect(text).toMatch(/^ {2}remedy: {2}use a kernel built with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y$/m);

@@ -11,6 +11,7 @@ import { compileProgram } from '../../src/bpf/compile.js';
 import { generateProgram, type ProgramMode } from '../../src/bpf/generate.js';
 import { loadSpecFile } from '../../src/bpf/spec-file.js';
 import type { SiteForm } from '../../src/bpf/sites.js';
+import type { BpfTargetHierarchy } from '../../src/bpf/cgroup-hierarchy.js';
 import type { FailKernRequest } from '../../src/api/types.js';
 import { runInVm, testKernelPath, VM_SCRATCH } from './harness.js';
 
@@ -62,10 +63,19 @@ export async function guestBtf(): Promise<string> {
   return path;
 }
 
-/** Compiles a spec's program in both modes against the guest BTF (in the form the guest kernel will use). */
-export async function precompile(specPath: string, btfPath: string, modes: ProgramMode[] = ['trampoline', 'kprobe'], form: SiteForm = 'site'): Promise<void> {
+/**
+ * Compiles a spec's program in both modes against the guest BTF (in the form the guest kernel will
+ * use, for the hierarchy the guest's targets are in).
+ */
+export async function precompile(
+  specPath: string,
+  btfPath: string,
+  modes: ProgramMode[] = ['trampoline', 'kprobe'],
+  form: SiteForm = 'site',
+  target: BpfTargetHierarchy = { kind: 'default' },
+): Promise<void> {
   const spec = loadSpecFile(specPath);
   for (const mode of modes) {
-    await compileProgram(generateProgram(spec.request, mode, { form }).source, { cacheDir: ENGINE_CACHE, btfPath });
+    await compileProgram(generateProgram(spec.request, mode, { form, target }).source, { cacheDir: ENGINE_CACHE, btfPath });
   }
 }

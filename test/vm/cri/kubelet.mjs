@@ -9,7 +9,9 @@
 // command, so an exec into a faulted container fails as it would for kubectl exec.
 //
 // Environment: KC_ROOT (project), KC_WORK (scratch), KC_SOCK (CRI socket), KC_CACHE (compiled
-// program cache), KC_IMAGE (test image ref), KC_SEED (the experiment manifest to apply).
+// program cache), KC_IMAGE (test image ref), KC_SEED (the experiment manifest to apply),
+// KC_SCENARIO: `lifecycle` (containerd.vm.test.ts) or `cgroup-v1` (cgroup-v1.vm.test.ts: the guest's
+// /sys/fs/cgroup holds v1 hierarchies, later also cgroup2 at unified/).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-const { KC_ROOT, KC_WORK, KC_SOCK, KC_CACHE, KC_IMAGE, KC_SEED } = process.env;
+const { KC_ROOT, KC_WORK, KC_SOCK, KC_CACHE, KC_IMAGE, KC_SEED, KC_SCENARIO } = process.env;
 const MANIFESTS = join(KC_WORK, 'manifests');
 rmSync(MANIFESTS, { recursive: true, force: true });
 mkdirSync(MANIFESTS, { recursive: true });
@@ -36,15 +38,16 @@ function call(method, request, seconds = 120) {
 const out = (key, value) => console.log(`RESULT ${JSON.stringify({ [key]: value })}`);
 const sleep = (ms) => delay(ms);
 
-// Host network (no CNI in the guest); a pid namespace per container, as kubelet asks for v1 pods.
-const NS = { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' };
+// Host network (no CNI in the guest); a pid namespace per container, as kubelet asks for v1 pods,
+// or the host's for a hostPID pod.
+const namespaces = (pod) => ({ network: 'NODE', pid: pod.hostPid ? 'NODE' : 'CONTAINER', ipc: 'POD' });
 
 function sandboxConfig(pod) {
   return {
     metadata: { name: pod.name, uid: pod.uid, namespace: pod.namespace, attempt: pod.attempt ?? 0 },
     labels: { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid },
     // kubelet's cgroupfs layout for a BestEffort pod.
-    linux: { cgroup_parent: `/kubepods/besteffort/pod${pod.uid}`, security_context: { namespace_options: NS, privileged: true } },
+    linux: { cgroup_parent: `/kubepods/besteffort/pod${pod.uid}`, security_context: { namespace_options: namespaces(pod), privileged: true } },
   };
 }
 
@@ -73,7 +76,7 @@ async function startContainer(pod, name, attempt) {
       mounts: [{ container_path: '/io', host_path: io }],
       labels: { 'io.kubernetes.container.name': name },
       // Privileged, as mount(2) needs CAP_SYS_ADMIN.
-      linux: { security_context: { privileged: true, namespace_options: NS } },
+      linux: { security_context: { privileged: true, namespace_options: namespaces(pod) } },
     },
     sandbox_config: pod.config,
   });
@@ -97,7 +100,7 @@ function podManifest(pod) {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: pod.name, namespace: pod.namespace, uid: pod.uid, labels: pod.targeted ? { 'kernelchaos.dev/target': 'true' } : {}, annotations },
-    spec: { nodeName: 'vm-node', containers: pod.containers.map((name) => ({ name, image: KC_IMAGE })) },
+    spec: { nodeName: 'vm-node', ...(pod.hostPid ? { hostPID: true } : {}), containers: pod.containers.map((name) => ({ name, image: KC_IMAGE })) },
     status: {
       phase: 'Running',
       qosClass: 'BestEffort',
@@ -161,6 +164,7 @@ function startCompanion(logName) {
     exited,
     alive: () => exit === undefined,
     count: (pattern) => log.split('\n').filter((l) => l.includes(pattern)).length,
+    lines: (pattern) => log.split('\n').filter((l) => l.includes(pattern)),
     async waitFor(pattern, n = 1, seconds = 300) {
       for (let i = 0; i < seconds * 10; i++) {
         if (log.split('\n').filter((l) => l.includes(pattern)).length >= n) return true;
@@ -265,7 +269,63 @@ async function main() {
   out('sigterm', { restartedTarget, exit, progs: progs(), detached: c2.count('all faults detached: companion received SIGTERM'), after: await mountsIn(again.statuses.target, 20) });
 }
 
-main().then(
+/**
+ * One node layout: a hostPID target pod (target + sibling) and, given a uid, a bystander pod under
+ * the seed example. The pods are forgotten afterwards (their manifests removed; sandboxes are left
+ * running, as CRI calls cost seconds each in the emulated guest).
+ */
+async function hierarchyPhase(label, targetUid, bystanderUid) {
+  const target = { name: `target-${label}`, namespace: 'chaos-mount', uid: targetUid, containers: ['target', 'sibling'], optIn: true, targeted: true, hostPid: true };
+  const bystander = bystanderUid ? { name: `bystander-${label}`, namespace: 'chaos-mount', uid: bystanderUid, containers: ['app'], optIn: true, targeted: false } : null;
+  const pods = bystander ? [target, bystander] : [target];
+  for (const pod of pods) {
+    await runPod(pod);
+    writePod(pod);
+  }
+  const base = progs();
+  const c = startCompanion(`companion-${label}.log`);
+  await c.waitFor('"msg":"fault armed"', 1);
+  const result = {
+    cgroup: (await runtimeCgroup(target.statuses.target.id)).cgroup,
+    targetId: target.statuses.target.id,
+    targetsBy: c.lines('targets by')[0] ?? null,
+    armed: c.lines('"msg":"fault armed"')[0] ?? null,
+    injected: c.lines('fault attached to cgroup')[0] ?? null,
+    target: await mountsIn(target.statuses.target, 20),
+    sibling: await mountsIn(target.statuses.sibling, 20),
+    bystander: bystander ? await mountsIn(bystander.statuses.app, 20) : null,
+    host: mountsOnHost(20),
+    progs: progs() - base,
+  };
+  c.child.kill('SIGTERM');
+  result.exit = await c.exited;
+  result.progsAfter = progs() - base;
+  result.after = await mountsIn(target.statuses.target, 20);
+  for (const pod of pods) rmSync(join(MANIFESTS, `pod-${pod.name}.json`));
+  out(label, result);
+}
+
+/** `kernelchaos run` on this layout: its own cgroup in the node's hierarchy. */
+function localRun(label) {
+  const cli = join(KC_ROOT, 'bin/kernelchaos.js');
+  const run = spawnSync('node', [cli, 'run', '-f', KC_SEED, '--no-live', '--cache-dir', KC_CACHE, '--', join(KC_WORK, 'rootfs/bin/mount-many'), '/tmp/kc-run-m', '10'], { encoding: 'utf8' });
+  out(`${label}_run`, { status: run.status, enomem: Number(/enomem=(\d+)/.exec(run.stdout)?.[1] ?? NaN), stderr: run.stderr.slice(0, 1500) });
+}
+
+async function cgroupV1() {
+  writeFileSync(join(MANIFESTS, 'seed.yaml'), readFileSync(KC_SEED, 'utf8'));
+  await hierarchyPhase('v1', '1a2b3c4d-0000-4a1b-8c2d-000000000001', '1a2b3c4d-0000-4a1b-8c2d-000000000002');
+  localRun('v1');
+  // systemd's hybrid layout: cgroup2 beside the v1 controllers. runc decides per container (statfs
+  // of /sys/fs/cgroup/unified), so pods made from here on are in the unified hierarchy too.
+  mkdirSync('/sys/fs/cgroup/unified');
+  const mounted = spawnSync('mount', ['-t', 'cgroup2', 'cgroup2', '/sys/fs/cgroup/unified'], { encoding: 'utf8' });
+  out('hybrid_mount', { status: mounted.status, stderr: mounted.stderr });
+  // Another pod was shown untouched on v1; here the sibling container and the host suffice.
+  await hierarchyPhase('hybrid', '2a2b3c4d-0000-4a1b-8c2d-000000000001');
+}
+
+(KC_SCENARIO === 'cgroup-v1' ? cgroupV1 : main)().then(
   () => {
     out('done', true);
     process.exit(0);
