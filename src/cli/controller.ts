@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dryRun(o);
   }
-  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller, controllerStoreOptions }, { ScheduleRunner }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
@@ -133,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
   let controller;
   let store;
   try {
-    store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
+    store = new InformerStore(kubeConfig, { ...controllerStoreOptions(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
     controller = new Controller({ kubeConfig, store, namespace: o.namespace, leaseName: o.leaseName, identity: o.identity, log, resyncMs: o.resync, ...(schedules ? { schedules } : {}) });
   } catch (err) {

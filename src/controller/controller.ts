@@ -3,13 +3,15 @@
 // next duration end, a periodic resync, and a retry after failed actions all ask for one.
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ClusterStore, WatchedKind } from '../kube/store.js';
-import type { KindScope } from '../kube/informer.js';
+import type { ClusterStore, StoreEvent, WatchedKind } from '../kube/store.js';
+import type { InformerStoreOptions, KindScope } from '../kube/informer.js';
+import { CONTROLLER_PROJECTIONS } from '../kube/projection.js';
 import { REPORT_SELECTOR } from '../kube/reports.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
+import { PodIndex } from './podIndex.js';
 import type { ScheduleRunner } from './schedule-runner.js';
 
 /** What the controller watches: the node reports only in its own namespace, by label. */
@@ -17,6 +19,11 @@ export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelC
 
 export function controllerScopes(namespace: string): Partial<Record<WatchedKind, KindScope>> {
   return { ConfigMap: { namespace, labelSelector: REPORT_SELECTOR } };
+}
+
+/** The controller's informers: its kinds, the reports' scope, and pods and nodes cut to the fields it reads. */
+export function controllerStoreOptions(namespace: string): Pick<InformerStoreOptions, 'kinds' | 'scopes' | 'projections'> {
+  return { kinds: CONTROLLER_KINDS, scopes: controllerScopes(namespace), projections: CONTROLLER_PROJECTIONS };
 }
 
 export interface ControllerOptions {
@@ -75,6 +82,8 @@ export class Controller {
   private readonly reports: Array<(r: ReconcileReport) => void> = [];
   /** When this replica last wrote each experiment's status (ms), for the records throttle. */
   private readonly statusWrittenAt = new Map<string, number>();
+  /** The store's pods, indexed as reconcile reads them; kept current by store events. */
+  private podIndex = new PodIndex();
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
@@ -119,8 +128,13 @@ export class Controller {
   /** Starts the store (resolves once it has synced) and campaigns for the lease. */
   async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = this.options.store.on(() => this.trigger());
+    this.unsubscribe = this.options.store.on((event) => {
+      this.index(event);
+      this.trigger();
+    });
     await this.options.store.start();
+    // A store filled before start() sent no events for what it held.
+    this.podIndex = PodIndex.from(this.options.store.list('Pod'));
     this.elector.start();
     const resync = this.options.resyncMs ?? 60_000;
     this.resyncTimer = setInterval(() => this.trigger(), resync);
@@ -135,6 +149,12 @@ export class Controller {
     await this.running;
     await this.elector.stop();
     this.options.store.stop();
+  }
+
+  private index(event: StoreEvent): void {
+    if (event.kind !== 'Pod') return;
+    if (event.type === 'DELETED') this.podIndex.remove(event.object);
+    else this.podIndex.put(event.object);
   }
 
   /** Asks for a reconcile (coalesced; only the leader runs it). */
@@ -170,7 +190,8 @@ export class Controller {
     const cpu = process.cpuUsage();
     const result = reconcile({
       experiments: store.list('KernelChaos'),
-      pods: store.list('Pod'),
+      pods: [],
+      podIndex: this.podIndex,
       namespaces: store.list('Namespace'),
       nodes: store.list('Node'),
       policies: store.list('KernelChaosPolicy'),
