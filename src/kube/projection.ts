@@ -1,8 +1,8 @@
 // What the controller keeps of each Pod and Node: only the fields selection, eligibility, label
 // patches and status read. A cluster's pods carry spec, status and managedFields many times the size
 // of this; at 100,000 pods the difference is the controller's memory. The informer applies the
-// projection before anything is cached (its own cache included), so a change to a dropped field (a
-// node heartbeat, a probe result) compares equal and costs no reconcile.
+// projection before anything is cached (its own cache included). resourceVersion stays (watches
+// resume from it), so a change to a dropped field still arrives, as a small object.
 import type { V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { KindMap, WatchedKind } from './store.js';
 

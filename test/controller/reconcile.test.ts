@@ -1,5 +1,6 @@
 // The controller's pure decisions: labels follow the experiments exactly, every action is
 // idempotent (a settled state produces none), and deletion/expiry/policy/pause behave as users expect.
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { EXPERIMENTS_ANNOTATION, FINALIZER, PAUSE_ANNOTATION, TARGET_LABEL, experimentLabelKey } from '../../src/api/labels.js';
@@ -8,7 +9,9 @@ import { reconcile, type Action, type ControllerState } from '../../src/controll
 import { MAX_STATUS_RECORDS, computeStatus } from '../../src/controller/status.js';
 import { reportConfigMap, type NodeReport } from '../../src/kube/reports.js';
 import { podLabelPatch } from '../../src/controller/podLabels.js';
-import { chaos, namespace, pod, pods } from '../selection/fixtures.js';
+import { chaos, namespace, node, pod, pods } from '../selection/fixtures.js';
+import { PodIndex } from '../../src/controller/podIndex.js';
+import { projectPod } from '../../src/kube/projection.js';
 
 const NOW = new Date('2026-11-27T03:00:00Z');
 const EXP = experimentLabelKey('apps', 'exp');
@@ -328,5 +331,59 @@ describe('podLabelPatch', () => {
     });
     expect(podLabelPatch(pod('apps', 'q', { labels: { app: 'web' } }), [])).toBeUndefined();
     expect(podLabelPatch(pod('apps', 'q', { labels: { 'kernelchaos.dev/inject-not-ours': 'x' } }), [])).toBeUndefined();
+  });
+});
+
+describe('what the controller caches decides as the whole cluster would', () => {
+  // Pods with everything a real one carries; the selectors read labels, annotations, selectable fields, nodes and phases.
+  const rich = (i: number): V1Pod => {
+    const p = pod(i % 2 === 0 ? 'apps' : 'shop', `p-${i}`, { labels: { app: i % 3 === 0 ? 'web' : 'db' }, annotations: { 'kernelchaos.dev/inject': i % 5 === 0 ? 'false' : 'true', team: i % 4 === 0 ? 'a' : 'b' }, node: `n-${i % 3}`, phase: i % 7 === 0 ? 'Pending' : 'Running' });
+    p.metadata!.resourceVersion = String(100 + i);
+    p.metadata!.managedFields = [{ manager: 'kubelet', operation: 'Update' }];
+    p.spec = { ...p.spec!, serviceAccountName: i % 2 === 0 ? 'front' : 'back', containers: [{ name: 'app', image: 'busybox', env: [{ name: 'X', value: 'y' }] }, { name: 'side', image: 'envoy' }] };
+    p.status = { ...p.status, podIP: `10.0.0.${i}`, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'app', containerID: `containerd://${i}`, image: 'busybox', imageID: 'sha', ready: true, restartCount: 0 }] };
+    return p;
+  };
+  const experiments = [
+    experiment({ mode: 'all', selector: { namespaces: ['apps', 'shop'], labelSelectors: { app: 'web' } } }, { name: 'web' }),
+    experiment({ mode: 'fixed', value: '3', selector: { namespaces: ['apps'], annotationSelectors: { team: 'a' } } }, { name: 'team' }),
+    experiment({ mode: 'fixed-percent', value: '50', selector: { namespaces: ['shop'], fieldSelectors: { 'spec.serviceAccountName': 'back', 'status.phase': 'Running' } } }, { name: 'fields' }),
+    experiment({ mode: 'one', selector: { namespaces: ['apps', 'shop'], nodeSelectors: { zone: 'b' }, podPhaseSelectors: ['Running'] }, containerNames: ['side'] }, { name: 'nodes' }),
+  ].map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } }));
+  const base = (podList: V1Pod[]): ControllerState =>
+    state({ experiments, pods: podList, namespaces: [namespace('apps'), namespace('shop', { 'kernelchaos.dev/injection': 'enabled' })], nodes: [node('n-0', { zone: 'a' }), node('n-1', { zone: 'b' }), node('n-2', { zone: 'b' })] });
+
+  it('projected pods give the same actions as whole pods', () => {
+    const whole = Array.from({ length: 60 }, (_, i) => rich(i));
+    const actions = reconcile(base(whole)).actions;
+    expect(actions.filter((a) => a.type === 'labelPod').length).toBeGreaterThan(10);
+    expect(reconcile(base(whole.map(projectPod))).actions).toEqual(actions);
+  });
+
+  it('an index kept current one pod at a time decides as one built from scratch', () => {
+    let current = Array.from({ length: 60 }, (_, i) => projectPod(rich(i)));
+    const index = PodIndex.from(current);
+    let s = base(current);
+    for (let step = 0; step < 6; step++) {
+      const persistent = reconcile({ ...s, pods: [], podIndex: index });
+      const fresh = reconcile(s);
+      expect(persistent.actions).toEqual(fresh.actions);
+      const fed = new Map(s.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+      s = apply(s, fresh.actions);
+      // The API's answer to the patches, and then some churn: a pod relabelled, one deleted, one terminating, one new.
+      current = s.pods.map((p) => structuredClone(p));
+      const changed = current[step * 7 % current.length] as V1Pod;
+      changed.metadata!.labels = { ...changed.metadata!.labels, app: changed.metadata!.labels?.app === 'web' ? 'db' : 'web' };
+      const removed = current.splice(step * 11 % current.length, 1)[0] as V1Pod;
+      const terminating = current[step * 13 % current.length] as V1Pod;
+      terminating.metadata!.deletionTimestamp = '2026-11-27T03:00:00Z';
+      const added = projectPod(rich(100 + step));
+      current.push(added);
+      for (const p of s.pods) if (!current.some((c) => c.metadata?.name === p.metadata?.name && c.metadata?.namespace === p.metadata?.namespace)) index.remove(p);
+      // As the store does: only pods that changed are put (the rest keep their cached selections).
+      for (const p of current) if (!isDeepStrictEqual(fed.get(`${p.metadata?.namespace}/${p.metadata?.name}`), p)) index.put(p);
+      expect(removed.metadata?.name).toBeDefined();
+      s = { ...s, pods: current };
+    }
   });
 });
