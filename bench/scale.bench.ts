@@ -96,7 +96,8 @@ async function scenario(nodes: number) {
         mode: all ? 'all' : 'fixed',
         ...(all ? {} : { value: '10' }),
         selector: all ? { namespaces: ['ns-0'] } : { namespaces: [`ns-${e % NAMESPACES}`], labelSelectors: { app: `app-${e % 10}` } },
-        failKernRequest: { failtype: 0 },
+        // A `times` far above what the simulated companions report, so every node with targets holds an allotment.
+        failKernRequest: { failtype: 0, times: 100_000 },
       },
     } as unknown as Record<string, unknown>);
   }
@@ -181,6 +182,8 @@ async function scenario(nodes: number) {
   const statusBytes = statusWrites.reduce((n, r) => n + r.requestBytes, 0);
   const controllerBytes = byController.reduce((n, r) => n + r.requestBytes, 0);
   const settleWrites = settle.filter((r) => r.user === 'controller' && writes(r) && !r.path.includes('/leases'));
+  // Allotments objects: PUT/POST of configmaps by the controller (node reports are deleted, never written, by it).
+  const allotmentWrites = [...settle, ...win.requests].filter((r) => r.user === 'controller' && (r.method === 'PUT' || r.method === 'POST') && r.path.includes('/configmaps'));
   const storedStatus = experiments().map((e) => JSON.stringify(e.status ?? {}).length);
   const reportingNodes = sinks.size;
   const computeMs = passes.map((p) => p.computeMs);
@@ -208,6 +211,7 @@ async function scenario(nodes: number) {
     statusBytesPerExperiment: statusBytes / EXPERIMENTS,
     controllerBytesPerExperiment: controllerBytes / EXPERIMENTS,
     settleWrites: settleWrites.length,
+    allotmentWrites: allotmentWrites.length,
     settleBytesPerExperiment: settleWrites.reduce((n, r) => n + r.requestBytes, 0) / EXPERIMENTS,
     apiRequestsPerMin: perMinute(win.requests.length),
     companionBytes: byCompanions.reduce((n, r) => n + r.requestBytes, 0),
@@ -234,7 +238,7 @@ for (const nodes of NODE_COUNTS) {
   const r = await scenario(nodes);
   results.push(r);
   console.log(`\n${PODS} pods, ${EXPERIMENTS} experiments, ${nodes} nodes (${r.reportingNodes} with targets); ${r.rounds} report rounds in ${(r.windowMs / 1000).toFixed(1)} s; initial sync ${(r.syncMs / 1000).toFixed(1)} s`);
-  console.log(`  settle (label ${PODS / NAMESPACES + 10 * (EXPERIMENTS - 1)} pods, first status): ${r.settleWrites} controller writes, ${(r.settleBytesPerExperiment / 1024).toFixed(1)} KiB per experiment`);
+  console.log(`  settle (label ${PODS / NAMESPACES + 10 * (EXPERIMENTS - 1)} pods, first status, times allotments): ${r.settleWrites} controller writes (${r.allotmentWrites} allotments objects, one per node with targets), ${(r.settleBytesPerExperiment / 1024).toFixed(1)} KiB per experiment`);
   console.log(`  report window: API requests ${r.apiRequestsPerMin.toFixed(0)}/min (all clients); controller writes ${r.controllerWrites} (${r.statusWrites} status), ${r.controllerWritesPerMin.toFixed(0)}/min, ${(r.controllerBytesPerExperiment / 1024).toFixed(1)} KiB per experiment; companion report writes ${r.companionWrites}, ${r.companionWritesPerMin.toFixed(0)}/min, ${(r.companionBytes / 1024).toFixed(0)} KiB`);
   console.log(`  status bytes written per experiment ${(r.statusBytesPerExperiment / 1024).toFixed(1)} KiB; stored status max ${(r.maxStatusBytes / 1024).toFixed(1)} KiB, mean ${(r.avgStatusBytes / 1024).toFixed(1)} KiB`);
   console.log(`  status fan-out to ${nodes} watching companions ${(r.statusFanoutBytes / 2 ** 20).toFixed(1)} MiB; old design (every node rewrites the status): ${r.oldStatusWrites} status writes, fan-out ${(r.oldFanoutBytes / 2 ** 20).toFixed(1)} MiB`);
@@ -243,5 +247,5 @@ for (const nodes of NODE_COUNTS) {
 if (results.length === 2) {
   const [a, b] = results as [Result, Result];
   const ratio = (k: keyof Result) => (a[k] / Math.max(1, b[k])).toFixed(2);
-  console.log(`\nratio ${a.nodes} vs ${b.nodes} nodes (x${(a.nodes / b.nodes).toFixed(0)} nodes, nodes² would be x${((a.nodes / b.nodes) ** 2).toFixed(0)}): settle writes x${ratio('settleWrites')}, status writes x${ratio('statusWrites')}, controller writes x${ratio('controllerWrites')}, companion writes x${ratio('companionWrites')} (reporting nodes x${ratio('reportingNodes')}); old design status writes x${ratio('oldStatusWrites')}, old fan-out x${ratio('oldFanoutBytes')}, new fan-out x${ratio('statusFanoutBytes')}`);
+  console.log(`\nratio ${a.nodes} vs ${b.nodes} nodes (x${(a.nodes / b.nodes).toFixed(0)} nodes, nodes² would be x${((a.nodes / b.nodes) ** 2).toFixed(0)}): settle writes x${ratio('settleWrites')} (allotments x${ratio('allotmentWrites')}), status writes x${ratio('statusWrites')}, controller writes x${ratio('controllerWrites')}, companion writes x${ratio('companionWrites')} (reporting nodes x${ratio('reportingNodes')}); old design status writes x${ratio('oldStatusWrites')}, old fan-out x${ratio('oldFanoutBytes')}, new fan-out x${ratio('statusFanoutBytes')}`);
 }

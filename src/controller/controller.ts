@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterStore, StoreEvent, WatchedKind } from '../kube/store.js';
 import type { InformerStoreOptions, KindScope } from '../kube/informer.js';
 import { CONTROLLER_PROJECTIONS } from '../kube/projection.js';
-import { REPORT_SELECTOR } from '../kube/reports.js';
+import { CONTROLLER_CHANNEL_SELECTOR } from '../kube/reports.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
@@ -14,11 +14,11 @@ import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
 import { PodIndex } from './podIndex.js';
 import type { ScheduleRunner } from './schedule-runner.js';
 
-/** What the controller watches: the node reports only in its own namespace, by label. */
+/** What the controller watches: the node reports and allotments only in its own namespace, by label. */
 export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node', 'ConfigMap'];
 
 export function controllerScopes(namespace: string): Partial<Record<WatchedKind, KindScope>> {
-  return { ConfigMap: { namespace, labelSelector: REPORT_SELECTOR } };
+  return { ConfigMap: { namespace, labelSelector: CONTROLLER_CHANNEL_SELECTOR } };
 }
 
 /** The controller's informers: its kinds, the reports' scope, and pods and nodes cut to the fields it reads. */

@@ -12,6 +12,7 @@ import { PodIndex } from './podIndex.js';
 import { parseCron } from '../schedule/cron.js';
 import { experimentPhase, nextBoundary, type ExperimentPhase } from '../schedule/phase.js';
 import { parseReport, type NodeReport } from '../kube/reports.js';
+import { allotmentActions, writtenAllotments, type AllotmentAction, type ExperimentBudget } from './allotments.js';
 import { computeStatus, conditionsUpToDate, recordsUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
 
 /** A status change that only moves counters or records waits this long after the last write. */
@@ -26,7 +27,7 @@ export interface ControllerState {
   now: Date;
   /** Where kernelchaos runs; its pods are never targeted. */
   webhookNamespace: string;
-  /** The companions' node reports (src/kube/reports.ts). */
+  /** The companions' node reports and the controller's allotments objects (src/kube/reports.ts). */
   reports?: readonly V1ConfigMap[];
   /** When this replica last wrote each experiment's status (ref -> ms), for the records throttle. */
   statusWrittenAt?: ReadonlyMap<string, number>;
@@ -60,6 +61,8 @@ export type Action =
   | ({ type: 'updateStatus'; status: ComputedStatus } & ObjectRef)
   /** A node report whose experiment is gone. */
   | ({ type: 'deleteReport' } & ObjectRef)
+  /** Per-node `times` allotments (src/controller/allotments.ts). */
+  | AllotmentAction
   | EventAction;
 
 export interface ReconcileResult {
@@ -180,6 +183,7 @@ export function reconcile(state: ControllerState): ReconcileResult {
     else reportsByUid.set(report.experiment.uid, [report]);
   }
   const statusInterval = state.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS;
+  const budgets: ExperimentBudget[] = [];
 
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
   for (const chaos of experiments) {
@@ -192,6 +196,12 @@ export function reconcile(state: ControllerState): ReconcileResult {
       plan = { kind: 'invalid', message: `cannot evaluate: ${error instanceof Error ? error.message : String(error)}` };
     }
     plans.set(ref, plan);
+    const uid = chaos.metadata.uid ?? '';
+    const times = chaos.spec.failKernRequest?.times ?? 0;
+    if (typeof times === 'number' && times > 0 && uid !== '') {
+      const targetNodes = new Set(plan.kind === 'active' ? plan.targets.map((p) => p.spec?.nodeName ?? '').filter((n) => n !== '') : []);
+      budgets.push({ uid, times, targetNodes, reports: reportsByUid.get(uid) ?? [] });
+    }
     const carriers = index.carriers(ref);
     const finalizers = chaos.metadata.finalizers ?? [];
 
@@ -225,6 +235,8 @@ export function reconcile(state: ControllerState): ReconcileResult {
     events.push(...eventsFor(chaos, plan, carriers, statusChanges));
   }
 
+  actions.push(...allotmentActions(budgets, writtenAllotments(state.reports ?? []), new Set(state.nodes.map((n) => n.metadata?.name ?? '')), state.webhookNamespace));
+
   const liveUids = new Set(state.experiments.map((c) => c.metadata.uid ?? ''));
   for (const r of reportObjects) if (!liveUids.has(r.uid)) actions.push({ type: 'deleteReport', namespace: r.namespace, name: r.name });
 
@@ -241,9 +253,19 @@ export function reconcile(state: ControllerState): ReconcileResult {
     actions.push({ type: 'labelPod', namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', experiments: refs });
   }
 
-  // The finalizer before any label (so a deletion cannot orphan them), then labels (what the companion
-  // acts on), status, the finalizers of deleted experiments, events last.
-  const order: Record<Action['type'], number> = { addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, deleteReport: 4, event: 5 };
+  // The finalizer before any label (so a deletion cannot orphan them), then allotments (so a companion
+  // that sees its new targets finds its allotment already written), labels (what the companion acts
+  // on), status, the finalizers of deleted experiments, events last.
+  const order: Record<Action['type'], number> = {
+    addFinalizer: 0,
+    putAllotments: 1,
+    labelPod: 2,
+    updateStatus: 3,
+    removeFinalizer: 4,
+    deleteReport: 5,
+    deleteAllotments: 5,
+    event: 6,
+  };
   actions.sort((a, b) => order[a.type] - order[b.type]);
   actions.push(...events);
   return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };

@@ -29,6 +29,15 @@ const NodeReportSchema = Type.Object({
   /** Faults this experiment's program returned on this node (one program serves all its containers). */
   faultsInjected: Type.Integer({ minimum: 0 }),
   records: Type.Array(ContainerRecordSchema),
+  /** The `times` allotment this node's program obeys (or, detached, the one it would), and whose it is. */
+  budget: Type.Optional(
+    Type.Object({
+      allotment: Type.Integer({ minimum: 0 }),
+      source: Type.Union([Type.Literal('allotment'), Type.Literal('even-share')]),
+      /** The version of the controller's entry it obeys (src/api/budget.ts). */
+      version: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
 });
 export type NodeReport = Static<typeof NodeReportSchema>;
 
@@ -78,6 +87,71 @@ export function parseReport(cm: V1ConfigMap): NodeReport | undefined {
     parsed.set(cm, r);
   }
   return r ?? undefined;
+}
+
+// The other direction: per-node `times` allotments (src/api/budget.ts), one ConfigMap per node with
+// every experiment's allotment for that node, written only by the controller and watched only by
+// that node's companion (label selector on the node hash). A change costs one write that reaches one
+// watcher, so allotments cost nodes x changes, not nodes^2.
+
+/** Label on every allotments object. */
+export const ALLOTMENT_LABEL = `${DOMAIN}/node-allotments`;
+/** What the controller watches: every report and allotments object carries the node hash. */
+export const CONTROLLER_CHANNEL_SELECTOR = REPORT_NODE_LABEL;
+const ALLOTMENT_KEY = 'allotments.json';
+
+const NodeAllotmentsSchema = Type.Object({
+  node: Type.String(),
+  /** Experiment uid -> the most faults this node may reach in total (src/api/budget.ts AllotmentEntry). */
+  allotments: Type.Record(
+    Type.String(),
+    Type.Object({ allotment: Type.Integer({ minimum: 0 }), version: Type.Integer({ minimum: 1 }), ceiling: Type.Integer({ minimum: 0 }) }),
+  ),
+});
+export type NodeAllotments = Static<typeof NodeAllotmentsSchema>;
+
+export function allotmentsName(node: string): string {
+  return `kc-allot-${digest(node, 24)}`;
+}
+
+/** What a node's companion watches: its own allotments object. */
+export function nodeAllotmentsSelector(node: string): string {
+  return `${ALLOTMENT_LABEL}=true,${REPORT_NODE_LABEL}=${nodeHash(node)}`;
+}
+
+export function allotmentsConfigMap(namespace: string, a: NodeAllotments): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: allotmentsName(a.node),
+      namespace,
+      labels: { [ALLOTMENT_LABEL]: 'true', [REPORT_NODE_LABEL]: nodeHash(a.node) },
+      annotations: { [`${DOMAIN}/node`]: a.node },
+    },
+    data: { [ALLOTMENT_KEY]: JSON.stringify(a) },
+  };
+}
+
+const parsedAllotments = new WeakMap<object, NodeAllotments | null>();
+
+/** The allotments a ConfigMap carries, or undefined when it is not such an object. */
+export function parseAllotments(cm: V1ConfigMap): NodeAllotments | undefined {
+  let a = parsedAllotments.get(cm);
+  if (a === undefined) {
+    a = null;
+    const text = cm.metadata?.labels?.[ALLOTMENT_LABEL] === 'true' ? cm.data?.[ALLOTMENT_KEY] : undefined;
+    if (text !== undefined) {
+      try {
+        const value: unknown = JSON.parse(text);
+        if (Value.Check(NodeAllotmentsSchema, value)) a = value;
+      } catch {
+        a = null;
+      }
+    }
+    parsedAllotments.set(cm, a);
+  }
+  return a ?? undefined;
 }
 
 /** Faults per node: every record of a node carries the same per-program count. */

@@ -7,7 +7,7 @@ import { EXPERIMENTS_ANNOTATION, FINALIZER, PAUSE_ANNOTATION, TARGET_LABEL, expe
 import type { KernelChaos, KernelChaosPolicy } from '../../src/api/types.js';
 import { reconcile, type Action, type ControllerState } from '../../src/controller/reconcile.js';
 import { MAX_STATUS_RECORDS, computeStatus } from '../../src/controller/status.js';
-import { reportConfigMap, type NodeReport } from '../../src/kube/reports.js';
+import { allotmentsConfigMap, allotmentsName, reportConfigMap, type NodeAllotments, type NodeReport } from '../../src/kube/reports.js';
 import { podLabelPatch } from '../../src/controller/podLabels.js';
 import { chaos, namespace, node, pod, pods } from '../selection/fixtures.js';
 import { PodIndex } from '../../src/controller/podIndex.js';
@@ -376,7 +376,7 @@ describe('what the controller caches decides as the whole cluster would', () => 
       changed.metadata!.labels = { ...changed.metadata!.labels, app: changed.metadata!.labels?.app === 'web' ? 'db' : 'web' };
       const removed = current.splice(step * 11 % current.length, 1)[0] as V1Pod;
       const terminating = current[step * 13 % current.length] as V1Pod;
-      terminating.metadata!.deletionTimestamp = '2026-11-27T03:00:00Z';
+      terminating.metadata!.deletionTimestamp = new Date('2026-11-27T03:00:00Z');
       const added = projectPod(rich(100 + step));
       current.push(added);
       for (const p of s.pods) if (!current.some((c) => c.metadata?.name === p.metadata?.name && c.metadata?.namespace === p.metadata?.namespace)) index.remove(p);
@@ -385,5 +385,62 @@ describe('what the controller caches decides as the whole cluster would', () => 
       expect(removed.metadata?.name).toBeDefined();
       s = { ...s, pods: current };
     }
+  });
+});
+
+describe('per-node times allotments', () => {
+  const withTimes = () => experiment({ failKernRequest: { failtype: 0, times: 3 } });
+  const onNodes = (nodes: string[]) => pods(nodes.length, 'apps', (i) => ({ node: nodes[i] as string }));
+  const puts = (actions: readonly Action[]) => actions.filter((a): a is Extract<Action, { type: 'putAllotments' }> => a.type === 'putAllotments').map((a) => a.allotments);
+  const asObjects = (list: NodeAllotments[]) => list.map((a) => allotmentsConfigMap('kernelchaos-system', a));
+
+  it('the nodes holding targets get allotments that split times, written before the labels; a settled state writes none', () => {
+    const s = state({ experiments: [withTimes()], pods: onNodes(['n-b', 'n-a', 'n-c', 'n-d']) });
+    const { actions } = reconcile(s);
+    expect(puts(actions)).toEqual([
+      { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-c', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-d', allotments: { 'uid-exp-1': { allotment: 0, version: 1, ceiling: 0 } } },
+    ]);
+    const types = actions.map((a) => a.type);
+    expect(types.lastIndexOf('putAllotments')).toBeLessThan(types.indexOf('labelPod'));
+    const settled = apply(s, actions);
+    expect(puts(reconcile({ ...settled, reports: asObjects(puts(actions)) }).actions)).toEqual([]);
+  });
+
+  it("a node's report echoes its entry; once its targets are gone and it detached, its unused allotment goes to a node that holds targets", () => {
+    const exp = withTimes();
+    const written = asObjects([
+      { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 2, version: 1, ceiling: 2 } } },
+      { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+    ]);
+    const report = (node: string, faults: number, version: number, allotment: number, phase: 'Injected' | 'Not Injected'): NodeReport => ({
+      node,
+      experiment: { namespace: 'apps', name: 'exp', uid: 'uid-exp-1' },
+      faultsInjected: faults,
+      records: [{ id: `apps/x/app`, selectorKey: '.', phase, injectedCount: 1, recoveredCount: 0, faultsInjected: faults, node }],
+      budget: { allotment, source: 'allotment', version },
+    });
+    // Only n-b holds targets now; n-a used 1 of 2 and detached.
+    const s = state({ experiments: [exp], pods: onNodes(['n-b']), reports: [...written, reportConfigMap('kernelchaos-system', report('n-a', 1, 1, 2, 'Not Injected'))] });
+    expect(puts(reconcile(s).actions)).toEqual([{ node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 2, ceiling: 2 } } }]);
+    // n-a's companion echoes version 2: the fault it did not use goes to n-b.
+    const echoed = state({
+      experiments: [exp],
+      pods: onNodes(['n-b']),
+      reports: [
+        ...asObjects([
+          { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 2, ceiling: 2 } } },
+          { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+        ]),
+        reportConfigMap('kernelchaos-system', report('n-a', 1, 2, 1, 'Not Injected')),
+        reportConfigMap('kernelchaos-system', report('n-b', 1, 1, 1, 'Injected')),
+      ],
+    });
+    expect(puts(reconcile(echoed).actions)).toEqual([{ node: 'n-b', allotments: { 'uid-exp-1': { allotment: 2, version: 2, ceiling: 2 } } }]);
+    // The experiment gone: its allotments objects are deleted.
+    const gone = reconcile({ ...echoed, experiments: [] }).actions.filter((a) => a.type === 'deleteAllotments').map((a) => 'name' in a && a.name);
+    expect(gone.sort()).toEqual([allotmentsName('n-a'), allotmentsName('n-b')].sort());
   });
 });

@@ -78,7 +78,7 @@ describe('InformerStore', () => {
         podIP: '10.0.0.7',
         podIPs: [{ ip: '10.0.0.7' }],
         conditions: [{ type: 'Ready', status: 'True' }],
-        containerStatuses: [{ name: 'main', containerID: 'containerd://abc', image: 'busybox', imageID: 'sha256:1', ready: true, restartCount: 0, state: { running: { startedAt: '2026-11-01T00:00:00Z' } } }],
+        containerStatuses: [{ name: 'main', containerID: 'containerd://abc', image: 'busybox', imageID: 'sha256:1', ready: true, restartCount: 0 }],
       },
     };
     await core.createNamespacedPod({ namespace: 'apps', body: full });

@@ -8,7 +8,7 @@ import { CONTROLLER_KINDS, controllerScopes } from '../../src/controller/control
 import { EXECUTOR_PERMISSIONS } from '../../src/controller/executor.js';
 import { LEADER_PERMISSIONS } from '../../src/controller/leader.js';
 import { REPORT_PERMISSIONS } from '../../src/companion/kube-sink.js';
-import { COMPANION_KINDS } from '../../src/companion/run.js';
+import { COMPANION_KINDS, companionScopes } from '../../src/companion/run.js';
 import { WEBHOOK_KINDS } from '../../src/webhook/context.js';
 import { watchPermissions, type Permission } from '../../src/kube/permissions.js';
 
@@ -44,7 +44,7 @@ function used(permissions: readonly Permission[]): Set<string> {
 const COMPONENTS: Record<string, readonly Permission[]> = {
   'kernelchaos-webhook': watchPermissions(WEBHOOK_KINDS),
   'kernelchaos-controller': [...watchPermissions(CONTROLLER_KINDS, controllerScopes(RELEASE)), ...EXECUTOR_PERMISSIONS, ...LEADER_PERMISSIONS],
-  'kernelchaos-companion': [...watchPermissions(COMPANION_KINDS), ...REPORT_PERMISSIONS],
+  'kernelchaos-companion': [...watchPermissions(COMPANION_KINDS, companionScopes('node-1', RELEASE)), ...REPORT_PERMISSIONS],
 };
 
 describe('RBAC: each ServiceAccount gets exactly what its code calls', () => {
