@@ -5,9 +5,26 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller, controllerStoreOptions } from '../src/controller/controller.js';
 import { InformerStore } from '../src/kube/informer.js';
 import { silentLog } from '../src/kube/log.js';
+import { projectPod } from '../src/kube/projection.js';
+import { typicalPod } from './fixtures/typical-pod.js';
 
-export type ToController = { type: 'start'; kubeConfig: string; namespace: string } | { type: 'stop' };
+/** Heap bytes per pod held whole and as the controller caches it, over 20,000 typical pods. */
+function podBytes(): { wholeBytes: number; projectedBytes: number } {
+  const measure = (make: (i: number) => unknown): number => {
+    global.gc?.();
+    const before = process.memoryUsage().heapUsed;
+    const held = Array.from({ length: 20_000 }, (_, i) => make(i));
+    global.gc?.();
+    const bytes = (process.memoryUsage().heapUsed - before) / held.length;
+    held.length = 0;
+    return bytes;
+  };
+  return { wholeBytes: measure(typicalPod), projectedBytes: measure((i) => projectPod(typicalPod(i))) };
+}
+
+export type ToController = { type: 'start'; kubeConfig: string; namespace: string } | { type: 'stop' } | { type: 'measurePods' };
 export type FromController =
+  | { type: 'podBytes'; wholeBytes: number; projectedBytes: number }
   | { type: 'leading'; syncMs: number }
   | { type: 'pass'; computeMs: number; computeCpuMs: number; passMs: number; failed: boolean }
   | { type: 'stopped'; rssBytes: number; heapUsedBytes: number; storedPods: number };
@@ -21,7 +38,9 @@ let store: InformerStore | undefined;
 
 process.on('message', (message: ToController) => {
   void (async () => {
-    if (message.type === 'start') {
+    if (message.type === 'measurePods') {
+      send({ type: 'podBytes', ...podBytes() });
+    } else if (message.type === 'start') {
       const kc = new KubeConfig();
       kc.loadFromString(message.kubeConfig);
       store = new InformerStore(kc, { ...controllerStoreOptions(message.namespace), log: silentLog });

@@ -41,6 +41,7 @@ function startController(kubeConfig: string): { child: ChildProcess; passes: Pas
   const leading = new Promise<number>((r) => (onLeading = r));
   const stopped = new Promise<Extract<FromController, { type: 'stopped' }>>((r) => (onStopped = r));
   child.on('message', (m: FromController) => {
+    if (m.type === 'podBytes') return;
     if (m.type === 'pass') passes.push(m);
     else if (m.type === 'leading') onLeading(m.syncMs);
     else onStopped(m);
@@ -231,6 +232,19 @@ async function scenario(nodes: number) {
     passP99: percentile(passes.map((p) => p.passMs), 99),
   };
 }
+
+/** What caching a projection saves per pod (measured in a controller process before any scenario). */
+async function podCacheBytes(): Promise<{ wholeBytes: number; projectedBytes: number }> {
+  const child = fork(join(here, 'scale-controller.ts'), [], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const answer = new Promise<{ wholeBytes: number; projectedBytes: number }>((resolve) => child.on('message', (m: FromController) => m.type === 'podBytes' && resolve(m)));
+  child.send({ type: 'measurePods' } satisfies ToController);
+  const bytes = await answer;
+  child.kill();
+  return bytes;
+}
+
+const cache = await podCacheBytes();
+console.log(`pod cache: a typical Deployment pod takes ${cache.wholeBytes.toFixed(0)} bytes of heap whole, ${cache.projectedBytes.toFixed(0)} as the controller caches it (x${(cache.wholeBytes / cache.projectedBytes).toFixed(1)}); at 100,000 such pods ${((cache.wholeBytes * 1e5) / 2 ** 20).toFixed(0)} MiB vs ${((cache.projectedBytes * 1e5) / 2 ** 20).toFixed(0)} MiB`);
 
 type Result = Awaited<ReturnType<typeof scenario>>;
 const results: Result[] = [];

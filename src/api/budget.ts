@@ -140,10 +140,12 @@ export function allotBudgets(times: number, nodes: ReadonlyMap<string, NodeBudge
   let othersCharge = 0;
   for (const s of after.values()) if (!s.hasTargets) othersCharge += nodeCharge(s);
   const open = Math.max(0, times - othersCharge);
-  for (const node of targets) {
+  for (const [rank, node] of targets.entries()) {
     const s = after.get(node) as NodeBudgetState;
     const charge = nodeCharge(s);
-    const grow = Math.min(Math.max(0, nodeShare(open, node, targets) - charge), pool);
+    // nodeShare(open, node, targets), without sorting the targets again for every node.
+    const share = Math.floor(open / targets.length) + (rank < open % targets.length ? 1 : 0);
+    const grow = Math.min(Math.max(0, share - charge), pool);
     pool -= grow;
     // Only grants from the pool make an allotment grow (faults a node reported beyond it, or took on
     // its own, count in its charge, not in its allotment).

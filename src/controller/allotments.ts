@@ -45,18 +45,24 @@ export function allotmentActions(
   namespace: string,
 ): AllotmentAction[] {
   const next = new Map<string, Record<string, AllotmentEntry>>();
+  const limited = new Set(experiments.filter((e) => e.times > 0).map((e) => e.uid));
   for (const [node, w] of written) {
     const kept: Record<string, AllotmentEntry> = {};
-    for (const e of experiments) {
-      const value = w.allotments.allotments[e.uid];
-      if (e.times > 0 && value !== undefined) kept[e.uid] = value;
-    }
+    for (const [uid, entry] of Object.entries(w.allotments.allotments)) if (limited.has(uid)) kept[uid] = entry;
     next.set(node, kept);
+  }
+  const writtenFor = new Map<string, string[]>();
+  for (const [node, w] of written) {
+    for (const uid of Object.keys(w.allotments.allotments)) {
+      const nodes = writtenFor.get(uid);
+      if (nodes) nodes.push(node);
+      else writtenFor.set(uid, [node]);
+    }
   }
   for (const e of experiments) {
     if (e.times <= 0) continue;
     const reports = new Map(e.reports.map((r) => [r.node, r]));
-    const nodes = new Set([...e.targetNodes, ...reports.keys(), ...[...written].filter(([, w]) => w.allotments.allotments[e.uid] !== undefined).map(([n]) => n)]);
+    const nodes = new Set([...e.targetNodes, ...reports.keys(), ...(writtenFor.get(e.uid) ?? [])]);
     const states = new Map<string, NodeBudgetState>();
     for (const node of nodes) {
       const report = reports.get(node);

@@ -9,9 +9,11 @@ import type { KindMap, WatchedKind } from './store.js';
 /** Per kind, a function from the API object to what is cached. */
 export type Projections = { [K in WatchedKind]?: (object: KindMap[K]) => KindMap[K] };
 
+/** `value` without its undefined fields, built anew (deleting keys would leave slow, larger objects). */
 function defined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
-  return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v;
+  return out as T;
 }
 
 /**

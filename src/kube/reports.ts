@@ -8,7 +8,7 @@
 // every companion watches. The controller folds the reports into the status, the only status writer.
 import { createHash } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { DOMAIN } from '../api/labels.js';
 import { ContainerRecordSchema } from '../api/schema.js';
@@ -67,27 +67,33 @@ export function reportConfigMap(namespace: string, report: NodeReport): V1Config
   };
 }
 
-// Memoised per object: the store hands out the same object until it changes.
-const parsed = new WeakMap<object, NodeReport | null>();
+/**
+ * A parser of one JSON data key checked against `schema`, memoised per object (the store hands out
+ * the same object until it changes); undefined when absent, not JSON, or not of the schema.
+ */
+function dataParser<S extends TSchema>(key: string, schema: S, applies: (cm: V1ConfigMap) => boolean = () => true): (cm: V1ConfigMap) => Static<S> | undefined {
+  const parsed = new WeakMap<object, Static<S> | null>();
+  return (cm) => {
+    let value = parsed.get(cm);
+    if (value === undefined) {
+      value = null;
+      const text = applies(cm) ? cm.data?.[key] : undefined;
+      if (text !== undefined) {
+        try {
+          const json: unknown = JSON.parse(text);
+          if (Value.Check(schema, json)) value = json;
+        } catch {
+          value = null;
+        }
+      }
+      parsed.set(cm, value);
+    }
+    return value ?? undefined;
+  };
+}
 
 /** The report a ConfigMap carries, or undefined when it is not one (or was tampered with). */
-export function parseReport(cm: V1ConfigMap): NodeReport | undefined {
-  let r = parsed.get(cm);
-  if (r === undefined) {
-    r = null;
-    const text = cm.data?.[DATA_KEY];
-    if (text !== undefined) {
-      try {
-        const value: unknown = JSON.parse(text);
-        if (Value.Check(NodeReportSchema, value)) r = value;
-      } catch {
-        r = null;
-      }
-    }
-    parsed.set(cm, r);
-  }
-  return r ?? undefined;
-}
+export const parseReport: (cm: V1ConfigMap) => NodeReport | undefined = dataParser(DATA_KEY, NodeReportSchema);
 
 // The other direction: per-node `times` allotments (src/api/budget.ts), one ConfigMap per node with
 // every experiment's allotment for that node, written only by the controller and watched only by
@@ -133,26 +139,12 @@ export function allotmentsConfigMap(namespace: string, a: NodeAllotments): V1Con
   };
 }
 
-const parsedAllotments = new WeakMap<object, NodeAllotments | null>();
-
 /** The allotments a ConfigMap carries, or undefined when it is not such an object. */
-export function parseAllotments(cm: V1ConfigMap): NodeAllotments | undefined {
-  let a = parsedAllotments.get(cm);
-  if (a === undefined) {
-    a = null;
-    const text = cm.metadata?.labels?.[ALLOTMENT_LABEL] === 'true' ? cm.data?.[ALLOTMENT_KEY] : undefined;
-    if (text !== undefined) {
-      try {
-        const value: unknown = JSON.parse(text);
-        if (Value.Check(NodeAllotmentsSchema, value)) a = value;
-      } catch {
-        a = null;
-      }
-    }
-    parsedAllotments.set(cm, a);
-  }
-  return a ?? undefined;
-}
+export const parseAllotments: (cm: V1ConfigMap) => NodeAllotments | undefined = dataParser(
+  ALLOTMENT_KEY,
+  NodeAllotmentsSchema,
+  (cm) => cm.metadata?.labels?.[ALLOTMENT_LABEL] === 'true',
+);
 
 /** Faults per node: every record of a node carries the same per-program count. */
 export function reportFaults(records: readonly ContainerRecord[]): number {
