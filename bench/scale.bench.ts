@@ -9,18 +9,46 @@
 // bytes per experiment, what a status write fans out to (every companion watches KernelChaos), the
 // same under the old design (every companion rewrote the shared status), controller RSS, reconcile
 // p50/p99 at 100k pods.
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { FakeApiServer, type RecordedRequest } from '../test/fakes/apiserver.js';
-import { Controller, CONTROLLER_KINDS, controllerScopes, type ReconcileReport } from '../src/controller/controller.js';
-import { InformerStore } from '../src/kube/informer.js';
 import { silentLog } from '../src/kube/log.js';
+import type { FromController, ToController } from './scale-controller.js';
 import { KubeStatusSink, clientNodeReportApi } from '../src/companion/kube-sink.js';
 import { experimentLabelKey, FINALIZER } from '../src/api/labels.js';
 import type { ContainerRecord, KernelChaos } from '../src/api/types.js';
 
 const PODS = Number(process.env.SCALE_PODS ?? 100_000);
 const EXPERIMENTS = Number(process.env.SCALE_EXPERIMENTS ?? 100);
-const NODE_COUNTS = (process.env.SCALE_NODES ?? '1000,250').split(',').map(Number);
+const NODE_COUNTS = (process.env.SCALE_NODES ?? '1000,100').split(',').map(Number);
+/** SCALE_PROF=DIR writes the controller's CPU profile (node --cpu-prof) there. */
+const PROFILE_DIR = process.env.SCALE_PROF;
+const here = dirname(fileURLToPath(import.meta.url));
+
+type Pass = Extract<FromController, { type: 'pass' }>;
+
+/** The controller in its own process (bench/scale-controller.ts). */
+function startController(kubeConfig: string): { child: ChildProcess; passes: Pass[]; leading: Promise<number>; stopped: Promise<Extract<FromController, { type: 'stopped' }>> } {
+  const child = fork(join(here, 'scale-controller.ts'), [], {
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const passes: Pass[] = [];
+  let onLeading: (ms: number) => void = () => {};
+  let onStopped: (m: Extract<FromController, { type: 'stopped' }>) => void = () => {};
+  const leading = new Promise<number>((r) => (onLeading = r));
+  const stopped = new Promise<Extract<FromController, { type: 'stopped' }>>((r) => (onStopped = r));
+  child.on('message', (m: FromController) => {
+    if (m.type === 'podBytes') return;
+    if (m.type === 'pass') passes.push(m);
+    else if (m.type === 'leading') onLeading(m.syncMs);
+    else onStopped(m);
+  });
+  child.send({ type: 'start', kubeConfig, namespace: SYS } satisfies ToController);
+  return { child, passes, leading, stopped };
+}
 const NAMESPACES = 100;
 const COUNTER_ROUNDS = 3;
 const SYS = 'kernelchaos-system';
@@ -69,21 +97,15 @@ async function scenario(nodes: number) {
         mode: all ? 'all' : 'fixed',
         ...(all ? {} : { value: '10' }),
         selector: all ? { namespaces: ['ns-0'] } : { namespaces: [`ns-${e % NAMESPACES}`], labelSelectors: { app: `app-${e % 10}` } },
-        failKernRequest: { failtype: 0 },
+        // A `times` far above what the simulated companions report, so every node with targets holds an allotment.
+        failKernRequest: { failtype: 0, times: 100_000 },
       },
     } as unknown as Record<string, unknown>);
   }
 
-  const kc = server.kubeConfig('controller');
-  const store = new InformerStore(kc, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(SYS), log: silentLog });
-  const controller = new Controller({ kubeConfig: kc, store, namespace: SYS, leaseName: 'kc', identity: 'controller', log: silentLog, resyncMs: 3_600_000, statusIntervalMs: 2_000 });
-  const passes: ReconcileReport[] = [];
-  controller.onReconcile((r) => passes.push(r));
-  const rssBefore = process.memoryUsage().rss;
-  const t0 = performance.now();
-  await controller.start();
-  const syncMs = performance.now() - t0;
-  await until('leader', () => controller.isLeader);
+  const controller = startController(server.kubeConfig('controller').exportConfig());
+  const passes = controller.passes;
+  const syncMs = await controller.leading;
 
   const experiments = () => server.list<KernelChaos>('chaos-mesh.org/v1alpha1', 'KernelChaos');
   const labelled = (): Map<string, { node: string; pods: string[] }[]> => {
@@ -106,7 +128,7 @@ async function scenario(nodes: number) {
   };
   const statusSettled = (faults: number | undefined): boolean =>
     experiments().every((e) => (e.status?.experiment?.desiredPhase === 'Run') && (faults === undefined || e.status?.experiment?.summary?.faultsInjected !== undefined));
-  await until('labels and status', () => statusSettled(undefined) && passes.length > 0 && !passes[passes.length - 1]?.outcomes.some((o) => o.outcome === 'failed'));
+  await until('labels and status', () => statusSettled(undefined) && passes.length > 0 && !passes[passes.length - 1]?.failed);
   await new Promise((r) => setTimeout(r, 500));
   const settleEnd = server.requests.length;
   const targets = labelled();
@@ -149,14 +171,20 @@ async function scenario(nodes: number) {
     await until(`round ${round} folded`, () => statusHas(round));
   }
   const windowMs = performance.now() - windowStart;
-  const rss = process.memoryUsage().rss;
   const win: Window = { ms: windowMs, requests: server.requests.slice(settleEnd) };
+  const settle = server.requests.slice(0, settleEnd);
+  controller.child.send({ type: 'stop' } satisfies ToController);
+  const memory = await controller.stopped;
 
   const writes = (r: RecordedRequest) => r.method !== 'GET';
   const byController = win.requests.filter((r) => r.user === 'controller' && writes(r) && !r.path.includes('/leases'));
   const statusWrites = byController.filter((r) => r.path.endsWith('/status'));
   const byCompanions = win.requests.filter((r) => r.user.startsWith('companion-') && writes(r));
   const statusBytes = statusWrites.reduce((n, r) => n + r.requestBytes, 0);
+  const controllerBytes = byController.reduce((n, r) => n + r.requestBytes, 0);
+  const settleWrites = settle.filter((r) => r.user === 'controller' && writes(r) && !r.path.includes('/leases'));
+  // Allotments objects: PUT/POST of configmaps by the controller (node reports are deleted, never written, by it).
+  const allotmentWrites = [...settle, ...win.requests].filter((r) => r.user === 'controller' && (r.method === 'PUT' || r.method === 'POST') && r.path.includes('/configmaps'));
   const storedStatus = experiments().map((e) => JSON.stringify(e.status ?? {}).length);
   const reportingNodes = sinks.size;
   const computeMs = passes.map((p) => p.computeMs);
@@ -169,7 +197,6 @@ async function scenario(nodes: number) {
   const oldWritesPerRound = [...targets.values()].reduce((n, list) => n + list.length, 0);
   const avgStatus = storedStatus.reduce((a, b) => a + b, 0) / storedStatus.length;
 
-  await controller.stop();
   await server.stop();
   return {
     nodes,
@@ -183,14 +210,20 @@ async function scenario(nodes: number) {
     controllerWritesPerMin: perMinute(byController.length),
     companionWritesPerMin: perMinute(byCompanions.length),
     statusBytesPerExperiment: statusBytes / EXPERIMENTS,
+    controllerBytesPerExperiment: controllerBytes / EXPERIMENTS,
+    settleWrites: settleWrites.length,
+    allotmentWrites: allotmentWrites.length,
+    settleBytesPerExperiment: settleWrites.reduce((n, r) => n + r.requestBytes, 0) / EXPERIMENTS,
+    apiRequestsPerMin: perMinute(win.requests.length),
     companionBytes: byCompanions.reduce((n, r) => n + r.requestBytes, 0),
     maxStatusBytes: Math.max(...storedStatus),
     avgStatusBytes: avgStatus,
     statusFanoutBytes: fanout,
     oldStatusWrites: oldWritesPerRound * (COUNTER_ROUNDS + 1),
     oldFanoutBytes: oldWritesPerRound * (COUNTER_ROUNDS + 1) * avgStatus * nodes,
-    rssMiB: rss / 2 ** 20,
-    rssGrowthMiB: (rss - rssBefore) / 2 ** 20,
+    rssMiB: memory.rssBytes / 2 ** 20,
+    heapMiB: memory.heapUsedBytes / 2 ** 20,
+    storedPods: memory.storedPods,
     reconcilePasses: passes.length,
     reconcileP50: percentile(computeMs, 50),
     reconcileP99: percentile(computeMs, 99),
@@ -200,19 +233,33 @@ async function scenario(nodes: number) {
   };
 }
 
+/** What caching a projection saves per pod (measured in a controller process before any scenario). */
+async function podCacheBytes(): Promise<{ wholeBytes: number; projectedBytes: number }> {
+  const child = fork(join(here, 'scale-controller.ts'), [], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const answer = new Promise<{ wholeBytes: number; projectedBytes: number }>((resolve) => child.on('message', (m: FromController) => m.type === 'podBytes' && resolve(m)));
+  child.send({ type: 'measurePods' } satisfies ToController);
+  const bytes = await answer;
+  child.kill();
+  return bytes;
+}
+
+const cache = await podCacheBytes();
+console.log(`pod cache: a typical Deployment pod takes ${cache.wholeBytes.toFixed(0)} bytes of heap whole, ${cache.projectedBytes.toFixed(0)} as the controller caches it (x${(cache.wholeBytes / cache.projectedBytes).toFixed(1)}); at 100,000 such pods ${((cache.wholeBytes * 1e5) / 2 ** 20).toFixed(0)} MiB vs ${((cache.projectedBytes * 1e5) / 2 ** 20).toFixed(0)} MiB`);
+
 type Result = Awaited<ReturnType<typeof scenario>>;
 const results: Result[] = [];
 for (const nodes of NODE_COUNTS) {
   const r = await scenario(nodes);
   results.push(r);
   console.log(`\n${PODS} pods, ${EXPERIMENTS} experiments, ${nodes} nodes (${r.reportingNodes} with targets); ${r.rounds} report rounds in ${(r.windowMs / 1000).toFixed(1)} s; initial sync ${(r.syncMs / 1000).toFixed(1)} s`);
-  console.log(`  controller writes ${r.controllerWrites} (${r.statusWrites} status), ${r.controllerWritesPerMin.toFixed(0)}/min; companion report writes ${r.companionWrites}, ${r.companionWritesPerMin.toFixed(0)}/min, ${(r.companionBytes / 1024).toFixed(0)} KiB`);
+  console.log(`  settle (label ${PODS / NAMESPACES + 10 * (EXPERIMENTS - 1)} pods, first status, times allotments): ${r.settleWrites} controller writes (${r.allotmentWrites} allotments objects, one per node with targets), ${(r.settleBytesPerExperiment / 1024).toFixed(1)} KiB per experiment`);
+  console.log(`  report window: API requests ${r.apiRequestsPerMin.toFixed(0)}/min (all clients); controller writes ${r.controllerWrites} (${r.statusWrites} status), ${r.controllerWritesPerMin.toFixed(0)}/min, ${(r.controllerBytesPerExperiment / 1024).toFixed(1)} KiB per experiment; companion report writes ${r.companionWrites}, ${r.companionWritesPerMin.toFixed(0)}/min, ${(r.companionBytes / 1024).toFixed(0)} KiB`);
   console.log(`  status bytes written per experiment ${(r.statusBytesPerExperiment / 1024).toFixed(1)} KiB; stored status max ${(r.maxStatusBytes / 1024).toFixed(1)} KiB, mean ${(r.avgStatusBytes / 1024).toFixed(1)} KiB`);
   console.log(`  status fan-out to ${nodes} watching companions ${(r.statusFanoutBytes / 2 ** 20).toFixed(1)} MiB; old design (every node rewrites the status): ${r.oldStatusWrites} status writes, fan-out ${(r.oldFanoutBytes / 2 ** 20).toFixed(1)} MiB`);
-  console.log(`  controller RSS ${r.rssMiB.toFixed(0)} MiB (+${r.rssGrowthMiB.toFixed(0)} MiB for the run); reconcile wall p50 ${r.reconcileP50.toFixed(0)} ms, p99 ${r.reconcileP99.toFixed(0)} ms, CPU p50 ${r.reconcileCpuP50.toFixed(0)} ms, p99 ${r.reconcileCpuP99.toFixed(0)} ms over ${r.reconcilePasses} passes (whole pass with writes p99 ${r.passP99.toFixed(0)} ms)`);
+  console.log(`  controller process RSS ${r.rssMiB.toFixed(0)} MiB (heap ${r.heapMiB.toFixed(0)} MiB, ${r.storedPods} pods cached); reconcile wall p50 ${r.reconcileP50.toFixed(0)} ms, p99 ${r.reconcileP99.toFixed(0)} ms, CPU p50 ${r.reconcileCpuP50.toFixed(0)} ms, p99 ${r.reconcileCpuP99.toFixed(0)} ms over ${r.reconcilePasses} passes (whole pass with writes p99 ${r.passP99.toFixed(0)} ms)`);
 }
 if (results.length === 2) {
   const [a, b] = results as [Result, Result];
   const ratio = (k: keyof Result) => (a[k] / Math.max(1, b[k])).toFixed(2);
-  console.log(`\nratio ${a.nodes} vs ${b.nodes} nodes (x${(a.nodes / b.nodes).toFixed(0)} nodes): status writes x${ratio('statusWrites')}, controller writes x${ratio('controllerWrites')}, companion writes x${ratio('companionWrites')} (reporting nodes x${ratio('reportingNodes')}); old design status writes x${ratio('oldStatusWrites')}, old fan-out x${ratio('oldFanoutBytes')}, new fan-out x${ratio('statusFanoutBytes')}`);
+  console.log(`\nratio ${a.nodes} vs ${b.nodes} nodes (x${(a.nodes / b.nodes).toFixed(0)} nodes, nodes² would be x${((a.nodes / b.nodes) ** 2).toFixed(0)}): settle writes x${ratio('settleWrites')} (allotments x${ratio('allotmentWrites')}), status writes x${ratio('statusWrites')}, controller writes x${ratio('controllerWrites')}, companion writes x${ratio('companionWrites')} (reporting nodes x${ratio('reportingNodes')}); old design status writes x${ratio('oldStatusWrites')}, old fan-out x${ratio('oldFanoutBytes')}, new fan-out x${ratio('statusFanoutBytes')}`);
 }

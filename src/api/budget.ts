@@ -58,3 +58,131 @@ export function claimsStart(input: ClaimsInput): number {
   const remaining = Math.max(0, budget - usedHere);
   return times - remaining;
 }
+
+// Per-node allotments handed out by the controller. The controller knows which nodes hold target
+// pods; it writes each node an allotment (the most faults that node may reach in total), and a
+// companion arms with it, falling back to claimsStart()'s even share only while none is written.
+//
+// Every write of a node's entry gets the next version, and the companion's report echoes the
+// version it obeys. A node's charge is the most it may ever inject: its allotment once it echoed the
+// latest version, else the ceiling (the largest allotment written since the last version it echoed,
+// which it may still obey), and never less than what it reported using. The charges never sum above
+// `times`. Allotments only grow while a node holds targets; once its targets are gone and its report
+// shows it detached, its allotment drops to what it used, and the rest returns to the pool when its
+// companion echoes that write.
+
+/** One node's entry for one experiment, as the controller writes it. */
+export interface AllotmentEntry {
+  allotment: number;
+  version: number;
+  ceiling: number;
+}
+
+/** What a node's report says its program obeys; `version` when it is the controller's entry. */
+export interface AcknowledgedBudget {
+  allotment: number;
+  version?: number | undefined;
+}
+
+/** What the controller knows of one node for one experiment. */
+export interface NodeBudgetState {
+  entry: AllotmentEntry | undefined;
+  acknowledged: AcknowledgedBudget | undefined;
+  /** Faults the node reported. */
+  used: number;
+  /** Whether target pods of the experiment are on the node now. */
+  hasTargets: boolean;
+  /** Whether the node's report shows nothing attached (a node with no report is not known to be detached). */
+  detached: boolean;
+}
+
+function echoes(s: Pick<NodeBudgetState, 'entry' | 'acknowledged'>): boolean {
+  return s.entry !== undefined && s.acknowledged?.version === s.entry.version;
+}
+
+/** The most faults a node may ever have injected, as far as the controller can tell. */
+export function nodeCharge(s: NodeBudgetState): number {
+  const entry = s.entry ? (echoes(s) ? s.entry.allotment : s.entry.ceiling) : 0;
+  // An echo without a version is a budget the node took on its own (the even share).
+  const own = s.acknowledged && s.acknowledged.version === undefined ? s.acknowledged.allotment : 0;
+  return Math.max(entry, own, s.used);
+}
+
+/** The entry that replaces `s.entry` with `allotment`. */
+export function nextEntry(s: Pick<NodeBudgetState, 'entry' | 'acknowledged'>, allotment: number): AllotmentEntry {
+  const previous = s.entry ? (echoes(s) ? s.entry.allotment : s.entry.ceiling) : 0;
+  return { allotment, version: (s.entry?.version ?? 0) + 1, ceiling: Math.max(allotment, previous) };
+}
+
+/**
+ * The entries to write (node -> entry) for one experiment: every node with targets gets one (an
+ * allotment of 0 included, so it never falls back to the even share), nodes that left return what
+ * they did not use, and nodes with targets grow towards an even split of what the other nodes'
+ * charges leave, first names first, never beyond the pool. Nodes absent from the result keep theirs.
+ */
+export function allotBudgets(times: number, nodes: ReadonlyMap<string, NodeBudgetState>): Map<string, AllotmentEntry> {
+  const out = new Map<string, AllotmentEntry>();
+  if (times <= 0) return out;
+  const after = new Map<string, NodeBudgetState>();
+  for (const [node, s] of nodes) {
+    if (!s.hasTargets && s.detached && s.entry !== undefined && s.entry.allotment > s.used) {
+      const entry = nextEntry(s, s.used);
+      out.set(node, entry);
+      after.set(node, { ...s, entry });
+    } else {
+      after.set(node, s);
+    }
+  }
+  let pool = times;
+  for (const s of after.values()) pool -= nodeCharge(s);
+  pool = Math.max(0, pool);
+  const targets = [...after].filter(([, s]) => s.hasTargets).map(([n]) => n).sort();
+  let othersCharge = 0;
+  for (const s of after.values()) if (!s.hasTargets) othersCharge += nodeCharge(s);
+  const open = Math.max(0, times - othersCharge);
+  for (const [rank, node] of targets.entries()) {
+    const s = after.get(node) as NodeBudgetState;
+    const charge = nodeCharge(s);
+    // nodeShare(open, node, targets), without sorting the targets again for every node.
+    const share = Math.floor(open / targets.length) + (rank < open % targets.length ? 1 : 0);
+    const grow = Math.min(Math.max(0, share - charge), pool);
+    pool -= grow;
+    // Only grants from the pool make an allotment grow (faults a node reported beyond it, or took on
+    // its own, count in its charge, not in its allotment).
+    const allotment = (s.entry?.allotment ?? 0) + grow;
+    if (s.entry === undefined || allotment !== s.entry.allotment) out.set(node, nextEntry(s, allotment));
+  }
+  return out;
+}
+
+export type BudgetSource =
+  | { kind: 'allotment'; allotment: number }
+  /** No allotment from the controller yet: the even share of claimsStart(). */
+  | { kind: 'even-share'; allotment: number };
+
+/** Where a new program's counter starts under `source`, given what this node already injected. */
+export function claimsStartFrom(times: number, source: BudgetSource, usedHere: number): number {
+  if (times <= 0) return 0;
+  return times - Math.max(0, Math.min(times, source.allotment) - usedHere);
+}
+
+/**
+ * The companion's budget for a new program and where its counter starts: the controller's allotment
+ * when one is written, else the even share (claimsStart).
+ */
+export function companionBudget(input: ClaimsInput & { allotment: number | undefined }): { source: BudgetSource; claimed: number } {
+  const usedHere = Math.max(input.usedHere, recordedFaultsByNode(input.records).get(input.node) ?? 0);
+  if (input.allotment !== undefined) {
+    const source: BudgetSource = { kind: 'allotment', allotment: input.allotment };
+    return { source, claimed: claimsStartFrom(input.times, source, usedHere) };
+  }
+  const claimed = claimsStart(input);
+  return { source: { kind: 'even-share', allotment: usedHere + (input.times - claimed) }, claimed };
+}
+
+/** How records and logs say which budget a program obeys. */
+export function describeBudget(times: number, source: BudgetSource): string {
+  return source.kind === 'allotment'
+    ? `times budget ${source.allotment} of ${times} (allotted by the controller)`
+    : `times budget ${source.allotment} of ${times} (even share over the nodes with targets: no allotment from the controller yet)`;
+}

@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await dryRun(o);
   }
-  const [{ loadKubeConfig }, { InformerStore }, { Controller, CONTROLLER_KINDS, controllerScopes }, { ScheduleRunner }, { ProfileError, describeProfile }] = await Promise.all([
+  const [{ loadKubeConfig }, { InformerStore }, { Controller, controllerStoreOptions }, { ScheduleRunner }, { ProfileError, describeProfile }] = await Promise.all([
     import('../kube/kubeconfig.js'),
     import('../kube/informer.js'),
     import('../controller/controller.js'),
@@ -117,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   let controller;
   let store;
   try {
-    store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(o.namespace), log });
+    store = new InformerStore(kubeConfig, { ...controllerStoreOptions(o.namespace), log });
     const schedules = o.schedules === 'off' ? undefined : new ScheduleRunner(kubeConfig, { log });
     controller = new Controller({
       kubeConfig,

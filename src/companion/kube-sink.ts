@@ -11,7 +11,7 @@ import type { Permission } from '../kube/permissions.js';
 import { REPORT_LABEL, REPORT_NODE_LABEL, nodeHash, parseReport, reportConfigMap, reportFaults, type NodeReport } from '../kube/reports.js';
 import type { ContainerRecord } from '../api/types.js';
 import type { ExperimentId } from './model.js';
-import type { CompanionEvent, SinkLogger, StatusSink } from './sink.js';
+import type { CompanionEvent, ReportedBudget, SinkLogger, StatusSink } from './sink.js';
 
 /** The apiserver calls the sink needs; errors carry the HTTP status in `code`. */
 export interface ReportApi {
@@ -61,7 +61,7 @@ export interface KubeSinkOptions {
 }
 
 export class KubeStatusSink implements StatusSink {
-  private readonly pending = new Map<string, { id: ExperimentId; records: ContainerRecord[] }>();
+  private readonly pending = new Map<string, { id: ExperimentId; records: ContainerRecord[]; budget: ReportedBudget | undefined }>();
   private readonly events: CompanionEvent[] = [];
   /** Report objects known to exist (so a write is one PUT, not a create that conflicts). */
   private readonly existing = new Set<string>();
@@ -84,8 +84,8 @@ export class KubeStatusSink implements StatusSink {
     return seeds;
   }
 
-  records(experiment: ExperimentId, records: ContainerRecord[]): void {
-    this.pending.set(experiment.uid, { id: experiment, records });
+  records(experiment: ExperimentId, records: ContainerRecord[], budget?: ReportedBudget): void {
+    this.pending.set(experiment.uid, { id: experiment, records, budget });
     this.kick();
   }
 
@@ -114,7 +114,7 @@ export class KubeStatusSink implements StatusSink {
       if (!first.done) {
         const [uid, item] = first.value;
         this.pending.delete(uid);
-        if (!(await this.writeReport(item.id, item.records))) {
+        if (!(await this.writeReport(item.id, item.records, item.budget))) {
           // Keep it unless newer records arrived meanwhile; try again after a backoff.
           if (!this.pending.has(uid)) this.pending.set(uid, item);
           this.backoff();
@@ -138,7 +138,7 @@ export class KubeStatusSink implements StatusSink {
   }
 
   /** True when written (or when there is nothing to write to: a gone namespace is not retried). */
-  private async writeReport(id: ExperimentId, records: ContainerRecord[]): Promise<boolean> {
+  private async writeReport(id: ExperimentId, records: ContainerRecord[], budget: ReportedBudget | undefined): Promise<boolean> {
     // Experiments known only by namespace/name (no uid) have nowhere unambiguous to report.
     if (id.uid.includes('/')) return true;
     const report: NodeReport = {
@@ -146,6 +146,7 @@ export class KubeStatusSink implements StatusSink {
       experiment: { namespace: id.namespace, name: id.name, uid: id.uid },
       faultsInjected: reportFaults(records),
       records,
+      ...(budget ? { budget } : {}),
     };
     const body = reportConfigMap(this.opts.namespace, report);
     const name = body.metadata?.name ?? '';

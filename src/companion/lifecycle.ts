@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ContainerRecord, KernelChaos } from '../api/types.js';
-import { claimsStart } from '../api/budget.js';
+import { companionBudget, describeBudget, type AllotmentEntry, type BudgetSource } from '../api/budget.js';
+import { parseAllotments } from '../kube/reports.js';
 import { EXPERIMENTS_ANNOTATION, experimentLabelKey, parseExperimentsAnnotation } from '../api/labels.js';
 import type { ArmedFault, ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { ClusterStore, StoreEvent } from '../kube/store.js';
@@ -16,7 +17,7 @@ import { containerRecordId, type ExperimentId, type ValidationOutcome, type Vali
 import { DEFAULT_RELEASE_NAMESPACE } from '../admission/gate.js';
 import { containersToResolve, isTargetedPodOnNode, plan, type DesiredInjection, type Plan } from './plan.js';
 import { advance, newRecord, toContainerRecord, type Desired, type LiveRecord, type Transition } from './records.js';
-import type { StatusSink } from './sink.js';
+import type { ReportedBudget, StatusSink } from './sink.js';
 
 export interface Clock {
   now(): Date;
@@ -84,6 +85,9 @@ interface Armed {
   armedAt: Date;
   closesAt: Date | null;
   lastFaults: bigint;
+  /** spec.failKernRequest.times, and the budget the program obeys under it (undefined without `times`). */
+  times: number;
+  budget: BudgetSource | undefined;
 }
 
 interface ArmFailure {
@@ -272,6 +276,12 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
 
     const toArm: DesiredInjection[] = [];
     for (const d of next.injections) {
+      const armed = this.armed.get(d.experiment.uid);
+      const allotment = d.parsed.times > 0 ? this.allotmentFor(d.experiment.uid)?.allotment : undefined;
+      if (armed && allotment !== undefined && (armed.budget?.kind !== 'allotment' || armed.budget.allotment !== allotment)) {
+        // The program's counter was set for another budget: re-arm under the controller's allotment.
+        this.disarm(d.experiment.uid, `the times allotment for this node is now ${allotment}; re-arming under it`, now);
+      }
       const a = this.armed.get(d.experiment.uid);
       if (a) {
         if (!sameIds(a.cgroupIds, d.cgroupIds)) this.retarget(a, d, now);
@@ -298,8 +308,10 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
 
   private async arm(d: DesiredInjection, next: Plan, now: Date): Promise<void> {
     let fault: ArmedFault;
+    let budget: { source: BudgetSource; claimed: number } | undefined;
     try {
-      const claimed = this.claimsStartFor(d);
+      budget = this.budgetFor(d);
+      const claimed = budget?.claimed ?? 0;
       fault = await this.opts.engine.arm(d.parsed, d.cgroupIds, { ...this.opts.armOptions, ...(claimed > 0 ? { claimed } : {}) });
     } catch (err) {
       const reason = `arming failed: ${err instanceof Error ? err.message : String(err)}`;
@@ -329,21 +341,26 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       armedAt,
       closesAt: d.closesAt,
       lastFaults: 0n,
+      times: d.parsed.times,
+      budget: budget?.source,
     };
     this.armed.set(d.experiment.uid, a);
+    const budgetText = budget ? describeBudget(d.parsed.times, budget.source) : undefined;
     this.opts.log.info(
-      { experiment: `${d.experiment.namespace}/${d.experiment.name}`, cgroups: d.cgroupIds.map(String), mode: fault.mode, mechanism: fault.mechanism },
+      { experiment: `${d.experiment.namespace}/${d.experiment.name}`, cgroups: d.cgroupIds.map(String), mode: fault.mode, mechanism: fault.mechanism, ...(budgetText ? { budget: budgetText } : {}) },
       'fault armed',
     );
-    this.emit('change', { kind: 'armed', injection: this.view(a), reason: `window open; ${fault.mechanism}`, at: armedAt });
+    this.emit('change', { kind: 'armed', injection: this.view(a), reason: `window open; ${mechanismOf(a)}`, at: armedAt });
   }
 
   /**
-   * Where the new program's `times` counter starts (src/api/budget.ts): this node's earlier
-   * programs, or its status records after a restart, and the other nodes' records and pods.
+   * The new program's `times` budget and where its counter starts (src/api/budget.ts): the
+   * controller's allotment for this node, or while there is none the even share over the nodes with
+   * target pods and what the other nodes' status records leave; minus this node's earlier programs
+   * (or its records after a restart).
    */
-  private claimsStartFor(d: DesiredInjection): number {
-    if (d.parsed.times <= 0) return 0;
+  private budgetFor(d: DesiredInjection): { source: BudgetSource; claimed: number } | undefined {
+    if (d.parsed.times <= 0) return undefined;
     const { namespace, name, uid } = d.experiment;
     const chaos = this.opts.store.list('KernelChaos').find((c) => (c.metadata.uid ?? `${c.metadata.namespace ?? 'default'}/${c.metadata.name ?? ''}`) === uid);
     const records = chaos?.status?.experiment?.containerRecords ?? [];
@@ -354,7 +371,29 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       .filter((p) => p.metadata?.labels?.[labelKey] !== undefined || parseExperimentsAnnotation(p.metadata?.annotations?.[EXPERIMENTS_ANNOTATION]).includes(ref))
       .map((p) => p.spec?.nodeName)
       .filter((n): n is string => typeof n === 'string' && n !== '');
-    return claimsStart({ times: d.parsed.times, node: this.opts.node, usedHere: Number(this.faultBase.get(uid) ?? 0n), records, nodes });
+    const usedHere = Number(this.faultBase.get(uid) ?? 0n);
+    return companionBudget({ times: d.parsed.times, node: this.opts.node, usedHere, records, nodes, allotment: this.allotmentFor(uid)?.allotment });
+  }
+
+  /** The controller's entry for this node and experiment (its allotments object), if written. */
+  private allotmentFor(uid: string): AllotmentEntry | undefined {
+    for (const cm of this.opts.store.list('ConfigMap')) {
+      const a = parseAllotments(cm);
+      if (a?.node === this.opts.node) return a.allotments[uid];
+    }
+    return undefined;
+  }
+
+  /**
+   * What this node's report says it obeys: the armed program's budget, else the entry it would arm
+   * with; the entry's version only when that is what it obeys (the controller returns unused budget
+   * to the pool only once a node echoes the entry that took it back).
+   */
+  private reportedBudget(uid: string): ReportedBudget | undefined {
+    const armed = this.armed.get(uid)?.budget;
+    const entry = this.allotmentFor(uid);
+    if (armed && (armed.kind !== 'allotment' || entry?.allotment !== armed.allotment)) return { allotment: armed.allotment, source: armed.kind };
+    return entry ? { allotment: entry.allotment, source: 'allotment', version: entry.version } : undefined;
   }
 
   private retarget(a: Armed, d: DesiredInjection, now: Date): void {
@@ -401,7 +440,7 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
         }
         let desired: Desired;
         if (c.want === 'inject') {
-          if (a && a.cgroupIds.includes(c.cgroupId)) desired = { phase: 'Injected', containerId: c.containerId, cgroupId: c.cgroupId, mechanism: a.fault.mechanism };
+          if (a && a.cgroupIds.includes(c.cgroupId)) desired = { phase: 'Injected', containerId: c.containerId, cgroupId: c.cgroupId, mechanism: mechanismOf(a) };
           else desired = { phase: 'Failed', reason: failure?.reason ?? 'not armed yet', containerId: c.containerId };
         } else if (c.want === 'idle') {
           desired = { phase: 'Not Injected', reason: c.reason, ...(c.containerId ? { containerId: c.containerId } : {}) };
@@ -466,10 +505,11 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
     }
     for (const [uid, { id, records }] of byExperiment) {
       const out = records.map((r) => toContainerRecord(r, this.opts.node)).sort((a, b) => a.id.localeCompare(b.id));
-      const text = JSON.stringify(out);
+      const budget = this.reportedBudget(uid);
+      const text = JSON.stringify([out, budget]);
       if (this.published.get(uid) === text) continue;
       this.published.set(uid, text);
-      this.opts.sink.records(id, out);
+      this.opts.sink.records(id, out, budget);
     }
   }
 
@@ -543,6 +583,11 @@ export class Companion extends EventEmitter<{ change: [InjectionChange] }> {
       faults,
     };
   }
+}
+
+/** How the program injects and, with `times`, which budget it obeys (records, Events and run output say it). */
+function mechanismOf(a: Armed): string {
+  return a.budget ? `${a.fault.mechanism}; ${describeBudget(a.times, a.budget)}` : a.fault.mechanism;
 }
 
 function containersOf(p: Plan, d: DesiredInjection): string[] {

@@ -16,6 +16,8 @@ export interface LiveRecord {
   reason?: string;
   containerId?: string;
   cgroupId?: bigint;
+  /** How the fault is attached while Injected (engine mechanism and `times` budget). */
+  mechanism?: string;
   injectedCount: number;
   recoveredCount: number;
   /** Faults injected by this experiment's program on this node (one program serves all its containers). */
@@ -48,7 +50,15 @@ export function advance(record: LiveRecord, desired: Desired, at: Date): Transit
     record.containerId = desired.containerId;
     record.cgroupId = desired.cgroupId;
     delete record.reason;
-    if (was === 'Injected' && !restarted) return null;
+    const previousMechanism = record.mechanism;
+    if (desired.mechanism !== undefined) record.mechanism = desired.mechanism;
+    if (was === 'Injected' && !restarted) {
+      if (desired.mechanism === undefined || previousMechanism === undefined || previousMechanism === desired.mechanism) return null;
+      // Re-armed in place (a new `times` allotment): the record says what the program obeys now.
+      const message = `fault re-armed on cgroup ${desired.cgroupId} by ${desired.mechanism}`;
+      push({ type: 'Succeeded', operation: 'Apply', message, timestamp });
+      return { record, kind: 'reattached', message };
+    }
     record.phase = 'Injected';
     if (restarted) {
       // The old container is gone with its cgroup; the fault follows the new one.

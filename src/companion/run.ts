@@ -7,7 +7,9 @@ import type { ContainerRecord } from '../api/types.js';
 import type { ArmOptions, FaultEngine } from '../bpf/types.js';
 import type { Log } from '../kube/log.js';
 import { ManifestDirStore } from '../kube/manifestDir.js';
-import type { ClusterStore } from '../kube/store.js';
+import type { ClusterStore, WatchedKind } from '../kube/store.js';
+import type { KindScope } from '../kube/informer.js';
+import { nodeAllotmentsSelector } from '../kube/reports.js';
 import { parseCron } from '../schedule/cron.js';
 import { BpfkiInjector } from './bpfki.js';
 import { CgroupResolver } from './cgroup-resolver.js';
@@ -22,8 +24,15 @@ import type { HttpAuth, Listening } from '../metrics/http.js';
 import { componentRegistry } from '../metrics/registry.js';
 import { serveMetrics } from '../metrics/serve.js';
 
-/** What a companion watches in a cluster: its node's targeted pods (by selector), their experiments, and what the admission gate reads. */
-export const COMPANION_KINDS = ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy'] as const;
+/**
+ * What a companion watches in a cluster: its node's targeted pods (by selector), their experiments,
+ * what the admission gate reads, and its node's `times` allotments (one object, by selector).
+ */
+export const COMPANION_KINDS = ['Pod', 'KernelChaos', 'Namespace', 'KernelChaosPolicy', 'ConfigMap'] as const;
+
+export function companionScopes(node: string, releaseNamespace: string): Partial<Record<WatchedKind, KindScope>> {
+  return { ConfigMap: { namespace: releaseNamespace, labelSelector: nodeAllotmentsSelector(node) } };
+}
 
 export type ClusterSource = { kind: 'manifests'; dir: string; pollIntervalMs?: number } | { kind: 'kubernetes'; kubeconfig?: string };
 
@@ -111,6 +120,7 @@ async function clusterParts(config: CompanionConfig, log: Log): Promise<{ store:
     kinds: COMPANION_KINDS,
     podLabelSelector: TARGET_LABEL_SELECTOR,
     podFieldSelector: `spec.nodeName=${config.node}`,
+    scopes: companionScopes(config.node, config.releaseNamespace ?? DEFAULT_NAMESPACE),
     log,
   });
   const sink = new KubeStatusSink({ api: clientNodeReportApi(kc), node: config.node, namespace: config.releaseNamespace ?? DEFAULT_NAMESPACE, log });

@@ -3,6 +3,14 @@
 import type { ContainerRecord } from '../api/types.js';
 import type { ExperimentId } from './model.js';
 
+/** The `times` allotment this node's program obeys for an experiment (echoed to the controller), and whose it is. */
+export interface ReportedBudget {
+  allotment: number;
+  source: 'allotment' | 'even-share';
+  /** The version of the controller's entry, when the program obeys the latest one this node has seen. */
+  version?: number;
+}
+
 export interface CompanionEvent {
   involved:
     | { kind: 'Pod'; namespace: string; name: string; uid?: string }
@@ -14,8 +22,8 @@ export interface CompanionEvent {
 }
 
 export interface StatusSink {
-  /** This node's records of one experiment changed (the whole set for this node). */
-  records(experiment: ExperimentId, records: ContainerRecord[]): void;
+  /** This node's records of one experiment changed (the whole set for this node), or the budget it obeys did. */
+  records(experiment: ExperimentId, records: ContainerRecord[], budget?: ReportedBudget): void;
   event(event: CompanionEvent): void;
   /** Resolves when everything queued so far is written (or given up on). */
   flush(): Promise<void>;
@@ -30,9 +38,9 @@ export interface SinkLogger {
 export class LogSink implements StatusSink {
   constructor(private readonly log: SinkLogger) {}
 
-  records(experiment: ExperimentId, records: ContainerRecord[]): void {
+  records(experiment: ExperimentId, records: ContainerRecord[], budget?: ReportedBudget): void {
     this.log.info(
-      { experiment: `${experiment.namespace}/${experiment.name}`, records: records.map(({ events: _e, ...r }) => r) },
+      { experiment: `${experiment.namespace}/${experiment.name}`, records: records.map(({ events: _e, ...r }) => r), ...(budget ? { budget } : {}) },
       'container records',
     );
   }

@@ -3,23 +3,30 @@
 // next duration end, a periodic resync, and a retry after failed actions all ask for one.
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ClusterStore, WatchedKind } from '../kube/store.js';
-import type { KindScope } from '../kube/informer.js';
-import { REPORT_SELECTOR } from '../kube/reports.js';
+import type { ClusterStore, StoreEvent, WatchedKind } from '../kube/store.js';
+import type { InformerStoreOptions, KindScope } from '../kube/informer.js';
+import { CONTROLLER_PROJECTIONS } from '../kube/projection.js';
+import { CONTROLLER_CHANNEL_SELECTOR } from '../kube/reports.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { KubeExecutor, describe, type ActionOutcome } from './executor.js';
 import { LeaderElector } from './leader.js';
 import { reconcile, type Action, type ReconcileResult } from './reconcile.js';
+import { PodIndex } from './podIndex.js';
 import type { ScheduleRunner } from './schedule-runner.js';
 import { controllerInstance } from './ownership.js';
 import type { ProfileChoice } from '../kube/crd-profile.js';
 import { ProfileState, detectInstallProfile, scheduleRunnerDecision, type DetectOptions } from '../kube/install-profile.js';
 
-/** What the controller watches: the node reports only in its own namespace, by label. */
+/** What the controller watches: the node reports and allotments only in its own namespace, by label. */
 export const CONTROLLER_KINDS: readonly WatchedKind[] = ['KernelChaos', 'KernelChaosPolicy', 'Namespace', 'Pod', 'Node', 'ConfigMap'];
 
 export function controllerScopes(namespace: string): Partial<Record<WatchedKind, KindScope>> {
-  return { ConfigMap: { namespace, labelSelector: REPORT_SELECTOR } };
+  return { ConfigMap: { namespace, labelSelector: CONTROLLER_CHANNEL_SELECTOR } };
+}
+
+/** The controller's informers: its kinds, the reports' scope, and pods and nodes cut to the fields it reads. */
+export function controllerStoreOptions(namespace: string): Pick<InformerStoreOptions, 'kinds' | 'scopes' | 'projections'> {
+  return { kinds: CONTROLLER_KINDS, scopes: controllerScopes(namespace), projections: CONTROLLER_PROJECTIONS };
 }
 
 export interface ControllerOptions {
@@ -96,6 +103,8 @@ export class Controller {
   readonly profile = new ProfileState();
   private runSchedules: boolean;
   private readonly stopDetecting = new AbortController();
+  /** The store's pods, indexed as reconcile reads them; kept current by store events. */
+  private podIndex = new PodIndex();
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
@@ -164,8 +173,13 @@ export class Controller {
       }
       if (this.stopped) return;
     }
-    this.unsubscribe = this.options.store.on(() => this.trigger());
+    this.unsubscribe = this.options.store.on((event) => {
+      this.index(event);
+      this.trigger();
+    });
     await this.options.store.start();
+    // A store filled before start() sent no events for what it held.
+    this.podIndex = PodIndex.from(this.options.store.list('Pod'));
     this.elector.start();
     const resync = this.options.resyncMs ?? 60_000;
     this.resyncTimer = setInterval(() => this.trigger(), resync);
@@ -181,6 +195,12 @@ export class Controller {
     await this.running;
     await this.elector.stop();
     this.options.store.stop();
+  }
+
+  private index(event: StoreEvent): void {
+    if (event.kind !== 'Pod') return;
+    if (event.type === 'DELETED') this.podIndex.remove(event.object);
+    else this.podIndex.put(event.object);
   }
 
   /** Asks for a reconcile (coalesced; only the leader runs it). */
@@ -216,7 +236,8 @@ export class Controller {
     const cpu = process.cpuUsage();
     const result = reconcile({
       experiments: store.list('KernelChaos'),
-      pods: store.list('Pod'),
+      pods: [],
+      podIndex: this.podIndex,
       namespaces: store.list('Namespace'),
       nodes: store.list('Node'),
       policies: store.list('KernelChaosPolicy'),

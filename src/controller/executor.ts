@@ -14,6 +14,7 @@ import { FINALIZER, MANAGED_BY_ANNOTATION } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import type { ClusterStore } from '../kube/store.js';
 import { KIND_INFO } from '../kube/objects.js';
+import { allotmentsConfigMap } from '../kube/reports.js';
 import { apiClient } from '../kube/client.js';
 import type { Permission } from '../kube/permissions.js';
 import { errorMessage, type Log } from '../kube/log.js';
@@ -28,7 +29,8 @@ export const EXECUTOR_PERMISSIONS: readonly Permission[] = [
   { group: KIND_INFO.KernelChaos.group, resource: KIND_INFO.KernelChaos.plural, verbs: ['get', 'patch'], scope: 'cluster' },
   { group: KIND_INFO.KernelChaos.group, resource: `${KIND_INFO.KernelChaos.plural}/status`, verbs: ['patch'], scope: 'cluster' },
   { group: '', resource: 'events', verbs: ['create'], scope: 'cluster' },
-  { group: '', resource: 'configmaps', verbs: ['delete'], scope: 'release-namespace' },
+  // Node reports are deleted; allotments objects created, replaced and deleted.
+  { group: '', resource: 'configmaps', verbs: ['create', 'update', 'delete'], scope: 'release-namespace' },
 ];
 
 export type ActionOutcome = 'done' | 'unchanged' | 'gone' | 'failed' | 'fenced';
@@ -126,7 +128,24 @@ export class KubeExecutor {
             await this.custom.patchNamespacedCustomObject(target, MERGE);
             return 'done';
           });
+        case 'putAllotments':
+          return await this.withRetries(async () => {
+            // Only the leading controller writes allotments: an unconditional replace, or a create the first time.
+            // Replace when the store holds it (404: gone meanwhile, create), else create (409: there after all, replace).
+            const body = allotmentsConfigMap(action.namespace, action.allotments);
+            const replace = () => this.core.replaceNamespacedConfigMap({ namespace: action.namespace, name: action.name, body });
+            const create = () => this.core.createNamespacedConfigMap({ namespace: action.namespace, body });
+            const [first, fallback, code] = this.store.get('ConfigMap', action.namespace, action.name) ? [replace, create, 404] : [create, replace, 409];
+            try {
+              await first();
+            } catch (error) {
+              if (apiErrorCode(error) !== code) throw error;
+              await fallback();
+            }
+            return 'done';
+          });
         case 'deleteReport':
+        case 'deleteAllotments':
           return await this.withRetries(async () => {
             await this.core.deleteNamespacedConfigMap({ namespace: action.namespace, name: action.name });
             return 'done';
@@ -293,7 +312,10 @@ export function describe(action: Action): string {
     case 'addFinalizer':
     case 'removeFinalizer':
     case 'deleteReport':
+    case 'deleteAllotments':
       return `${action.type} ${action.namespace}/${action.name}`;
+    case 'putAllotments':
+      return `allotments for node ${action.allotments.node}: ${JSON.stringify(action.allotments.allotments)}`;
     case 'updateStatus':
       return `status ${action.namespace}/${action.name}: ${action.status.desiredPhase} ${action.status.conditions.map((c) => `${c.type}=${c.status}`).join(' ')}`;
     case 'event':

@@ -39,21 +39,6 @@ export function podCarries(pod: V1Pod, ref: string): boolean {
   return pod.metadata?.labels?.[labelKeyOfRef(ref)] !== undefined;
 }
 
-/** Pods indexed by what they carry: experiment refs (annotation) and experiment label keys. */
-export function carrierIndex(pods: readonly V1Pod[]): (ref: string) => V1Pod[] {
-  const byMark = new Map<string, V1Pod[]>();
-  const add = (mark: string, pod: V1Pod): void => {
-    const list = byMark.get(mark);
-    if (list) list.push(pod);
-    else byMark.set(mark, [pod]);
-  };
-  for (const pod of pods) {
-    for (const ref of parseExperimentsAnnotation(pod.metadata?.annotations?.[EXPERIMENTS_ANNOTATION])) add(ref, pod);
-    for (const key of Object.keys(pod.metadata?.labels ?? {})) if (isExperimentLabel(key)) add(key, pod);
-  }
-  return (ref) => [...new Set([...(byMark.get(ref) ?? []), ...(byMark.get(labelKeyOfRef(ref)) ?? [])])];
-}
-
 /** Whether the pod carries any of our keys at all. */
 export function podHasOwnKeys(pod: V1Pod): boolean {
   const labels = pod.metadata?.labels ?? {};

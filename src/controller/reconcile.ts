@@ -7,10 +7,12 @@ import type { KernelChaos, KernelChaosPolicy } from '../api/types.js';
 import { policyVerdict } from '../admission/gate.js';
 import { schemaProblem } from '../kube/documents.js';
 import { podKey, selectTargets, selectorNamespaces } from '../selection/index.js';
-import { carrierIndex, podHasOwnKeys, podLabelPatch } from './podLabels.js';
+import { podHasOwnKeys, podLabelPatch } from './podLabels.js';
+import { PodIndex } from './podIndex.js';
 import { parseCron } from '../schedule/cron.js';
 import { experimentPhase, nextBoundary, type ExperimentPhase } from '../schedule/phase.js';
 import { parseReport, type NodeReport } from '../kube/reports.js';
+import { allotmentActions, writtenAllotments, type AllotmentAction, type ExperimentBudget } from './allotments.js';
 import { computeStatus, conditionsUpToDate, fitStatusToSchema, recordsUpToDate, type ComputedStatus, type ExperimentPlan } from './status.js';
 import { chaosMeshAlsoActs, ownershipOf } from './ownership.js';
 import type { Schema } from '../kube/crd-profile.js';
@@ -28,7 +30,7 @@ export interface ControllerState {
   now: Date;
   /** Where kernelchaos runs; its pods are never targeted. */
   webhookNamespace: string;
-  /** The companions' node reports (src/kube/reports.ts). */
+  /** The companions' node reports and the controller's allotments objects (src/kube/reports.ts). */
   reports?: readonly V1ConfigMap[];
   /** When this replica last wrote each experiment's status (ref -> ms), for the records throttle. */
   statusWrittenAt?: ReadonlyMap<string, number>;
@@ -41,6 +43,11 @@ export interface ControllerState {
   owner?: string;
   /** The installed KernelChaos CRD's schema: status is computed as the apiserver will store it (pruned). */
   statusSchema?: Schema;
+  /**
+   * `pods`, indexed and kept current by the caller (the controller, one pod event at a time), so a
+   * reconcile reuses what did not change. Without it the index is built from `pods`.
+   */
+  podIndex?: PodIndex;
 }
 
 export interface ObjectRef {
@@ -66,6 +73,8 @@ export type Action =
   | ({ type: 'updateStatus'; status: ComputedStatus } & ObjectRef)
   /** A node report whose experiment is gone. */
   | ({ type: 'deleteReport' } & ObjectRef)
+  /** Per-node `times` allotments (src/controller/allotments.ts). */
+  | AllotmentAction
   | EventAction;
 
 export interface ReconcileResult {
@@ -87,10 +96,6 @@ export function phaseOf(chaos: KernelChaos, now: Date): ExperimentPhase {
   return experimentPhase(chaos, { now, parseCron });
 }
 
-function isTerminating(pod: V1Pod): boolean {
-  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
-}
-
 // Objects from the API passed admission, but the webhook may be absent or older: each object's shape
 // is checked before use (memoised per object: the store hands out the same object until it changes).
 // The full semantic rules stay with admission.
@@ -105,7 +110,7 @@ function shapeProblem(kind: 'KernelChaos' | 'KernelChaosPolicy', object: KernelC
   return p;
 }
 
-function planFor(chaos: KernelChaos, state: ControllerState, podsByNamespace: ReadonlyMap<string, V1Pod[]>): ExperimentPlan {
+function planFor(chaos: KernelChaos, ref: string, state: ControllerState, index: PodIndex): ExperimentPlan {
   if (chaos.metadata.deletionTimestamp) return { kind: 'deleting' };
   const problem = shapeProblem('KernelChaos', chaos);
   if (problem !== null) return { kind: 'invalid', message: problem };
@@ -115,9 +120,12 @@ function planFor(chaos: KernelChaos, state: ControllerState, podsByNamespace: Re
   const phase = phaseOf(chaos, state.now);
   if (phase.phase === 'finished') return { kind: 'finished', reason: phase.reason };
   if (phase.phase === 'invalid') return { kind: 'invalid', message: `${phase.field}: ${phase.reason}` };
-  // Every selector names its namespaces: only their pods can match (100k pods, 100 experiments: 1% of the work).
-  const pods = selectorNamespaces(chaos.spec.selector, chaos.metadata.namespace ?? 'default').flatMap((ns) => podsByNamespace.get(ns) ?? []);
-  const selection = selectTargets(chaos, pods, state.namespaces, state.nodes, { webhookNamespace: state.webhookNamespace });
+  // Every selector names its namespaces: only their pods can match (100k pods, 100 experiments: 1% of
+  // the work), and while none of them changed the last selection stands.
+  const namespaces = selectorNamespaces(chaos.spec.selector, chaos.metadata.namespace ?? 'default');
+  const selection = index.selection(ref, chaos, namespaces, () =>
+    selectTargets(chaos, namespaces.flatMap((ns) => index.podsIn(ns)), state.namespaces, state.nodes, { webhookNamespace: state.webhookNamespace }),
+  );
   if (selection.modeError) return { kind: 'invalid', message: selection.modeError };
   return { kind: 'active', targets: selection.targets, skipped: selection.skipped.length, phase };
 }
@@ -169,17 +177,10 @@ export function reconcile(state: ControllerState): ReconcileResult {
   const actions: Action[] = [];
   const events: EventAction[] = [];
   const plans = new Map<string, ExperimentPlan>();
-  const livePods = state.pods.filter((p) => !isTerminating(p));
-  const podsByNamespace = new Map<string, V1Pod[]>();
-  for (const pod of livePods) {
-    const ns = pod.metadata?.namespace ?? 'default';
-    const list = podsByNamespace.get(ns);
-    if (list) list.push(pod);
-    else podsByNamespace.set(ns, [pod]);
-  }
-  const desired = new Map<string, Set<string>>();
-  // Terminating pods are going away with their labels; nothing waits for them.
-  const carriersOf = carrierIndex(livePods);
+  // Terminating pods are going away with their labels; nothing waits for them (the index holds live pods only).
+  const index = state.podIndex ?? PodIndex.from(state.pods);
+  index.observe(state.namespaces, state.nodes);
+  const desired = new Map<string, { pod: V1Pod; refs: Set<string> }>();
   let nextWake: number | undefined;
 
   const reportsByUid = new Map<string, NodeReport[]>();
@@ -194,6 +195,7 @@ export function reconcile(state: ControllerState): ReconcileResult {
     else reportsByUid.set(report.experiment.uid, [report]);
   }
   const statusInterval = state.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS;
+  const budgets: ExperimentBudget[] = [];
 
   const experiments = [...state.experiments].sort((a, b) => refOf(a).ref.localeCompare(refOf(b).ref));
   for (const chaos of experiments) {
@@ -204,10 +206,11 @@ export function reconcile(state: ControllerState): ReconcileResult {
         // Not ours (yet): its pods keep what they carry for it, so nothing flaps while a claim lands
         // or while another kernelchaos instance runs it; an object Chaos Mesh runs carries none of our labels.
         if (ownership.kind === 'unclaimed' || ownership.kernelchaos) {
-          for (const pod of carriersOf(ref)) {
+          for (const pod of index.carriers(ref)) {
             const key = podKey(pod);
-            if (!desired.has(key)) desired.set(key, new Set());
-            desired.get(key)?.add(ref);
+            let d = desired.get(key);
+            if (!d) desired.set(key, (d = { pod, refs: new Set() }));
+            d.refs.add(ref);
           }
         }
         if (ownership.kind === 'unclaimed' && !chaos.metadata.deletionTimestamp) {
@@ -229,13 +232,19 @@ export function reconcile(state: ControllerState): ReconcileResult {
     }
     let plan: ExperimentPlan;
     try {
-      plan = planFor(chaos, state, podsByNamespace);
+      plan = planFor(chaos, ref, state, index);
     } catch (error) {
       // One odd object must not stop the reconcile of every other experiment.
       plan = { kind: 'invalid', message: `cannot evaluate: ${error instanceof Error ? error.message : String(error)}` };
     }
     plans.set(ref, plan);
-    const carriers = carriersOf(ref);
+    const uid = chaos.metadata.uid ?? '';
+    const times = chaos.spec.failKernRequest?.times ?? 0;
+    if (typeof times === 'number' && times > 0 && uid !== '') {
+      const targetNodes = new Set(plan.kind === 'active' ? plan.targets.map((p) => p.spec?.nodeName ?? '').filter((n) => n !== '') : []);
+      budgets.push({ uid, times, targetNodes, reports: reportsByUid.get(uid) ?? [] });
+    }
+    const carriers = index.carriers(ref);
     const finalizers = chaos.metadata.finalizers ?? [];
 
     if (plan.kind === 'deleting') {
@@ -248,8 +257,9 @@ export function reconcile(state: ControllerState): ReconcileResult {
     if (plan.kind === 'active') {
       for (const pod of plan.targets) {
         const key = podKey(pod);
-        if (!desired.has(key)) desired.set(key, new Set());
-        desired.get(key)?.add(ref);
+        let d = desired.get(key);
+        if (!d) desired.set(key, (d = { pod, refs: new Set() }));
+        d.refs.add(ref);
       }
       const wake = nextBoundary(plan.phase);
       if (wake && wake.getTime() > state.now.getTime()) nextWake = Math.min(nextWake ?? Infinity, wake.getTime());
@@ -268,19 +278,38 @@ export function reconcile(state: ControllerState): ReconcileResult {
     events.push(...eventsFor(chaos, plan, carriers, statusChanges));
   }
 
+  actions.push(...allotmentActions(budgets, writtenAllotments(state.reports ?? []), new Set(state.nodes.map((n) => n.metadata?.name ?? '')), state.webhookNamespace));
+
   const liveUids = new Set(state.experiments.map((c) => c.metadata.uid ?? ''));
   for (const r of reportObjects) if (!liveUids.has(r.uid)) actions.push({ type: 'deleteReport', namespace: r.namespace, name: r.name });
 
-  for (const pod of livePods) {
-    const refs = [...(desired.get(podKey(pod)) ?? [])].sort();
+  index.retainSelections(new Set(plans.keys()));
+  // Only pods that should carry an experiment or carry one of our keys can need a patch.
+  const candidates = new Map<string, V1Pod>();
+  for (const [key, { pod }] of desired) candidates.set(key, pod);
+  for (const pod of index.withOwnKeys()) candidates.set(podKey(pod), pod);
+  for (const key of [...candidates.keys()].sort()) {
+    const pod = candidates.get(key) as V1Pod;
+    const refs = [...(desired.get(key)?.refs ?? [])].sort();
     if (refs.length === 0 && !podHasOwnKeys(pod)) continue;
     if (podLabelPatch(pod, refs) === undefined) continue;
     actions.push({ type: 'labelPod', namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', experiments: refs });
   }
 
-  // The finalizer before any label (so a deletion cannot orphan them), then labels (what the companion
-  // acts on), status, the finalizers of deleted experiments, events last.
-  const order: Record<Action['type'], number> = { claim: 0, addFinalizer: 0, labelPod: 1, updateStatus: 2, removeFinalizer: 3, deleteReport: 4, event: 5 };
+  // The claim and the finalizer before any label (so a deletion cannot orphan them), then allotments
+  // (so a companion that sees its new targets finds its allotment already written), labels (what the
+  // companion acts on), status, the finalizers of deleted experiments, events last.
+  const order: Record<Action['type'], number> = {
+    claim: 0,
+    addFinalizer: 0,
+    putAllotments: 1,
+    labelPod: 2,
+    updateStatus: 3,
+    removeFinalizer: 4,
+    deleteReport: 5,
+    deleteAllotments: 5,
+    event: 6,
+  };
   actions.sort((a, b) => order[a.type] - order[b.type]);
   actions.push(...events);
   return { actions, plans, ...(nextWake !== undefined ? { nextWakeAt: new Date(nextWake) } : {}) };

@@ -19,6 +19,7 @@ import { InMemoryStore } from './memory.js';
 import { collectionPath, KIND_INFO } from './objects.js';
 import { defaultLog, errorMessage, type Log } from './log.js';
 import { apiClient, DEFAULT_API_TIMEOUT_MS } from './client.js';
+import type { Projections } from './projection.js';
 
 /** Where one kind is watched: a namespace and selectors the apiserver filters on. */
 export interface KindScope {
@@ -37,6 +38,8 @@ export interface InformerStoreOptions {
   namespace?: string;
   /** Per-kind scope; overrides the options above for that kind. */
   scopes?: Partial<Record<WatchedKind, KindScope>>;
+  /** Per kind, what is kept of each object (src/kube/projection.ts); applied before anything is cached. */
+  projections?: Projections;
   /** Items per list page. Default 500 (client-go's). */
   pageSize?: number;
   /** Cut a watch that delivered nothing (not even a bookmark) for this long. Default 5 min. */
@@ -62,7 +65,12 @@ function watchTimeoutSeconds(): number {
  * an idle cut-off. Everything else (parsing, done-once) stays the library's.
  */
 class DeadlineWatch extends Watch {
-  constructor(kubeConfig: KubeConfig, private readonly idleMs: number, headerTimeoutMs: number) {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly idleMs: number,
+    headerTimeoutMs: number,
+    private readonly project: (obj: unknown) => unknown = (obj) => obj,
+  ) {
     // node-fetch's `timeout` bounds the wait for the response headers; the stream itself is bounded by the idle timer.
     const bounded = Object.create(kubeConfig) as KubeConfig;
     bounded.applyToFetchOptions = async (opts) => ({ ...(await kubeConfig.applyToFetchOptions(opts)), timeout: headerTimeoutMs }) as Awaited<ReturnType<KubeConfig['applyToFetchOptions']>>;
@@ -89,7 +97,8 @@ class DeadlineWatch extends Watch {
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
       (phase, obj, watchObj) => {
         arm();
-        callback(phase, obj, watchObj);
+        // Bookmarks and errors carry no object worth projecting (a bookmark's only field is its resourceVersion).
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.project(obj) : obj, watchObj);
       },
       (err) => {
         finished = true;
@@ -164,7 +173,9 @@ export class InformerStore extends InMemoryStore {
     const path = collectionPath(kind, namespace);
     const { labelSelector, fieldSelector } = scope;
     const w: KindWatch = { kind, informer: undefined as unknown as ListWatch<KubernetesObject>, listed: false, failures: 0, timer: undefined };
-    const list = this.listFunction(kind, namespace, labelSelector, fieldSelector);
+    const projection = this.options.projections?.[kind] as ((obj: KubernetesObject) => KubernetesObject) | undefined;
+    const project = (obj: KubernetesObject): KubernetesObject => (projection ? projection(obj) : obj);
+    const list = this.listFunction(kind, namespace, labelSelector, fieldSelector, (item) => project(plain(item)));
     const trackedList: ListFn = async () => {
       const result = await list();
       w.failures = 0;
@@ -172,9 +183,14 @@ export class InformerStore extends InMemoryStore {
         w.listed = true;
         this.log.info({ kind, count: result.items.length }, 'initial list received');
       }
-      return { ...result, items: result.items.map(plain) };
+      return result;
     };
-    const watch = new DeadlineWatch(this.kubeConfig, this.options.watchIdleMs ?? 300_000, this.options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS);
+    const watch = new DeadlineWatch(
+      this.kubeConfig,
+      this.options.watchIdleMs ?? 300_000,
+      this.options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS,
+      (obj) => project(obj as KubernetesObject),
+    );
     w.informer = new ListWatch<KubernetesObject>(path, watch, trackedList, false, labelSelector, fieldSelector);
     w.informer.on('add', (obj) => this.put(kind, obj as KindMap[typeof kind]));
     w.informer.on('update', (obj) => this.put(kind, obj as KindMap[typeof kind]));
@@ -194,8 +210,17 @@ export class InformerStore extends InMemoryStore {
     };
   }
 
-  /** Lists every page (limit/continue), returning one list with the last page's resourceVersion. */
-  private listFunction(kind: WatchedKind, namespace: string | undefined, labelSelector?: string, fieldSelector?: string): ListFn {
+  /**
+   * Lists every page (limit/continue), returning one list with the last page's resourceVersion.
+   * Each page is converted (`convert`) as it arrives, so only one page of whole objects is held at once.
+   */
+  private listFunction(
+    kind: WatchedKind,
+    namespace: string | undefined,
+    labelSelector: string | undefined,
+    fieldSelector: string | undefined,
+    convert: (item: KubernetesObject) => KubernetesObject,
+  ): ListFn {
     const page = this.pageFunction(kind, namespace, labelSelector, fieldSelector);
     const limit = this.options.pageSize ?? 500;
     return async () => {
@@ -204,7 +229,7 @@ export class InformerStore extends InMemoryStore {
       let last: KubernetesListObject<KubernetesObject>;
       do {
         last = await page({ limit, ...(token ? { _continue: token } : {}) });
-        items.push(...last.items);
+        for (const item of last.items) items.push(convert(item));
         token = last.metadata?._continue || undefined;
       } while (token);
       return { ...last, items };

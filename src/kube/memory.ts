@@ -3,7 +3,7 @@
 // (deep comparison), so re-reading identical state is silent.
 import { isDeepStrictEqual } from 'node:util';
 import type { ClusterStore, KindMap, StoreEvent, WatchedKind } from './store.js';
-import { effectiveNamespace, isWatchedKind, objectKey, WATCHED_KINDS } from './objects.js';
+import { effectiveNamespace, isWatchedKind, objectKey, WATCHED_KINDS, type AnyWatched } from './objects.js';
 
 export type StoreListener = (event: StoreEvent) => void;
 
@@ -16,7 +16,9 @@ interface Entry<K extends WatchedKind = WatchedKind> {
 }
 
 export class InMemoryStore implements ClusterStore {
-  private readonly entries = new Map<string, Entry>();
+  // Per kind (a 100k-pod store lists its 100 experiments without walking the pods).
+  private readonly entries = new Map<WatchedKind, Map<string, AnyWatched>>();
+  private readonly sorted = new Map<WatchedKind, readonly AnyWatched[]>();
   private readonly listeners = new Set<StoreListener>();
   private isSynced = false;
 
@@ -38,19 +40,24 @@ export class InMemoryStore implements ClusterStore {
   }
 
   list<K extends WatchedKind>(kind: K, namespace?: string): KindMap[K][] {
-    const out: Array<[string, KindMap[K]]> = [];
-    for (const [key, entry] of this.entries) {
-      if (entry.kind !== kind) continue;
-      const ns = effectiveNamespace(kind, entry.object.metadata?.namespace);
-      if (namespace !== undefined && ns !== namespace) continue;
-      out.push([key, entry.object as KindMap[K]]);
+    const all = this.sortedOf(kind);
+    if (namespace === undefined) return [...all];
+    return all.filter((o) => effectiveNamespace(kind, o.metadata?.namespace) === namespace);
+  }
+
+  /** One kind's objects sorted by key (every consumer sees a stable order), cached until the kind changes. */
+  private sortedOf<K extends WatchedKind>(kind: K): readonly KindMap[K][] {
+    let sorted = this.sorted.get(kind);
+    if (!sorted) {
+      const entries = [...(this.entries.get(kind) ?? new Map<string, AnyWatched>())];
+      sorted = entries.sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, o]) => o);
+      this.sorted.set(kind, sorted);
     }
-    // Sorted by key so every consumer sees a stable order.
-    return out.sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, o]) => o);
+    return sorted as KindMap[K][];
   }
 
   get<K extends WatchedKind>(kind: K, namespace: string | undefined, name: string): KindMap[K] | undefined {
-    return this.entries.get(objectKey(kind, namespace, name))?.object as KindMap[K] | undefined;
+    return this.entries.get(kind)?.get(objectKey(kind, namespace, name)) as KindMap[K] | undefined;
   }
 
   on(listener: StoreListener): () => void {
@@ -71,18 +78,23 @@ export class InMemoryStore implements ClusterStore {
     const name = object.metadata?.name;
     if (!name) throw new Error(`InMemoryStore.put: ${kind} without metadata.name`);
     const key = objectKey(kind, object.metadata?.namespace, name);
-    const previous = this.entries.get(key);
-    if (previous && isDeepStrictEqual(previous.object, object)) return;
-    this.entries.set(key, { kind, object });
+    let ofKind = this.entries.get(kind);
+    if (!ofKind) this.entries.set(kind, (ofKind = new Map()));
+    const previous = ofKind.get(key);
+    if (previous && isDeepStrictEqual(previous, object)) return;
+    ofKind.set(key, object);
+    this.sorted.delete(kind);
     this.emit({ type: previous ? 'MODIFIED' : 'ADDED', kind, object } as StoreEvent);
   }
 
   delete(kind: WatchedKind, namespace: string | undefined, name: string): boolean {
     const key = objectKey(kind, namespace, name);
-    const previous = this.entries.get(key);
-    if (!previous) return false;
-    this.entries.delete(key);
-    this.emit({ type: 'DELETED', kind, object: previous.object } as StoreEvent);
+    const ofKind = this.entries.get(kind);
+    const previous = ofKind?.get(key);
+    if (!ofKind || !previous) return false;
+    ofKind.delete(key);
+    this.sorted.delete(kind);
+    this.emit({ type: 'DELETED', kind, object: previous } as StoreEvent);
     return true;
   }
 
@@ -97,10 +109,14 @@ export class InMemoryStore implements ClusterStore {
       if (!name) continue;
       wanted.set(objectKey(o.kind, o.object.metadata?.namespace, name), { kind: o.kind, object: o.object });
     }
-    for (const [key, entry] of [...this.entries]) {
-      if (kinds.includes(entry.kind) && !wanted.has(key)) {
-        this.entries.delete(key);
-        this.emit({ type: 'DELETED', kind: entry.kind, object: entry.object } as StoreEvent);
+    for (const kind of kinds) {
+      const ofKind = this.entries.get(kind);
+      if (!ofKind) continue;
+      for (const [key, object] of [...ofKind]) {
+        if (wanted.has(key)) continue;
+        ofKind.delete(key);
+        this.sorted.delete(kind);
+        this.emit({ type: 'DELETED', kind, object } as StoreEvent);
       }
     }
     for (const entry of wanted.values()) this.put(entry.kind, entry.object);

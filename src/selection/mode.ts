@@ -42,29 +42,67 @@ export function rankOf(seed: string, key: string): bigint {
   return createHash('sha256').update(seed).update('\0').update(key).digest().readBigUInt64BE(0);
 }
 
-// Ranks memoised per pod object (stores hand out the same object until the pod changes, and a
-// replaced object takes its ranks with it): a reconcile over 100k pods does not re-hash them all.
-const ranks = new WeakMap<V1Pod, Map<string, bigint>>();
+// Ranks memoised per (seed, pod key): a pod's rank depends on nothing else, so a label change (a new
+// object) keeps it, and a reconcile over 100k pods does not re-hash them. Bounded: past the limit the
+// memo starts over (at worst the next reconcile re-hashes).
+const MAX_MEMO_RANKS = 1_000_000;
+const ranks = new Map<string, Map<string, bigint>>();
+let memoRanks = 0;
 
-function podRank(pod: V1Pod, key: string, seed: string): bigint {
-  let bySeed = ranks.get(pod);
-  if (!bySeed) ranks.set(pod, (bySeed = new Map()));
-  let rank = bySeed.get(seed);
+function podRank(key: string, seed: string): bigint {
+  let bySeed = ranks.get(seed);
+  if (!bySeed) ranks.set(seed, (bySeed = new Map()));
+  let rank = bySeed.get(key);
   if (rank === undefined) {
+    if (memoRanks >= MAX_MEMO_RANKS) {
+      ranks.clear();
+      memoRanks = 0;
+      ranks.set(seed, (bySeed = new Map()));
+    }
     rank = rankOf(seed, key);
-    bySeed.set(seed, rank);
+    bySeed.set(key, rank);
+    memoRanks++;
   }
   return rank;
 }
 
+interface Ranked {
+  pod: V1Pod;
+  key: string;
+  rank: bigint;
+}
+
+function byRank(a: Ranked, b: Ranked): number {
+  return a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+function ranked(candidates: readonly V1Pod[], seed: string): Ranked[] {
+  return candidates.map((pod) => {
+    const key = podKey(pod);
+    return { pod, key, rank: podRank(key, seed) };
+  });
+}
+
 /** Pods ordered by rank under `seed` (ties, practically impossible, broken by namespace/name). */
 export function rankPods(candidates: readonly V1Pod[], seed: string): V1Pod[] {
-  const keyed = candidates.map((pod) => {
-    const key = podKey(pod);
-    return { pod, key, rank: podRank(pod, key, seed) };
-  });
-  keyed.sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return keyed.map((k) => k.pod);
+  return ranked(candidates, seed).sort(byRank).map((k) => k.pod);
+}
+
+/** The first `n` of rankPods(candidates, seed), without sorting them all when n is small. */
+export function lowestRanked(candidates: readonly V1Pod[], seed: string, n: number): V1Pod[] {
+  if (n <= 0) return [];
+  const all = ranked(candidates, seed);
+  if (n * 8 >= all.length) return all.sort(byRank).slice(0, n).map((k) => k.pod);
+  // Keep the n lowest in order: each candidate costs one comparison unless it enters the set.
+  const best: Ranked[] = [];
+  for (const r of all) {
+    if (best.length === n && byRank(r, best[n - 1] as Ranked) >= 0) continue;
+    let i = best.length === n ? n - 1 : best.length;
+    if (best.length === n) best.pop();
+    while (i > 0 && byRank(r, best[i - 1] as Ranked) < 0) i--;
+    best.splice(i, 0, r);
+  }
+  return best.map((k) => k.pod);
 }
 
 /**
@@ -103,7 +141,7 @@ export function chooseByModeChecked(
   const count = parseModeValue(mode, value);
   if (!count.ok) return count;
   const n = targetCount(count, candidates.length, seed);
-  const chosen = n >= candidates.length ? [...candidates] : rankPods(candidates, seed).slice(0, n);
+  const chosen = n >= candidates.length ? [...candidates] : lowestRanked(candidates, seed, n);
   chosen.sort((a, b) => (podKey(a) < podKey(b) ? -1 : podKey(a) > podKey(b) ? 1 : 0));
   return { ok: true, pods: chosen };
 }

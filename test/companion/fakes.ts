@@ -3,11 +3,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ParsedFailKernRequest } from '../../src/api/predicate/ast.js';
 import type { KernelChaos } from '../../src/api/types.js';
-import type { ArmedFault, FaultCounters, FaultEngine } from '../../src/bpf/types.js';
+import type { ArmedFault, ArmOptions, FaultCounters, FaultEngine } from '../../src/bpf/types.js';
 import type { ClusterStore, KindMap, StoreEvent, WatchedKind } from '../../src/kube/store.js';
 import type { Clock } from '../../src/companion/lifecycle.js';
 import type { ValidationOutcome } from '../../src/companion/model.js';
-import type { CompanionEvent, StatusSink } from '../../src/companion/sink.js';
+import type { CompanionEvent, ReportedBudget, StatusSink } from '../../src/companion/sink.js';
 import type { ContainerRecord } from '../../src/api/types.js';
 import type { CronParser } from '../../src/schedule/phase.js';
 
@@ -55,7 +55,7 @@ export class FakeArmedFault implements ArmedFault {
   faults = 0n;
   calls = 0n;
   retargets: bigint[][] = [];
-  constructor(readonly id: string, readonly request: ParsedFailKernRequest, targets: readonly bigint[]) {
+  constructor(readonly id: string, readonly request: ParsedFailKernRequest, targets: readonly bigint[], readonly options: ArmOptions = {}) {
     this.targets = [...targets];
   }
   counters(): FaultCounters {
@@ -80,12 +80,12 @@ export class FakeEngine implements FaultEngine {
   /** arm() calls made, including those still waiting at the gate. */
   calls = 0;
   private n = 0;
-  async arm(request: ParsedFailKernRequest, targets: readonly bigint[]): Promise<ArmedFault> {
+  async arm(request: ParsedFailKernRequest, targets: readonly bigint[], options?: ArmOptions): Promise<ArmedFault> {
     this.calls += 1;
     if (this.gate) await this.gate;
     const failure = this.failNext.shift();
     if (failure !== undefined) throw new Error(failure);
-    const f = new FakeArmedFault(`fake-${++this.n}`, request, targets);
+    const f = new FakeArmedFault(`fake-${++this.n}`, request, targets, options);
     this.arms.push(f);
     return f;
   }
@@ -127,11 +127,13 @@ export class FakeClock implements Clock {
 
 export class MemorySink implements StatusSink {
   written = new Map<string, ContainerRecord[]>();
+  budgets = new Map<string, ReportedBudget | undefined>();
   writes = 0;
   events: CompanionEvent[] = [];
-  records(e: { namespace: string; name: string }, records: ContainerRecord[]): void {
+  records(e: { namespace: string; name: string }, records: ContainerRecord[], budget?: ReportedBudget): void {
     this.writes += 1;
     this.written.set(`${e.namespace}/${e.name}`, records);
+    this.budgets.set(`${e.namespace}/${e.name}`, budget);
   }
   event(e: CompanionEvent): void {
     this.events.push(e);

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Resolution } from '../../src/companion/cgroup-resolver.js';
 import { Companion, type InjectionChange } from '../../src/companion/lifecycle.js';
+import { allotmentsConfigMap } from '../../src/kube/reports.js';
 import { FakeClock, FakeEngine, FakeStore, MemorySink, chaosObject, everyMinutes, fakeValidate, podObject, silentLog } from './fakes.js';
 
 const hex = (n: number): string => n.toString(16).padStart(64, '0');
@@ -289,5 +290,43 @@ describe('Companion lifecycle', () => {
     store.put('Pod', podObject('web', { experiments: ['chaos/exp'], containers: [{ name: 'app', id: hex(1) }] }));
     await companion.start();
     expect(sink.written.get('chaos/exp')?.[0]).toMatchObject({ injectedCount: 4, recoveredCount: 2, faultsInjected: 40 });
+  });
+
+  it('times: arms under the allotment the controller wrote for this node, re-arms when it changes, and says which budget in records and reports', async () => {
+    const chaos = chaosObject('exp', { spec: { failKernRequest: { failtype: 0, callchain: [{ funcname: '__x64_sys_mount' }], times: 5 } } });
+    store.put('KernelChaos', chaos);
+    // Two nodes hold targets: without an allotment the even share (3 of 5 for node-a), said as such.
+    store.put('Pod', podObject('web', { experiments: ['chaos/exp'], containers: [{ name: 'app', id: hex(1) }] }));
+    store.put('Pod', podObject('db', { node: 'node-b', experiments: ['chaos/exp'], containers: [{ name: 'app', id: hex(2) }] }));
+    await companion.start();
+    expect(engine.live()[0]?.options.claimed).toBe(2);
+    expect(sink.budgets.get('chaos/exp')).toEqual({ allotment: 3, source: 'even-share' });
+    expect(JSON.stringify(sink.written.get('chaos/exp'))).toMatch(/times budget 3 of 5 \(even share over the nodes with targets: no allotment from the controller yet\)/);
+
+    // The controller's allotment arrives: re-armed under it, the report echoes its version.
+    const allot = (allotment: number, version: number) =>
+      store.put('ConfigMap', allotmentsConfigMap('kernelchaos-system', { node: 'node-a', allotments: { 'uid-exp': { allotment, version, ceiling: allotment } } }));
+    allot(1, 1);
+    // Another node's entry in the same namespace is not this node's.
+    store.put('ConfigMap', allotmentsConfigMap('kernelchaos-system', { node: 'node-b', allotments: { 'uid-exp': { allotment: 4, version: 1, ceiling: 4 } } }));
+    await settle();
+    expect(engine.arms).toHaveLength(2);
+    expect(engine.live()).toHaveLength(1);
+    expect(engine.live()[0]?.options.claimed).toBe(4);
+    expect(sink.budgets.get('chaos/exp')).toEqual({ allotment: 1, source: 'allotment', version: 1 });
+    expect(JSON.stringify(sink.written.get('chaos/exp'))).toMatch(/times budget 1 of 5 \(allotted by the controller\)/);
+
+    // A new version with the same allotment changes nothing armed; the echo follows it.
+    allot(1, 2);
+    await settle();
+    expect(engine.arms).toHaveLength(2);
+    expect(sink.budgets.get('chaos/exp')).toEqual({ allotment: 1, source: 'allotment', version: 2 });
+
+    // The program used 1 fault, then the allotment grows to 3: re-armed with what remains (2).
+    (engine.live()[0] as { faults: bigint }).faults = 1n;
+    allot(3, 3);
+    await settle();
+    expect(engine.arms).toHaveLength(3);
+    expect(engine.live()[0]?.options.claimed).toBe(5 - 2);
   });
 });

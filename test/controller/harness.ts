@@ -1,6 +1,6 @@
 // Shared setup for controller tests against the fake apiserver (and, in test/cluster, a real one).
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { CONTROLLER_KINDS, Controller, controllerScopes } from '../../src/controller/controller.js';
+import { Controller, controllerStoreOptions } from '../../src/controller/controller.js';
 import type { ScheduleRunner } from '../../src/controller/schedule-runner.js';
 import { InformerStore } from '../../src/kube/informer.js';
 import { silentLog, type Log } from '../../src/kube/log.js';
@@ -24,7 +24,7 @@ export function makeController(
   },
 ): Controller {
   const log = opts.log ?? silentLog;
-  const store = new InformerStore(kubeConfig, { kinds: CONTROLLER_KINDS, scopes: controllerScopes(opts.namespace), log, restartDelayMs: 20 });
+  const store = new InformerStore(kubeConfig, { ...controllerStoreOptions(opts.namespace), log, restartDelayMs: 20 });
   return new Controller({
     kubeConfig,
     store,

@@ -1,14 +1,17 @@
 // The controller's pure decisions: labels follow the experiments exactly, every action is
 // idempotent (a settled state produces none), and deletion/expiry/policy/pause behave as users expect.
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { EXPERIMENTS_ANNOTATION, FINALIZER, PAUSE_ANNOTATION, TARGET_LABEL, experimentLabelKey } from '../../src/api/labels.js';
 import type { KernelChaos, KernelChaosPolicy } from '../../src/api/types.js';
 import { reconcile, type Action, type ControllerState } from '../../src/controller/reconcile.js';
 import { MAX_STATUS_RECORDS, computeStatus } from '../../src/controller/status.js';
-import { reportConfigMap, type NodeReport } from '../../src/kube/reports.js';
+import { allotmentsConfigMap, allotmentsName, reportConfigMap, type NodeAllotments, type NodeReport } from '../../src/kube/reports.js';
 import { podLabelPatch } from '../../src/controller/podLabels.js';
-import { chaos, namespace, pod, pods } from '../selection/fixtures.js';
+import { chaos, namespace, node, pod, pods } from '../selection/fixtures.js';
+import { PodIndex } from '../../src/controller/podIndex.js';
+import { projectPod } from '../../src/kube/projection.js';
 
 const NOW = new Date('2026-11-27T03:00:00Z');
 const EXP = experimentLabelKey('apps', 'exp');
@@ -328,5 +331,116 @@ describe('podLabelPatch', () => {
     });
     expect(podLabelPatch(pod('apps', 'q', { labels: { app: 'web' } }), [])).toBeUndefined();
     expect(podLabelPatch(pod('apps', 'q', { labels: { 'kernelchaos.dev/inject-not-ours': 'x' } }), [])).toBeUndefined();
+  });
+});
+
+describe('what the controller caches decides as the whole cluster would', () => {
+  // Pods with everything a real one carries; the selectors read labels, annotations, selectable fields, nodes and phases.
+  const rich = (i: number): V1Pod => {
+    const p = pod(i % 2 === 0 ? 'apps' : 'shop', `p-${i}`, { labels: { app: i % 3 === 0 ? 'web' : 'db' }, annotations: { 'kernelchaos.dev/inject': i % 5 === 0 ? 'false' : 'true', team: i % 4 === 0 ? 'a' : 'b' }, node: `n-${i % 3}`, phase: i % 7 === 0 ? 'Pending' : 'Running' });
+    p.metadata!.resourceVersion = String(100 + i);
+    p.metadata!.managedFields = [{ manager: 'kubelet', operation: 'Update' }];
+    p.spec = { ...p.spec!, serviceAccountName: i % 2 === 0 ? 'front' : 'back', containers: [{ name: 'app', image: 'busybox', env: [{ name: 'X', value: 'y' }] }, { name: 'side', image: 'envoy' }] };
+    p.status = { ...p.status, podIP: `10.0.0.${i}`, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'app', containerID: `containerd://${i}`, image: 'busybox', imageID: 'sha', ready: true, restartCount: 0 }] };
+    return p;
+  };
+  const experiments = [
+    experiment({ mode: 'all', selector: { namespaces: ['apps', 'shop'], labelSelectors: { app: 'web' } } }, { name: 'web' }),
+    experiment({ mode: 'fixed', value: '3', selector: { namespaces: ['apps'], annotationSelectors: { team: 'a' } } }, { name: 'team' }),
+    experiment({ mode: 'fixed-percent', value: '50', selector: { namespaces: ['shop'], fieldSelectors: { 'spec.serviceAccountName': 'back', 'status.phase': 'Running' } } }, { name: 'fields' }),
+    experiment({ mode: 'one', selector: { namespaces: ['apps', 'shop'], nodeSelectors: { zone: 'b' }, podPhaseSelectors: ['Running'] }, containerNames: ['side'] }, { name: 'nodes' }),
+  ].map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } }));
+  const base = (podList: V1Pod[]): ControllerState =>
+    state({ experiments, pods: podList, namespaces: [namespace('apps'), namespace('shop', { 'kernelchaos.dev/injection': 'enabled' })], nodes: [node('n-0', { zone: 'a' }), node('n-1', { zone: 'b' }), node('n-2', { zone: 'b' })] });
+
+  it('projected pods give the same actions as whole pods', () => {
+    const whole = Array.from({ length: 60 }, (_, i) => rich(i));
+    const actions = reconcile(base(whole)).actions;
+    expect(actions.filter((a) => a.type === 'labelPod').length).toBeGreaterThan(10);
+    expect(reconcile(base(whole.map(projectPod))).actions).toEqual(actions);
+  });
+
+  it('an index kept current one pod at a time decides as one built from scratch', () => {
+    let current = Array.from({ length: 60 }, (_, i) => projectPod(rich(i)));
+    const index = PodIndex.from(current);
+    let s = base(current);
+    for (let step = 0; step < 6; step++) {
+      const persistent = reconcile({ ...s, pods: [], podIndex: index });
+      const fresh = reconcile(s);
+      expect(persistent.actions).toEqual(fresh.actions);
+      const fed = new Map(s.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+      s = apply(s, fresh.actions);
+      // The API's answer to the patches, and then some churn: a pod relabelled, one deleted, one terminating, one new.
+      current = s.pods.map((p) => structuredClone(p));
+      const changed = current[step * 7 % current.length] as V1Pod;
+      changed.metadata!.labels = { ...changed.metadata!.labels, app: changed.metadata!.labels?.app === 'web' ? 'db' : 'web' };
+      const removed = current.splice(step * 11 % current.length, 1)[0] as V1Pod;
+      const terminating = current[step * 13 % current.length] as V1Pod;
+      terminating.metadata!.deletionTimestamp = new Date('2026-11-27T03:00:00Z');
+      const added = projectPod(rich(100 + step));
+      current.push(added);
+      for (const p of s.pods) if (!current.some((c) => c.metadata?.name === p.metadata?.name && c.metadata?.namespace === p.metadata?.namespace)) index.remove(p);
+      // As the store does: only pods that changed are put (the rest keep their cached selections).
+      for (const p of current) if (!isDeepStrictEqual(fed.get(`${p.metadata?.namespace}/${p.metadata?.name}`), p)) index.put(p);
+      expect(removed.metadata?.name).toBeDefined();
+      s = { ...s, pods: current };
+    }
+  });
+});
+
+describe('per-node times allotments', () => {
+  const withTimes = () => experiment({ failKernRequest: { failtype: 0, times: 3 } });
+  const onNodes = (nodes: string[]) => pods(nodes.length, 'apps', (i) => ({ node: nodes[i] as string }));
+  const puts = (actions: readonly Action[]) => actions.filter((a): a is Extract<Action, { type: 'putAllotments' }> => a.type === 'putAllotments').map((a) => a.allotments);
+  const asObjects = (list: NodeAllotments[]) => list.map((a) => allotmentsConfigMap('kernelchaos-system', a));
+
+  it('the nodes holding targets get allotments that split times, written before the labels; a settled state writes none', () => {
+    const s = state({ experiments: [withTimes()], pods: onNodes(['n-b', 'n-a', 'n-c', 'n-d']) });
+    const { actions } = reconcile(s);
+    expect(puts(actions)).toEqual([
+      { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-c', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+      { node: 'n-d', allotments: { 'uid-exp-1': { allotment: 0, version: 1, ceiling: 0 } } },
+    ]);
+    const types = actions.map((a) => a.type);
+    expect(types.lastIndexOf('putAllotments')).toBeLessThan(types.indexOf('labelPod'));
+    const settled = apply(s, actions);
+    expect(puts(reconcile({ ...settled, reports: asObjects(puts(actions)) }).actions)).toEqual([]);
+  });
+
+  it("a node's report echoes its entry; once its targets are gone and it detached, its unused allotment goes to a node that holds targets", () => {
+    const exp = withTimes();
+    const written = asObjects([
+      { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 2, version: 1, ceiling: 2 } } },
+      { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+    ]);
+    const report = (node: string, faults: number, version: number, allotment: number, phase: 'Injected' | 'Not Injected'): NodeReport => ({
+      node,
+      experiment: { namespace: 'apps', name: 'exp', uid: 'uid-exp-1' },
+      faultsInjected: faults,
+      records: [{ id: `apps/x/app`, selectorKey: '.', phase, injectedCount: 1, recoveredCount: 0, faultsInjected: faults, node }],
+      budget: { allotment, source: 'allotment', version },
+    });
+    // Only n-b holds targets now; n-a used 1 of 2 and detached.
+    const s = state({ experiments: [exp], pods: onNodes(['n-b']), reports: [...written, reportConfigMap('kernelchaos-system', report('n-a', 1, 1, 2, 'Not Injected'))] });
+    expect(puts(reconcile(s).actions)).toEqual([{ node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 2, ceiling: 2 } } }]);
+    // n-a's companion echoes version 2: the fault it did not use goes to n-b.
+    const echoed = state({
+      experiments: [exp],
+      pods: onNodes(['n-b']),
+      reports: [
+        ...asObjects([
+          { node: 'n-a', allotments: { 'uid-exp-1': { allotment: 1, version: 2, ceiling: 2 } } },
+          { node: 'n-b', allotments: { 'uid-exp-1': { allotment: 1, version: 1, ceiling: 1 } } },
+        ]),
+        reportConfigMap('kernelchaos-system', report('n-a', 1, 2, 1, 'Not Injected')),
+        reportConfigMap('kernelchaos-system', report('n-b', 1, 1, 1, 'Injected')),
+      ],
+    });
+    expect(puts(reconcile(echoed).actions)).toEqual([{ node: 'n-b', allotments: { 'uid-exp-1': { allotment: 2, version: 2, ceiling: 2 } } }]);
+    // The experiment gone: its allotments objects are deleted.
+    const gone = reconcile({ ...echoed, experiments: [] }).actions.filter((a) => a.type === 'deleteAllotments').map((a) => 'name' in a && a.name);
+    expect(gone.sort()).toEqual([allotmentsName('n-a'), allotmentsName('n-b')].sort());
   });
 });

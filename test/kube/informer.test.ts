@@ -7,6 +7,7 @@ import { waitFor } from '../fakes/wait.js';
 import { InformerStore } from '../../src/kube/informer.js';
 import { silentLog } from '../../src/kube/log.js';
 import type { StoreEvent } from '../../src/kube/store.js';
+import { controllerStoreOptions } from '../../src/controller/controller.js';
 
 let server: FakeApiServer;
 let kc: KubeConfig;
@@ -54,6 +55,57 @@ describe('InformerStore', () => {
     await core.deleteNamespacedPod({ namespace: 'apps', name: 'p1' });
     await waitFor('p1 gone', () => store?.get('Pod', 'apps', 'p1') === undefined);
     expect(events.filter((e) => e.kind === 'Pod').map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
+  });
+
+  it("the controller's store holds only the projected fields of pods and nodes, from lists and watches", async () => {
+    const full = {
+      metadata: {
+        name: 'web',
+        labels: { app: 'web' },
+        annotations: { 'kernelchaos.dev/inject': 'true', note: 'kept: annotationSelectors may name any key' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1', uid: 'rs-uid' }],
+        managedFields: [{ manager: 'kubelet', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:status': {} } }],
+      },
+      spec: {
+        nodeName: 'n1',
+        serviceAccountName: 'web',
+        containers: [{ name: 'main', image: 'busybox', env: [{ name: 'A', value: 'x'.repeat(2000) }], resources: { limits: { memory: '64Mi' } } }],
+        volumes: [{ name: 'data', emptyDir: {} }],
+        tolerations: [{ key: 'k', operator: 'Exists' }],
+      },
+      status: {
+        phase: 'Running',
+        podIP: '10.0.0.7',
+        podIPs: [{ ip: '10.0.0.7' }],
+        conditions: [{ type: 'Ready', status: 'True' }],
+        containerStatuses: [{ name: 'main', containerID: 'containerd://abc', image: 'busybox', imageID: 'sha256:1', ready: true, restartCount: 0 }],
+      },
+    };
+    await core.createNamespacedPod({ namespace: 'apps', body: full });
+    await core.createNode({ body: { metadata: { name: 'n1', labels: { zone: 'a' } }, status: { capacity: { cpu: '4' }, images: [{ names: ['busybox'], sizeBytes: 1 }] } } });
+    store = new InformerStore(kc, { ...controllerStoreOptions('kernelchaos-system'), log: silentLog });
+    const events: StoreEvent[] = [];
+    store.on((e) => events.push(e));
+    await store.start();
+    const expected = (labels: Record<string, string>, rv: string | undefined) => ({
+      metadata: { name: 'web', namespace: 'apps', uid: expect.any(String), resourceVersion: rv, labels, annotations: full.metadata.annotations },
+      spec: { nodeName: 'n1', serviceAccountName: 'web', containers: [{ name: 'main' }] },
+      status: { phase: 'Running', podIP: '10.0.0.7', podIPs: [{ ip: '10.0.0.7' }], containerStatuses: [{ name: 'main', containerID: 'containerd://abc' }] },
+    });
+    const listed = await core.readNamespacedPod({ namespace: 'apps', name: 'web' });
+    expect(store.get('Pod', 'apps', 'web')).toEqual(expected({ app: 'web' }, listed.metadata?.resourceVersion));
+    expect(store.get('Node', undefined, 'n1')).toEqual({ metadata: { name: 'n1', uid: expect.any(String), resourceVersion: expect.any(String), labels: { zone: 'a' } } });
+
+    // A label change arrives by the watch, projected the same way.
+    await core.patchNamespacedPod({ namespace: 'apps', name: 'web', body: [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }] });
+    await waitFor('label tier in the store', () => store?.get('Pod', 'apps', 'web')?.metadata?.labels?.tier === 'front');
+    const patched = await core.readNamespacedPod({ namespace: 'apps', name: 'web' });
+    expect(store.get('Pod', 'apps', 'web')).toEqual(expected({ app: 'web', tier: 'front' }, patched.metadata?.resourceVersion));
+    expect(JSON.stringify(store.get('Pod', 'apps', 'web')).length).toBeLessThan(JSON.stringify(patched).length / 4);
+    // A change of dropped fields only: the cached pod moves to the new resourceVersion, nothing else.
+    await core.patchNamespacedPod({ namespace: 'apps', name: 'web', body: [{ op: 'replace', path: '/status/conditions/0/status', value: 'False' }] });
+    await waitFor('new resourceVersion in the store', async () => store?.get('Pod', 'apps', 'web')?.metadata?.resourceVersion !== patched.metadata?.resourceVersion);
+    expect(store.get('Pod', 'apps', 'web')?.status).toEqual(expected({}, undefined).status);
   });
 
   it('watches only pods matching the label and field selectors; a pod that stops matching is deleted from the store', async () => {

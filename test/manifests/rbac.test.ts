@@ -10,7 +10,7 @@ import { SCHEDULE_RUNNER_PERMISSIONS } from '../../src/controller/schedule-runne
 import { PROFILE_PERMISSIONS, KERNELCHAOS_CRD, SCHEDULES_CRD, WORKFLOWS_CRD } from '../../src/kube/install-profile.js';
 import { LEADER_PERMISSIONS } from '../../src/controller/leader.js';
 import { REPORT_PERMISSIONS } from '../../src/companion/kube-sink.js';
-import { COMPANION_KINDS } from '../../src/companion/run.js';
+import { COMPANION_KINDS, companionScopes } from '../../src/companion/run.js';
 import { WEBHOOK_KINDS } from '../../src/webhook/context.js';
 import { watchPermissions, type Permission } from '../../src/kube/permissions.js';
 
@@ -46,7 +46,7 @@ function used(permissions: readonly Permission[]): Set<string> {
 const COMPONENTS: Record<string, readonly Permission[]> = {
   'kernelchaos-webhook': [...watchPermissions(WEBHOOK_KINDS), ...PROFILE_PERMISSIONS],
   'kernelchaos-controller': [...watchPermissions(CONTROLLER_KINDS, controllerScopes(RELEASE)), ...EXECUTOR_PERMISSIONS, ...LEADER_PERMISSIONS, ...SCHEDULE_RUNNER_PERMISSIONS, ...PROFILE_PERMISSIONS],
-  'kernelchaos-companion': [...watchPermissions(COMPANION_KINDS), ...REPORT_PERMISSIONS],
+  'kernelchaos-companion': [...watchPermissions(COMPANION_KINDS, companionScopes('node-1', RELEASE)), ...REPORT_PERMISSIONS],
 };
 
 describe('RBAC: each ServiceAccount gets exactly what its code calls', () => {

@@ -8,6 +8,7 @@ import {
   chooseByModeChecked,
   experimentSeed,
   parseModeValue,
+  lowestRanked,
   rankPods,
   seededPercent,
 } from '../../src/selection/index.js';
@@ -86,6 +87,15 @@ describe('stability', () => {
       });
     }
   }
+
+  it('a small fixed choice picks exactly the lowest-ranked pods, as a full ranking would', () => {
+    const all = pods(500);
+    for (const n of [1, 2, 10, 37, 62, 63, 100, 499, 500]) {
+      for (const order of [all, shuffled(all, n)]) {
+        expect(names(lowestRanked(order, SEED, n))).toEqual(names(rankPods(all, SEED).slice(0, n)));
+      }
+    }
+  });
 
   it('adding pods never reorders the existing ones: a fixed choice changes by at most the newcomer', () => {
     let current = pods(7);
