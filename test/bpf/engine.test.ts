@@ -56,8 +56,8 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
     const program = generateProgram(parsed({ ...SEED, probability: 50, times: 3 }), mode, { form: 'syscall-entry' });
     expect(program.hooks.map((h) => h.section)).toEqual([mode === 'trampoline' ? 'fmod_ret/__x64_sys_mount' : 'kprobe/__x64_sys_mount']);
     expect(program.site.form).toBe('syscall-entry');
-    expect(program.source).toContain('KC_PROBABILITY');
-    expect(program.source).toContain('>= KC_TIMES');
+    expect(program.source).toContain('if (!kc_roll() || !kc_claim())');
+    expect(program.settings).toEqual({ probability: 50, times: 3, chainLength: 0 });
     expect(program.source).toContain(mode === 'trampoline' ? 'return -KC_ENOMEM;' : 'bpf_override_return(ctx, (unsigned long)(-KC_ENOMEM));');
     // the syscall's whole 64-bit result: an int -ENOMEM would reach user space as 4294967284
     expect(program.source).toContain(mode === 'trampoline' ? 'long kc_site(unsigned long long *ctx)' : 'int kc_site(struct pt_regs *ctx)');
