@@ -1,7 +1,8 @@
 // KernelChaos failKernRequest -> one BPF C program (libbpf CO-RE style). Pure: no I/O.
 //
 // Order of checks at the injection site, cheapest rejection first for everyone who is not a target:
-//   0. with a call chain: does any target thread have the whole chain active? (one load from an
+//   0. is `times` used up? (one load; gone when times is 0: the verifier sees the setting)
+//   0b. with a call chain: does any target thread have the whole chain active? (one load from an
 //      array map; the frame programs only track target threads, so this gate is itself
 //      cgroup-filtered and lets every task, target or not, leave at once while no chain is complete);
 //   1. target cgroup (a cached per-cgroup verdict: one helper call and one hash lookup);
@@ -323,8 +324,9 @@ class Writer {
     this.emit(`/* The injection site: ${site.prototype} */`);
     // A syscall returns long: an int program's -ENOMEM would reach user space as 4294967284.
     this.program(kind, site.funcname, 'kc_site', 'site', site.form === 'syscall-entry' && kind === 'fmod_ret' ? 'long' : 'int');
+    this.emit('\t/* 0. `times` used up: nothing can fail any more (one load; the verifier drops it without times) */', '\tif (kc_budget_spent())', '\t\treturn 0;');
     if (hasChain) {
-      this.emit('\t/* 0. no target thread has the whole chain active: nothing can fail (one load, no hashing) */', '\tif (kc_chain_none_complete())', '\t\treturn 0;');
+      this.emit('\t/* 0b. no target thread has the whole chain active: nothing can fail (one load, no hashing) */', '\tif (kc_chain_none_complete())', '\t\treturn 0;');
     }
     if (site.bioArgIndex !== null) {
       this.emit(

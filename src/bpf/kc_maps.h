@@ -28,7 +28,7 @@ struct kc_verdict {
 
 /* kc_counters[0], one per CPU: user space sums them. */
 struct kc_counters {
-	__u64 calls;  /* site calls seen from target tasks (before chain, probability, times) */
+	__u64 calls;  /* site calls seen from target tasks while a fault could be due (past both gates) */
 	__u64 faults; /* faults injected */
 };
 

@@ -126,6 +126,20 @@ static __always_inline bool kc_roll(void)
 	return p == 0 || p >= 100 || bpf_get_prandom_u32() % 100 < p;
 }
 
+/* The site's first gate: `times` is used up, so nothing can fail any more (one load, no hashing).
+   From then on the site counts no calls either. */
+static __always_inline bool kc_budget_spent(void)
+{
+	__u64 times = kc_settings.times;
+	__u32 zero = 0;
+	struct kc_claims *claims;
+
+	if (!times)
+		return false;
+	claims = bpf_map_lookup_elem(&kc_claims, &zero);
+	return !claims || claims->claimed >= times;
+}
+
 /* times: claims one fault against the exact cap, atomically; false once it is used up. */
 static __always_inline bool kc_claim(void)
 {

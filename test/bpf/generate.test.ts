@@ -42,6 +42,7 @@ describe('generateProgram: the injection site', () => {
     const req = parsed({ ...SEED, probability: 10, times: 3 });
     const source = generateProgram(req, 'trampoline').source;
     expectOrder(programBody(source, 'kc_site'), [
+      'if (kc_budget_spent())',
       'if (kc_chain_none_complete())',
       'kc_task_targeted()',
       'kc_in_task()',
@@ -177,8 +178,10 @@ describe('generateProgram: the call chain', () => {
 
   it('gates the site on a count of target threads whose whole chain is active, kept by the frame programs', () => {
     const source = generateProgram(parsed(SEED), 'kprobe').source;
-    // the gate is the site's first statement: no helper call, no hashing before it
-    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tif \(kc_chain_none_complete\(\)\)\n\t\treturn 0;/);
+    // the gates are the site's first statements: no helper call, no hashing before them
+    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tif \(kc_budget_spent\(\)\)\n\t\treturn 0;\n\t\/\* 0b\. [^\n]*\*\/\n\tif \(kc_chain_none_complete\(\)\)\n\t\treturn 0;/);
+    // `times` used up is the other global gate: one array load, before any per-task work
+    expect(helperBody(source, 'kc_budget_spent')).toMatch(/if \(!times\)\n\t\treturn false;\n\tclaims = bpf_map_lookup_elem\(&kc_claims, &zero\);\n\treturn !claims \|\| claims->claimed >= times;/);
     expect(helperBody(source, 'kc_chain_none_complete')).toContain('return !chain || !chain->complete;');
     expect(helperBody(source, 'kc_frame_mark')).toContain('if (active + 1 == kc_settings.chain_length)\n\t\tkc_chain_complete(1);');
     expect(helperBody(source, 'kc_heal')).toContain('if (active == kc_settings.chain_length)\n\t\t\tkc_chain_complete(-1);');
