@@ -5,6 +5,7 @@
 //   0b. with a call chain: does any target thread have the whole chain active? (one load from an
 //      array map; the frame programs only track target threads, so this gate is itself
 //      cgroup-filtered and lets every task, target or not, leave at once while no chain is complete);
+//   0c. in the syscall-entry form, a predicate on that frame (the call's own arguments);
 //   1. target cgroup (a cached per-cgroup verdict: one helper call and one hash lookup);
 //      for bio also the bio's own blkcg, so writeback submitted by a kworker for the target counts;
 //   2. not in interrupt context (there `current` is a bystander);
@@ -268,7 +269,8 @@ class Writer {
       const pred = emitPredicate(outer, 'spec.failKernRequest.callchain[0].predicate', 'kc_streq_0_0');
       if (pred) {
         if (pred.compares.length > 0) this.emit(...pred.compares.map((c: StringCompare) => emitStringCompareFunction(c) + '\n'), '');
-        check.push(`\t/* 4. frame 0: ${describeExpr(outer.predicate)} */`);
+        // Before the target check: reading the syscall's own arguments is the cheaper rejection.
+        check.push(`\t/* 0c. frame 0: ${describeExpr(outer.predicate)} (the call's own arguments: cheaper than the target check) */`);
         for (const p of pred.params) {
           const type = emitCType(p.type, 'spec.failKernRequest.callchain[0].parameters');
           check.push(`\t${type} ${paramVar(p.name)} = (${type})${this.arg(p.index)};`);
@@ -328,6 +330,7 @@ class Writer {
     if (hasChain) {
       this.emit('\t/* 0b. no target thread has the whole chain active: nothing can fail (one load, no hashing) */', '\tif (kc_chain_none_complete())', '\t\treturn 0;');
     }
+    this.emit(...check);
     if (site.bioArgIndex !== null) {
       this.emit(
         `\tstruct bio *bio = (struct bio *)${this.arg(site.bioArgIndex)};`,
@@ -343,7 +346,7 @@ class Writer {
     if (site.gfpArgIndex !== null) {
       this.emit('\t/* 3. the kernel may not fail a __GFP_NOFAIL allocation */', `\tif ((__u64)${this.arg(site.gfpArgIndex)} & KC_GFP_NOFAIL)`, '\t\treturn 0;');
     }
-    this.emit('\tkc_count(false);', ...check);
+    this.emit('\tkc_count(false);');
     if (hasChain) {
       this.emit('\t/* 4. the whole call chain must be active in this thread */', '\tif (!kc_chain_holds(KC_FRAME_ADDR))', '\t\treturn 0;');
     }

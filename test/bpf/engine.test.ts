@@ -70,7 +70,12 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
       /callchain\[1\]\.predicate: cannot be honoured by the syscall-entry form: __x64_sys_openat fails at entry, before d_alloc_parallel runs/,
     );
     const outer = parsed({ failtype: 0, callchain: [{ funcname: '__x64_sys_write', parameters: 'const struct pt_regs *regs', predicate: 'regs->di == 1' }] });
-    expect(generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
+    const source = generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source;
+    expect(source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
+    // the call's own arguments are read before the target check every caller would pay for
+    const site = source.slice(source.indexOf('long kc_site('));
+    expect(site.indexOf('kc_arg_regs')).toBeGreaterThan(site.indexOf('kc_budget_spent()'));
+    expect(site.indexOf('kc_arg_regs')).toBeLessThan(site.indexOf('kc_task_targeted()'));
   });
 });
 
