@@ -28,8 +28,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# Static BPF headers the generated programs include (found from dist/bpf as ../../src/bpf).
-COPY src/bpf/*.bpf.h ./src/bpf/
+# The static BPF C every fault program includes (dist/bpf/runtime-headers.js finds it here).
+COPY src/bpf/*.h ./src/bpf/
 COPY package.json ./
 COPY bin ./bin
 COPY proto ./proto

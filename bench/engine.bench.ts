@@ -10,8 +10,15 @@
 // every repetition; the report uses medians. Also reports attach time, spec to armed, split into
 // validate, generate, vmlinux.h, compile (uncached and cached), load and attach.
 //
-// On the host this file compiles the fixtures and boots the VM twice, running itself inside with
-// KC_BENCH_PHASE=attach, then =cost. The VM is emulated (QEMU TCG): absolute times are inflated
+// On kernels without should_failslab (the 6.12 test kernel, distro kernels >= 6.11) failtype 0 runs
+// in the syscall-entry form, so the hot path is the syscall itself: the loop's socket() under a
+// chain [__x64_sys_socket] whose faults are never due (its `times` used up, or a predicate on the
+// frame that never holds), against an inject.py-style one-frame kprobe
+// (bench/fixtures/kprobe-design-entry.bpf.c) in the same states.
+//
+// On the host this file compiles the fixtures and boots the VM once per test kernel
+// (KC_BENCH_KERNELS=6.1,6.12 to choose; default both) with KC_BENCH_PHASE=cost under
+// `vm-run.sh --icount`, then once on 6.1 with KC_BENCH_PHASE=attach. The VM is emulated (QEMU TCG): absolute times are inflated
 // many times over and only ratios mean much. The cost phase runs QEMU with -icount (the guest
 // clock advances one virtual ns per guest instruction), so its loop times count instructions and
 // do not swing with the load on the shared host (plain TCG varied 2x run to run at load 9 on 2
@@ -31,9 +38,25 @@ const SLAB_LOOP = join(WORK, 'slab-loop');
 const KPROBE_DESIGN: Record<ScenarioName, string> = {
   'never-entered': join(WORK, 'kprobe-design-1.bpf.o'),
   'entered-incomplete': join(WORK, 'kprobe-design-2.bpf.o'),
+  'syscall-entry': join(WORK, 'kprobe-design-entry.bpf.o'),
+  'syscall-entry-predicate': join(WORK, 'kprobe-design-entry-predicate.bpf.o'),
 };
-const EMPTY_FMODRET = join(WORK, 'empty-fmodret.bpf.o');
-const COUNT_SITE = join(WORK, 'count-site.bpf.o');
+/** The hot-path function: should_failslab, or on kernels without it the syscall the syscall-entry form fails. */
+type SiteName = 'should_failslab' | '__x64_sys_socket';
+const EMPTY_FMODRET: Record<SiteName, string> = {
+  should_failslab: join(WORK, 'empty-fmodret.bpf.o'),
+  __x64_sys_socket: join(WORK, 'empty-fmodret-socket.bpf.o'),
+};
+const COUNT_SITE: Record<SiteName, string> = {
+  should_failslab: join(WORK, 'count-site.bpf.o'),
+  __x64_sys_socket: join(WORK, 'count-site-socket.bpf.o'),
+};
+
+/** The test kernels the cost phase boots (KC_BENCH_KERNELS=6.1,6.12 chooses), each with its own results file. */
+const TESTKERNEL_DIR = join(ROOT, '..', 'shared', 'testkernel');
+const KERNELS = { '6.1': join(TESTKERNEL_DIR, 'bzImage'), '6.12': join(TESTKERNEL_DIR, 'bzImage-6.12') } as const;
+type KernelLabel = keyof typeof KERNELS;
+const costFileFor = (kernel: KernelLabel): string => join(OUT_DIR, `engine-cost-${kernel}.json`);
 
 const ITERATIONS = Number(process.env.KC_BENCH_ITERATIONS ?? 10_000);
 const REPETITIONS = Number(process.env.KC_BENCH_REPETITIONS ?? 5);
@@ -48,16 +71,39 @@ const CACHED_ARMS = 5;
  *  - entered-incomplete: __x64_sys_socket then __x64_sys_mount: the loop enters frame 0 on every
  *    iteration (its entry and exit programs run) but never frame 1, so the chain never completes.
  */
-type ScenarioName = 'never-entered' | 'entered-incomplete';
-const SCENARIOS: Record<ScenarioName, { chain: string[]; kprobeDesignPrograms: string[] }> = {
-  'never-entered': { chain: ['__x64_sys_mount'], kprobeDesignPrograms: ['frame0_enter', 'frame0_exit', 'site'] },
+type ScenarioName = 'never-entered' | 'entered-incomplete' | 'syscall-entry' | 'syscall-entry-predicate';
+interface Scenario {
+  chain: string[];
+  /** A predicate on frame 0 (the syscall's `const struct pt_regs *regs`) that the loop never satisfies. */
+  predicate?: string;
+  kprobeDesignPrograms: string[];
+  site: SiteName;
+  /** spec `times`, with the budget already used up when armed (claimed = times): faults never due. */
+  times?: number;
+}
+const SCENARIOS: Record<ScenarioName, Scenario> = {
+  'never-entered': { chain: ['__x64_sys_mount'], kprobeDesignPrograms: ['frame0_enter', 'frame0_exit', 'site'], site: 'should_failslab' },
   'entered-incomplete': {
     chain: ['__x64_sys_socket', '__x64_sys_mount'],
     kprobeDesignPrograms: ['frame0_enter', 'frame0_exit', 'frame1_enter', 'frame1_exit', 'site'],
+    site: 'should_failslab',
   },
+  /**
+   * Kernels without should_failslab (>= 6.11): failtype 0 under __x64_sys_socket in the
+   * syscall-entry form, so the loop's socket() is the hot path, with `times: 1` already used up:
+   * every call runs every check of the site program and none fails.
+   */
+  'syscall-entry': { chain: ['__x64_sys_socket'], kprobeDesignPrograms: ['site'], site: '__x64_sys_socket', times: 1 },
+  /**
+   * The same site with budget left and a predicate on the frame that never holds (the loop's
+   * family is AF_UNIX, 1): every check of the site program runs, the target cgroup's included.
+   */
+  'syscall-entry-predicate': { chain: ['__x64_sys_socket'], predicate: 'regs->di == 2', kprobeDesignPrograms: ['site'], site: '__x64_sys_socket' },
 };
+const SLAB_SCENARIOS: readonly ScenarioName[] = ['never-entered', 'entered-incomplete'];
+const ENTRY_SCENARIOS: readonly ScenarioName[] = ['syscall-entry', 'syscall-entry-predicate'];
 
-function specFor(chain: readonly string[]) {
+function specFor(chain: readonly string[], times?: number, predicate?: string) {
   return {
     apiVersion: 'chaos-mesh.org/v1alpha1',
     kind: 'KernelChaos',
@@ -65,7 +111,11 @@ function specFor(chain: readonly string[]) {
     spec: {
       mode: 'one',
       selector: { namespaces: ['chaos-mount'] },
-      failKernRequest: { callchain: chain.map((funcname) => ({ funcname })), failtype: 0 },
+      failKernRequest: {
+        callchain: chain.map((funcname, i) => ({ funcname, ...(i === 0 && predicate ? { parameters: 'const struct pt_regs *regs', predicate } : {}) })),
+        failtype: 0,
+        ...(times ? { times } : {}),
+      },
     },
   };
 }
@@ -111,7 +161,9 @@ interface CostResult {
   repetitions: number;
   /** should_failslab calls per loop iteration (counted in a calibration run). */
   siteCallsPerIteration: number;
-  scenarios: Record<ScenarioName, Record<ModeName, ModeResult>>;
+  /** The hot-path function (absent in results from before the syscall-entry scenario: should_failslab). */
+  site?: SiteName;
+  scenarios: Partial<Record<ScenarioName, Record<ModeName, ModeResult>>>;
   notes: string[];
 }
 
@@ -177,7 +229,7 @@ async function attachPhase(): Promise<void> {
   // the host filesystem, not the engine; and the first validation compiles the schema validators.
   // A long-running companion pays these once. One throwaway compile, load and validation.
   await m.compileProgram(m.generateProgram(request, 'trampoline', { variant: 'empty-site' }).source, { cacheDir: mkdtempSync('/tmp/kc-bench-warm-') });
-  m.BpfObject.load(EMPTY_FMODRET).close();
+  m.BpfObject.load(EMPTY_FMODRET.should_failslab).close();
   parsedSpec(m);
 
   const attach: AttachResult['attach'] = {};
@@ -242,6 +294,10 @@ async function costPhase(): Promise<void> {
   const engine = new m.BpfFaultEngine();
   const cacheDir = mkdtempSync('/tmp/kc-bench-cache-');
   const notes: string[] = [];
+  // Kernels >= 6.11 without CONFIG_FAILSLAB have no should_failslab: the syscall-entry form is the hot path there.
+  const hasSlab = /^\S+ \S+ should_failslab$/m.test(readFileSync('/proc/kallsyms', 'utf8'));
+  const site: SiteName = hasSlab ? 'should_failslab' : '__x64_sys_socket';
+  if (!hasSlab) notes.push('this kernel has no should_failslab: failtype 0 runs in the syscall-entry form, on __x64_sys_socket');
 
   const runLoop = (): number => {
     const r = spawnSync(SLAB_LOOP, [String(ITERATIONS), join(TARGET_CGROUP, 'cgroup.procs')], { encoding: 'utf8' });
@@ -253,7 +309,7 @@ async function costPhase(): Promise<void> {
   // Site calls per loop iteration, counted by a separate program in a run of its own.
   let siteCallsPerIteration = Number.NaN;
   try {
-    const counter = m.BpfObject.load(COUNT_SITE);
+    const counter = m.BpfObject.load(COUNT_SITE[site]);
     const map = counter.map('site_calls');
     const slot = (i: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(i); return b; };
     const id = Buffer.alloc(8);
@@ -264,28 +320,37 @@ async function costPhase(): Promise<void> {
     link.destroy();
     siteCallsPerIteration = Number(map.lookup(slot(1), 8)?.readBigUInt64LE(0) ?? Number.NaN) / ITERATIONS;
     counter.close();
-    console.log(`bench: should_failslab calls per iteration: ${fmt(siteCallsPerIteration, 2)}`);
+    console.log(`bench: ${site} calls per iteration: ${fmt(siteCallsPerIteration, 2)}`);
   } catch (err) {
     notes.push(`counting site calls failed: ${errorText(err)}`);
   }
 
   const scenarios = {} as CostResult['scenarios'];
-  for (const scenario of Object.keys(SCENARIOS) as ScenarioName[]) {
-    const request = parsedSpec(m, specFor(SCENARIOS[scenario].chain));
+  for (const scenario of hasSlab ? SLAB_SCENARIOS : ENTRY_SCENARIOS) {
+    const { chain, times, predicate } = SCENARIOS[scenario];
+    const request = parsedSpec(m, specFor(chain, times, predicate));
+    // the budget is spent before the run: the site runs every check and injects nothing
+    const claimed = times ? { claimed: times } : {};
     const modes = Object.fromEntries(MODES.map((name) => [name, { runsNs: [], pairedAddedNs: [] } as ModeResult])) as Record<ModeName, ModeResult>;
     scenarios[scenario] = modes;
 
     /** Arms one mode; returns the function that disarms it (and reports the engine's faults). */
     const arm = async (mode: Exclude<ModeName, 'baseline'>): Promise<() => number | undefined> => {
       if (mode === 'engine-trampoline' || mode === 'engine-kprobe') {
-        const armed = await engine.arm(request, [targetId], { attachMode: mode === 'engine-trampoline' ? 'trampoline' : 'kprobe', cacheDir });
+        const armed = await engine.arm(request, [targetId], { attachMode: mode === 'engine-trampoline' ? 'trampoline' : 'kprobe', cacheDir, ...claimed });
         return () => {
           const faults = Number(armed.counters().faults);
           armed.disarm();
           return faults;
         };
       }
-      const object = m.BpfObject.load(mode === 'kprobe-design' ? KPROBE_DESIGN[scenario] : EMPTY_FMODRET);
+      const object = m.BpfObject.load(mode === 'kprobe-design' ? KPROBE_DESIGN[scenario] : EMPTY_FMODRET[site]);
+      if (mode === 'kprobe-design' && times) {
+        // inject.py's fault count, at its limit: the same used-up budget as the engine's
+        const value = Buffer.alloc(4);
+        value.writeUInt32LE(times);
+        object.map('count').update(Buffer.alloc(4), value);
+      }
       const links = (mode === 'kprobe-design' ? SCENARIOS[scenario].kprobeDesignPrograms : ['empty_site']).map((p) => object.attach(p));
       return () => {
         for (const link of links.reverse()) link.destroy();
@@ -295,7 +360,7 @@ async function costPhase(): Promise<void> {
     };
 
     // vmlinux.h and both engine objects into the cache, so every timed run arms from cache.
-    for (const attachMode of ['trampoline', 'kprobe'] as const) (await engine.arm(request, [targetId], { attachMode, cacheDir })).disarm();
+    for (const attachMode of ['trampoline', 'kprobe'] as const) (await engine.arm(request, [targetId], { attachMode, cacheDir, ...claimed })).disarm();
 
     const armedModes = MODES.filter((name): name is Exclude<ModeName, 'baseline'> => name !== 'baseline');
     let before = runLoop();
@@ -339,11 +404,12 @@ async function costPhase(): Promise<void> {
     iterations: ITERATIONS,
     repetitions: REPETITIONS,
     siteCallsPerIteration,
+    site,
     scenarios,
     notes,
   };
   mkdirSync(OUT_DIR, { recursive: true });
-  writeFileSync(join(OUT_DIR, 'engine-cost.json'), JSON.stringify(result, null, 2));
+  writeFileSync(process.env.KC_BENCH_COST_FILE ?? costFileFor('6.1'), JSON.stringify(result, null, 2));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,7 +418,7 @@ async function costPhase(): Promise<void> {
 
 function vmUnavailableReason(vmRun: string): string | null {
   if (process.env.KERNELCHAOS_SKIP_VM === '1') return 'KERNELCHAOS_SKIP_VM=1 is set';
-  const kernel = process.env.KERNELCHAOS_TEST_KERNEL ?? join(ROOT, '..', 'shared', 'testkernel', 'bzImage');
+  const kernel = KERNELS['6.1'];
   if (!existsSync(vmRun) || !existsSync(kernel)) return `no test kernel at ${kernel}`;
   for (const bin of ['qemu-system-x86_64', 'busybox', 'cpio', 'clang']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) return `${bin} is not installed`;
@@ -371,8 +437,12 @@ function compileFixtures(): void {
     ['clang', ['-O2', '-Wall', '-o', SLAB_LOOP, join(fixtures, 'slab-loop.c')]],
     bpf('kprobe-design.bpf.c', KPROBE_DESIGN['never-entered'], frames(SCENARIOS['never-entered'].chain)),
     bpf('kprobe-design.bpf.c', KPROBE_DESIGN['entered-incomplete'], frames(SCENARIOS['entered-incomplete'].chain)),
-    bpf('empty-fmodret.bpf.c', EMPTY_FMODRET),
-    bpf('count-site.bpf.c', COUNT_SITE),
+    bpf('kprobe-design-entry.bpf.c', KPROBE_DESIGN['syscall-entry'], ['-DSITE="__x64_sys_socket"', '-DLIMIT=1']),
+    bpf('kprobe-design-entry.bpf.c', KPROBE_DESIGN['syscall-entry-predicate'], ['-DSITE="__x64_sys_socket"', '-DPREDICATE_DI=2']),
+    ...(Object.keys(EMPTY_FMODRET) as SiteName[]).flatMap((site) => [
+      bpf('empty-fmodret.bpf.c', EMPTY_FMODRET[site], [`-DSITE="${site}"`]),
+      bpf('count-site.bpf.c', COUNT_SITE[site], [`-DSITE="${site}"`]),
+    ]),
   ];
   for (const [cmd, args] of steps) {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -389,19 +459,19 @@ function loadAverage(): string {
 }
 
 /** Boots the VM for one phase, echoing the guest's `bench:` lines as they come. */
-function runPhase(vmRun: string, phase: 'attach' | 'cost'): Promise<{ code: number; tail: string }> {
+function runPhase(vmRun: string, phase: 'attach' | 'cost', kernel: KernelLabel = '6.1'): Promise<{ code: number; tail: string }> {
   // The guest reads /work/main over an uncached 9p mount; a bind mount of the (cached, read-only)
   // root view makes node's imports ~5x faster. Results go to the read-write path.
   const inner = [
     'mkdir -p /tmp/hv && mount --bind / /tmp/hv',
     `cd /tmp/hv${ROOT}`,
-    `KC_BENCH_PHASE=${phase} KC_BENCH_OUT=${OUT_DIR} KC_BENCH_ICOUNT=${ICOUNT ? 1 : 0} KC_BENCH_ITERATIONS=${ITERATIONS} KC_BENCH_REPETITIONS=${REPETITIONS} node --import tsx bench/engine.bench.ts`,
+    `KC_BENCH_PHASE=${phase} KC_BENCH_OUT=${OUT_DIR} KC_BENCH_COST_FILE=${costFileFor(kernel)} KC_BENCH_ICOUNT=${ICOUNT ? 1 : 0} KC_BENCH_ITERATIONS=${ITERATIONS} KC_BENCH_REPETITIONS=${REPETITIONS} node --import tsx bench/engine.bench.ts`,
   ].join(' && ');
-  // vm-run.sh has no option for extra QEMU flags; its KC_VM_ACCEL value is spliced unquoted after
-  // `accel=`, which is how -icount gets in. One vCPU: icount runs one TCG thread anyway.
-  const env = { ...process.env, ...(phase === 'cost' && ICOUNT ? { KC_VM_ACCEL: 'tcg -icount shift=0,align=off,sleep=off' } : {}) };
+  // --icount: deterministic virtual time, one vCPU (vm-run.sh).
+  const icount = phase === 'cost' && ICOUNT ? ['--icount'] : [];
+  const args = ['--kernel', KERNELS[kernel], '--timeout', '1500', '--mem', '1024', '--cpus', '1', ...icount, '--rw', ROOT, '--', 'sh', '-c', inner];
   return new Promise((resolve) => {
-    const child = spawn(vmRun, ['--timeout', '1500', '--mem', '1024', '--cpus', '1', '--rw', ROOT, '--', 'sh', '-c', inner], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(vmRun, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let buffered = '';
     const tail: string[] = [];
     const onData = (d: Buffer): void => {
@@ -410,7 +480,7 @@ function runPhase(vmRun: string, phase: 'attach' | 'cost'): Promise<{ code: numb
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).replace(/\r$/, '');
         buffered = buffered.slice(nl + 1);
-        if (line.startsWith('bench:')) console.log(`  [vm ${phase}] ${line}`);
+        if (line.startsWith('bench:')) console.log(`  [vm ${kernel} ${phase}] ${line}`);
         tail.push(line);
         if (tail.length > 40) tail.shift();
       }
@@ -426,13 +496,17 @@ function reportCost(result: CostResult, hostLoad: string): void {
   console.log(`kernel ${result.kernel}, QEMU TCG, 1 vCPU; unit: ${unit}. Emulated: only ratios measured in this run mean much.`);
   console.log(`host: ${hostLoad}.`);
   console.log(`workload: ${result.iterations} x socket(AF_UNIX)+close() per run, in the targeted cgroup, failtype 0, faults never due.`);
+  const site = result.site ?? 'should_failslab';
   console.log(`${result.repetitions} repetitions per scenario, modes interleaved in rotating order, each armed run paired with the baseline runs around it; medians.`);
-  console.log(`should_failslab calls per iteration: ${fmt(result.siteCallsPerIteration, 2)} (added ns/call = added ns/iter divided by these; with an entered chain it includes the frame programs, once per iteration)`);
+  console.log(`${site} calls per iteration: ${fmt(result.siteCallsPerIteration, 2)} (added ns/call = added ns/iter divided by these; with an entered chain it includes the frame programs, once per iteration)`);
+  for (const n of result.notes) console.log(`note: ${n}`);
   for (const [scenario, modes] of Object.entries(result.scenarios) as [ScenarioName, Record<ModeName, ModeResult>][]) {
     const added = (mode: ModeName): number => median(modes[mode].pairedAddedNs) / result.iterations;
     const kprobeDesign = added('kprobe-design');
     console.log('');
-    console.log(`scenario ${scenario}: chain ${SCENARIOS[scenario].chain.join(' -> ')}; baseline loop median ${fmt(median(modes.baseline.runsNs) / 1e6, 2)} ms`);
+    const times = SCENARIOS[scenario].times;
+    const predicate = SCENARIOS[scenario].predicate;
+    console.log(`scenario ${scenario}: chain ${SCENARIOS[scenario].chain.join(' -> ')}${predicate ? ` if ${predicate} (never)` : ''}${times ? `, times ${times} already used up` : ''}, hot path ${SCENARIOS[scenario].site}; baseline loop median ${fmt(median(modes.baseline.runsNs) / 1e6, 2)} ms`);
     console.log(`  ${'mode'.padEnd(18)} ${'added ns/iter'.padStart(14)} ${'IQR ns/iter'.padStart(14)} ${'added ns/call'.padStart(14)} ${'vs kprobe design'.padStart(17)}`);
     for (const mode of MODES) {
       if (mode === 'baseline') continue;
@@ -452,11 +526,11 @@ function reportCost(result: CostResult, hostLoad: string): void {
     const conclusive = kprobeDesign > 0 && added('engine-trampoline') > 0 && spread('kprobe-design') < kprobeDesign / 4 && spread('engine-trampoline') < kprobeDesign / 4;
     const verdict = !conclusive ? 'INCONCLUSIVE (run-to-run spread is too large next to the costs; use icount)' : ratio <= 0.8 ? 'MET' : 'NOT MET';
     console.log(`  engine (trampoline) / kprobe design, added cost: ${fmt(ratio, 2)} (target <= 0.80) -> ${verdict}`);
-    console.log(`  engine (kprobe mode) / kprobe design: ${fmt(added('engine-kprobe') / kprobeDesign, 2)}; empty fmod_ret / kprobe design: ${fmt(added('empty-fmodret') / kprobeDesign, 2)}${scenario === 'never-entered' ? ' (the floor for any fmod_ret design)' : ' (no frame programs: not comparable here)'}`);
+    console.log(`  engine (kprobe mode) / kprobe design: ${fmt(added('engine-kprobe') / kprobeDesign, 2)}; empty fmod_ret / kprobe design: ${fmt(added('empty-fmodret') / kprobeDesign, 2)}${scenario === 'entered-incomplete' ? ' (no frame programs: not comparable here)' : ' (the floor for any fmod_ret design)'}`);
     const faults = (modes['engine-trampoline'].faults ?? 0) + (modes['engine-kprobe'].faults ?? 0);
-    console.log(`  faults the engine injected during the runs: ${faults} (must be 0: the chain never completes)`);
+    console.log(`  faults the engine injected during the runs: ${faults} (must be 0: faults are never due)`);
   }
-  for (const n of result.notes) console.log(`note: ${n}`);
+  
 }
 
 function reportAttach(result: AttachResult): void {
@@ -474,39 +548,59 @@ function reportAttach(result: AttachResult): void {
   for (const n of result.notes) console.log(`note: ${n}`);
 }
 
+/** KC_BENCH_KERNELS (e.g. "6.1" or "6.1,6.12"), default every test kernel that is there. */
+function kernelsToRun(): KernelLabel[] {
+  const asked = process.env.KC_BENCH_KERNELS?.split(',').map((k) => k.trim()).filter(Boolean);
+  const known = Object.keys(KERNELS) as KernelLabel[];
+  if (asked) {
+    const unknown = asked.filter((k) => !(known as string[]).includes(k));
+    if (unknown.length > 0) throw new Error(`KC_BENCH_KERNELS: unknown kernel ${unknown.join(', ')}; known: ${known.join(', ')}`);
+    return asked as KernelLabel[];
+  }
+  return known.filter((k) => existsSync(KERNELS[k]));
+}
+
 async function onHost(): Promise<void> {
+  const kernels = kernelsToRun();
+  const attachFile = join(OUT_DIR, 'engine-attach.json');
   if (process.env.KC_BENCH_REPORT_ONLY === '1') {
     // Re-print the last results without booting anything.
-    const costFile = join(OUT_DIR, 'engine-cost.json');
-    const attachFile = join(OUT_DIR, 'engine-attach.json');
-    if (existsSync(costFile)) reportCost(JSON.parse(readFileSync(costFile, 'utf8')) as CostResult, 'load not recorded');
+    for (const kernel of kernels) {
+      if (existsSync(costFileFor(kernel))) reportCost(JSON.parse(readFileSync(costFileFor(kernel), 'utf8')) as CostResult, 'load not recorded');
+      console.log('');
+    }
     if (existsSync(attachFile)) reportAttach(JSON.parse(readFileSync(attachFile, 'utf8')) as AttachResult);
     return;
   }
-  const vmRun = join(ROOT, '..', 'shared', 'testkernel', 'vm-run.sh');
+  const vmRun = join(TESTKERNEL_DIR, 'vm-run.sh');
   const why = vmUnavailableReason(vmRun);
   if (why) {
     console.log(`engine benchmark skipped: ${why}. It needs the test kernel VM (../shared/testkernel); the host kernel has no kprobes.`);
     return;
   }
   compileFixtures();
-  const costFile = join(OUT_DIR, 'engine-cost.json');
-  const attachFile = join(OUT_DIR, 'engine-attach.json');
-  rmSync(costFile, { force: true });
   rmSync(attachFile, { force: true });
-  const loadBefore = loadAverage();
-  console.log(`cost phase: 2 scenarios x ${REPETITIONS} repetitions x 4 armed modes + baselines, ${ITERATIONS} iterations per run${ICOUNT ? ', QEMU -icount' : ''} (a few minutes)...`);
-  const cost = await runPhase(vmRun, 'cost');
-  const loadAfter = loadAverage();
-  const skipAttach = process.env.KC_BENCH_SKIP_ATTACH === '1';
-  if (!skipAttach) console.log('attach phase: cold and cached arms, both modes (a few minutes)...');
-  const attach = skipAttach ? { code: 0, tail: 'skipped (KC_BENCH_SKIP_ATTACH=1)' } : await runPhase(vmRun, 'attach');
   let failed = false;
-  if (existsSync(costFile)) reportCost(JSON.parse(readFileSync(costFile, 'utf8')) as CostResult, `${loadBefore} before, ${loadAfter} after`);
-  else { failed = true; console.log(`cost phase failed in the VM (exit ${cost.code}):\n${cost.tail}`); }
-  if (existsSync(attachFile)) reportAttach(JSON.parse(readFileSync(attachFile, 'utf8')) as AttachResult);
-  else if (!skipAttach) { failed = true; console.log(`attach phase failed in the VM (exit ${attach.code}):\n${attach.tail}`); }
-  console.log(`(raw results: ${costFile}, ${attachFile})`);
+  for (const kernel of kernels) {
+    const costFile = costFileFor(kernel);
+    rmSync(costFile, { force: true });
+    const loadBefore = loadAverage();
+    console.log(`cost phase on ${kernel}: its scenarios x ${REPETITIONS} repetitions x 4 armed modes + baselines, ${ITERATIONS} iterations per run${ICOUNT ? ', QEMU -icount' : ''} (a few minutes)...`);
+    const cost = await runPhase(vmRun, 'cost', kernel);
+    const loadAfter = loadAverage();
+    if (existsSync(costFile)) reportCost(JSON.parse(readFileSync(costFile, 'utf8')) as CostResult, `${loadBefore} before, ${loadAfter} after`);
+    else { failed = true; console.log(`cost phase on ${kernel} failed in the VM (exit ${cost.code}):\n${cost.tail}`); }
+    console.log('');
+  }
+  // Attach times need should_failslab (the seed's site): the 6.1 kernel.
+  const skipAttach = process.env.KC_BENCH_SKIP_ATTACH === '1';
+  if (!skipAttach) {
+    console.log('attach phase on 6.1: cold and cached arms, both modes (a few minutes)...');
+    const attach = await runPhase(vmRun, 'attach', '6.1');
+    if (existsSync(attachFile)) reportAttach(JSON.parse(readFileSync(attachFile, 'utf8')) as AttachResult);
+    else { failed = true; console.log(`attach phase failed in the VM (exit ${attach.code}):\n${attach.tail}`); }
+  }
+  console.log(`(raw results: ${kernels.map(costFileFor).join(', ')}${skipAttach ? '' : `, ${attachFile}`})`);
   if (failed) process.exitCode = 1;
 }
 

@@ -1,5 +1,6 @@
-// C source -> BPF object with clang, cached by content: sha256(source, kernel BTF, clang binary,
-// flags). The same spec on the same kernel compiles once (the companion re-arms from cache).
+// C source -> BPF object with clang, cached by content: sha256(source, kernelchaos's headers,
+// kernel BTF, clang binary, flags). Probability, times and the chain length are load-time settings
+// (kc_settings), not source, so every spec of one chain shape on one kernel compiles once.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { EngineError } from './types.js';
+import { RUNTIME_HEADER_DIR, runtimeHeadersHash } from './runtime-headers.js';
 import { ensureVmlinuxHeader, KERNEL_BTF } from './vmlinux.js';
 
 const execFileAsync = promisify(execFile);
@@ -49,28 +51,6 @@ export function clangFlags(arch: string = process.arch): readonly string[] {
 }
 
 export const CLANG_FLAGS = clangFlags();
-
-/**
- * The static BPF headers the generated programs include (src/bpf/*.bpf.h, shipped with the
- * package): found from this module, whether it runs from src/ or dist/.
- */
-export const BPF_HEADERS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'bpf');
-
-let headersMemo: string | undefined;
-/** The headers' contents, for the cache key: a changed header must not reuse an old object. */
-function headersDigest(): string {
-  if (headersMemo !== undefined) return headersMemo;
-  const hash = createHash('sha256');
-  try {
-    for (const name of readdirSync(BPF_HEADERS_DIR).filter((n) => n.endsWith('.bpf.h')).sort()) {
-      hash.update(name).update('\0').update(readFileSync(join(BPF_HEADERS_DIR, name))).update('\0');
-    }
-  } catch {
-    // no headers shipped: a program that includes one fails to compile, naming it
-  }
-  headersMemo = hash.digest('hex');
-  return headersMemo;
-}
 
 /** $KERNELCHAOS_CACHE, else /var/cache/kernelchaos when writable, else ~/.cache/kernelchaos. */
 export function defaultCacheDir(): string {
@@ -160,6 +140,23 @@ export function trimCompilerOutput(stderr: string, maxLines = 30): string {
   return lines.slice(from, from + maxLines).join('\n');
 }
 
+/** Everything an object depends on; nothing else (no probability, no times) may enter the key. */
+export interface CacheKeyInputs {
+  source: string;
+  /** runtimeHeadersHash(): the kernelchaos headers the source includes. */
+  headersHash: string;
+  btfHash: string;
+  /** clangIdentity() */
+  clang: string;
+  flags: readonly string[];
+}
+
+export function compileCacheKey(inputs: CacheKeyInputs): string {
+  return createHash('sha256')
+    .update([inputs.source, inputs.headersHash, inputs.btfHash, inputs.clang, ...inputs.flags].join('\0'))
+    .digest('hex');
+}
+
 export async function compileProgram(source: string, options: CompileOptions = {}): Promise<CompiledObject> {
   if (!bpfTargetArch()) {
     throw new EngineError(
@@ -175,9 +172,7 @@ async function compileNow(source: string, options: CompileOptions): Promise<Comp
   const vmlinux = await ensureVmlinuxHeader(cacheDir, options.btfPath ?? KERNEL_BTF);
   const clang = clangIdentity();
   const defines = vmlinux.gfpNofail === null ? [] : [`-DKC_GFP_NOFAIL=${vmlinux.gfpNofail}U`];
-  const key = createHash('sha256')
-    .update([source, headersDigest(), vmlinux.btfHash, clang, ...CLANG_FLAGS, ...defines].join('\0'))
-    .digest('hex');
+  const key = compileCacheKey({ source, headersHash: runtimeHeadersHash(), btfHash: vmlinux.btfHash, clang, flags: [...CLANG_FLAGS, ...defines] });
   const objectsDir = join(cacheDir, 'objects');
   const objectPath = join(objectsDir, `${key}.o`);
   if (existsSync(objectPath)) return { objectPath, cached: true, key };
@@ -189,7 +184,7 @@ async function compileNow(source: string, options: CompileOptions): Promise<Comp
   const timeoutMs = options.timeoutMs ?? CLANG_TIMEOUT_MS;
   const memoryBytes = options.memoryBytes ?? CLANG_MEMORY_BYTES;
   try {
-    await runClang([...CLANG_FLAGS, ...defines, '-I', vmlinux.includeDir, '-I', BPF_HEADERS_DIR, '-c', sourcePath, '-o', tmp], timeoutMs, memoryBytes);
+    await runClang([...CLANG_FLAGS, ...defines, '-I', vmlinux.includeDir, '-I', RUNTIME_HEADER_DIR, '-c', sourcePath, '-o', tmp], timeoutMs, memoryBytes);
   } catch (err) {
     const e = err as Omit<NodeJS.ErrnoException, 'code'> & { stderr?: string; killed?: boolean; signal?: string | null; code?: string | number };
     if (e.code === 127 && /not found/.test(e.stderr ?? '')) throw new EngineError('compile-failed', 'clang is not installed (apt-get install clang llvm libbpf-dev)');

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { errorInjectionList, KERNEL_BTF_PATH, kernelBtfFunctions, requestTypeProblems } from './btf.js';
 import { scanSymbols } from './kernel-facts.js';
 import { compileProgram, defaultCacheDir } from './compile.js';
-import { ATTACH_ORDER, GenerateError, generateProgram, MAP_LAYOUT, MAP_NAMES, type GeneratedProgram, type ProgramMode } from './generate.js';
+import { ATTACH_ORDER, GenerateError, generateProgram, type GeneratedProgram, type ProgramMode } from './generate.js';
+import { encodeSettings, LIMITS, MAP_LAYOUT, MAP_NAMES, SETTINGS_SECTION } from './layout.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
 import { SITE_CONFIG, siteFor, type SiteForm } from './sites.js';
 import { bpfTargetOf, describeTargetHierarchy, type TargetHierarchy } from './cgroup-hierarchy.js';
@@ -13,7 +14,39 @@ import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EngineError, type ArmedFault, type ArmOptions, type FaultCounters, type FaultEngine } from './types.js';
 
 /** Most target cgroups one armed fault can hold (kc_targets max_entries). */
-export const MAX_TARGET_CGROUPS = 1024;
+export const MAX_TARGET_CGROUPS = LIMITS.targets;
+
+/** Names of the kretprobe return trampoline, newest first (rethook from 5.19 on x86). */
+const KRETPROBE_TRAMPOLINES = ['arch_rethook_trampoline', '__kretprobe_trampoline', 'kretprobe_trampoline'];
+
+/**
+ * The kretprobe trampoline's address in kallsyms text, or 0n when absent or hidden (kptr_restrict
+ * shows zeros to the unprivileged). Pure; exported for tests.
+ */
+export function kretprobeTrampolineFrom(kallsyms: string): bigint {
+  const found = new Map<string, bigint>();
+  for (const line of kallsyms.split('\n')) {
+    const [address, , name] = line.split(/\s+/);
+    if (address && name && KRETPROBE_TRAMPOLINES.includes(name) && !found.has(name)) found.set(name, BigInt(`0x${address}`));
+  }
+  for (const name of KRETPROBE_TRAMPOLINES) {
+    const address = found.get(name);
+    if (address) return address;
+  }
+  return 0n;
+}
+
+let trampolineMemo: bigint | undefined;
+/** The running kernel's kretprobe trampoline (fixed for the boot: read once). */
+function kretprobeTrampoline(kallsymsPath = '/proc/kallsyms'): bigint {
+  if (trampolineMemo !== undefined) return trampolineMemo;
+  try {
+    trampolineMemo = kretprobeTrampolineFrom(readFileSync(kallsymsPath, 'utf8'));
+  } catch {
+    trampolineMemo = 0n;
+  }
+  return trampolineMemo;
+}
 
 export interface AttachModePlan {
   mode: ProgramMode;
@@ -348,7 +381,12 @@ export class BpfFaultEngine implements FaultEngine {
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),
     });
-    const object = BpfObject.load(compiled.objectPath);
+    // kprobe mode: with the trampoline's address a frame whose kretprobe missed is dropped (kc_drop_unhooked).
+    const retTrampoline = mode === 'kprobe' && program.maps.includes(MAP_NAMES.threads) ? kretprobeTrampoline() : 0n;
+    if (mode === 'kprobe' && program.maps.includes(MAP_NAMES.threads) && retTrampoline === 0n) {
+      modeReason += '; the kretprobe trampoline is not in /proc/kallsyms, so a frame whose kretprobe missed is dropped only when the thread next runs a hooked function above it';
+    }
+    const object = BpfObject.load(compiled.objectPath, { rodata: { section: SETTINGS_SECTION, data: encodeSettings({ ...program.settings, retTrampoline }) } });
     let fault: ArmedBpfFault | undefined;
     try {
       fault = new ArmedBpfFault(object, mode, { program, objectPath: compiled.objectPath, cached: compiled.cached, modeReason, armMs: 0, mechanism });

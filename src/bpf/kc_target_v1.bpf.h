@@ -2,7 +2,7 @@
 /*
  * Which hierarchy target cgroup ids belong to, for nodes without a usable cgroup v2 hierarchy.
  *
- * Included by the generated program after its maps and verdict helpers. With KC_TARGET_V1_SUBSYS
+ * Included by kc_target.bpf.h after its maps and verdict helpers. With KC_TARGET_V1_SUBSYS
  * defined (an enumerator of enum cgroup_subsys_id, e.g. pids_cgrp_id) targets are the task's
  * cgroups in that one v1 controller hierarchy: task->cgroups->subsys[<id>]->cgroup, whose
  * kernfs id is the inode number of its directory under that hierarchy's mount. Without it they

@@ -18,6 +18,8 @@ interface LibbpfApi {
   close: (obj: Pointer) => void;
   findProgram: (obj: Pointer, name: string) => Pointer | null;
   findMap: (obj: Pointer, name: string) => Pointer | null;
+  mapValueSize: (map: Pointer) => number;
+  setInitialValue: (map: Pointer, data: Buffer, size: number) => number;
   attach: (prog: Pointer) => Pointer | null;
   destroyLink: (link: Pointer) => number;
   mapFd: (map: Pointer) => number;
@@ -62,6 +64,8 @@ function loadApi(): LibbpfApi {
     close: lib.func('void bpf_object__close(void *obj)'),
     findProgram: lib.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
     findMap: lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
+    mapValueSize: lib.func('uint32_t bpf_map__value_size(void *map)'),
+    setInitialValue: lib.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
     attach: lib.func('void *bpf_program__attach(void *prog)'),
     destroyLink: lib.func('int bpf_link__destroy(void *link)'),
     mapFd: lib.func('int bpf_map__fd(void *map)'),
@@ -183,8 +187,11 @@ export class BpfObject {
 
   private constructor(private readonly ptr: Pointer) {}
 
-  /** Opens and loads (verifies) every program of the object at `path`. */
-  static load(path: string): BpfObject {
+  /**
+   * Opens and loads (verifies) every program of the object at `path`. `rodata`: the bytes of one
+   * read-only data section (const volatile settings), written before load; the kernel freezes them.
+   */
+  static load(path: string, options: { rodata?: { section: string; data: Buffer } } = {}): BpfObject {
     const lib = loadApi();
     const opened = withLog(() => lib.openFile(path, null));
     if (opened.value === null) {
@@ -192,6 +199,14 @@ export class BpfObject {
       throw new EngineError('unsupported-kernel', `libbpf could not open ${path}: ${errnoName(errno)}`, trimVerifierLog(opened.log));
     }
     const obj = new BpfObject(opened.value);
+    if (options.rodata) {
+      try {
+        obj.setRodata(options.rodata.section, options.rodata.data);
+      } catch (err) {
+        obj.close();
+        throw err;
+      }
+    }
     const loaded = withLog(() => lib.load(opened.value as Pointer));
     if (loaded.value !== 0) {
       obj.close();
@@ -213,6 +228,19 @@ export class BpfObject {
       throw new EngineError(reason, headline[reason], trimVerifierLog(loaded.log));
     }
     return obj;
+  }
+
+  private setRodata(section: string, data: Buffer): void {
+    const lib = loadApi();
+    // libbpf names internal maps "<object>.rodata..." but finds them by their section name too.
+    const map = lib.findMap(this.ptr, section);
+    if (map === null) throw new EngineError('unsupported-kernel', `the fault program has no ${section} section for its settings`);
+    const size = lib.mapValueSize(map);
+    if (size !== data.length) {
+      throw new EngineError('unsupported-kernel', `the fault program's ${section} is ${size} bytes, the loader writes ${data.length}: src/bpf/layout.ts and kc_maps.h disagree`);
+    }
+    const rc = lib.setInitialValue(map, data, data.length);
+    if (rc !== 0) throw new EngineError('unsupported-kernel', `setting the fault program's settings failed: ${errnoName(-rc)}`);
   }
 
   attach(program: string): BpfLink {

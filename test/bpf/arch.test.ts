@@ -11,6 +11,7 @@ import { parseFailKernRequest } from '../../src/api/predicate/index.js';
 import { bpfTargetArch, clangFlags } from '../../src/bpf/compile.js';
 import { doctorChecks } from '../../src/bpf/doctor-report.js';
 import { generateProgram } from '../../src/bpf/generate.js';
+import { RUNTIME_HEADER_DIR } from '../../src/bpf/runtime-headers.js';
 import { vm61 } from '../doctor/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kc-arch-'));
@@ -27,7 +28,7 @@ function expanded(arch: string): string {
   // vmlinux.h defines this guard, which selects the kernel's own pt_regs field names in libbpf.
   writeFileSync(join(dir, 'vmlinux.h'), '#define __VMLINUX_H__\n');
   writeFileSync(src, generateProgram(request, 'kprobe').source);
-  return execFileSync('clang', ['-E', '-P', ...clangFlags(arch).filter((f) => f.startsWith('-D') || f === '-target' || f === 'bpf'), '-I', dir, src], { encoding: 'utf8' });
+  return execFileSync('clang', ['-E', '-P', ...clangFlags(arch).filter((f) => f.startsWith('-D') || f === '-target' || f === 'bpf'), '-I', dir, '-I', RUNTIME_HEADER_DIR, src], { encoding: 'utf8' });
 }
 
 describe('architecture', () => {

@@ -1,10 +1,13 @@
 // `kernelchaos render` and the parts of `kernelchaos run` that need no kernel (argument and spec errors).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as render } from '../../src/cli/render.js';
 import { main as run } from '../../src/cli/run.js';
 import { loadSpecFile, SpecFileError } from '../../src/bpf/spec-file.js';
+import { ensureVmlinuxHeader, KERNEL_BTF } from '../../src/bpf/vmlinux.js';
+import { clangFlags } from '../../src/bpf/compile.js';
 import { SEED_YAML } from '../fixtures/seed.js';
 
 const DIR = resolve(import.meta.dirname, '..', '..', '.vmcache', 'cli-test');
@@ -42,6 +45,25 @@ describe('kernelchaos render', () => {
     expect(io.out()).toContain('SEC("fentry/__x64_sys_mount")');
     expect(io.out()).toContain('#include "vmlinux.h"');
   });
+
+  const clang = existsSync(KERNEL_BTF) && spawnSync('sh', ['-c', 'command -v clang && command -v bpftool']).status === 0;
+  it('prints one complete unit: the headers pasted in, the load-time settings named; it compiles with only vmlinux.h', async () => {
+    const io = capture();
+    const spec = SEED_YAML.replace('failtype: 0', 'failtype: 0\n    probability: 30\n    times: 4');
+    expect(await render(['-f', specFile('seed-settings.yaml', spec)])).toBe(0);
+    const text = io.out();
+    expect(text.split('\n')[0]).toMatch(/^\/\/ kernelchaos render: one complete unit: the generated file with kc_maps.h, kc_target.bpf.h, kc_runtime.bpf.h pasted in/);
+    expect(text).toContain('probability 30, times 4, chain length 1');
+    expect(text).not.toMatch(/^#include "kc_/m);
+    expect(text).toContain('/* ---- begin kc_target.bpf.h');
+    if (!clang) return;
+    const header = await ensureVmlinuxHeader(join(DIR, 'cache'));
+    const file = join(DIR, 'render-unit.bpf.c');
+    writeFileSync(file, text);
+    const r = spawnSync('clang', [...clangFlags(), '-I', header.includeDir, '-c', file, '-o', `${file}.o`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 60_000);
 
   it('--mode kprobe and --hooks list the programs', async () => {
     const io = capture();

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileProgram, trimCompilerOutput } from '../../src/bpf/compile.js';
+import { compileCacheKey, compileProgram, trimCompilerOutput } from '../../src/bpf/compile.js';
 import { generateProgram, type ProgramMode } from '../../src/bpf/generate.js';
 import { EngineError } from '../../src/bpf/types.js';
 import { ensureVmlinuxHeader, gfpNofailFromHeader, KERNEL_BTF } from '../../src/bpf/vmlinux.js';
@@ -69,13 +69,20 @@ describe.skipIf(missing !== null)(missing ? `compile (skipped: ${missing})` : 'c
     expect(sections(compiled.objectPath)).toContain('fmod_ret/should_failslab');
   });
 
-  it('compiles a source once: the second time it comes from the cache', async () => {
-    const source = generateProgram(parsed({ ...BANANAS, times: 11 }), 'kprobe').source;
-    const first = await compileProgram(source, { cacheDir: CACHE });
-    const second = await compileProgram(source, { cacheDir: CACHE });
+  it('compiles a chain shape once: specs that differ only in probability and times share the object', async () => {
+    const a = generateProgram(parsed({ ...BANANAS, probability: 10, times: 11 }), 'kprobe');
+    const b = generateProgram(parsed({ ...BANANAS, probability: 75, times: 2 }), 'kprobe');
+    expect(b.source).toBe(a.source);
+    const first = await compileProgram(a.source, { cacheDir: CACHE });
+    const second = await compileProgram(b.source, { cacheDir: CACHE });
     expect(second).toEqual({ ...first, cached: true });
-    const other = await compileProgram(source.replace('KC_TIMES 11ULL', 'KC_TIMES 12ULL'), { cacheDir: CACHE });
-    expect(other.key).not.toBe(first.key);
+    // the settings travel beside the object, not in it
+    expect([a.settings, b.settings]).toEqual([
+      { probability: 10, times: 11, chainLength: 1 },
+      { probability: 75, times: 2, chainLength: 1 },
+    ]);
+    const otherShape = generateProgram(parsed({ ...BANANAS, callchain: [{ funcname: '__x64_sys_openat' }, ...(BANANAS.callchain ?? [])] }), 'kprobe');
+    expect((await compileProgram(otherShape.source, { cacheDir: CACHE })).key).not.toBe(first.key);
   }, 60_000);
 
   it('a predicate on a member the kernel does not have is a compile-failed EngineError naming it', async () => {
@@ -91,6 +98,19 @@ describe.skipIf(missing !== null)(missing ? `compile (skipped: ${missing})` : 'c
     expect(e.detail).toMatch(/no member named 'no_such_member' in 'struct qstr'/);
     expect(e.detail?.split('\n')[0]).toMatch(/error:/);
   }, 60_000);
+});
+
+describe('compileCacheKey', () => {
+  const inputs = { source: 'int x;', headersHash: 'h', btfHash: 'b', clang: 'c', flags: ['-O2'] };
+  it('is the same for two specs that differ only in probability and times (the same C), and changes with headers, BTF, clang, flags', () => {
+    const a = generateProgram(parsed({ ...BANANAS, probability: 1, times: 1 }), 'trampoline').source;
+    const b = generateProgram(parsed({ ...BANANAS, probability: 99, times: 4294967295 }), 'trampoline').source;
+    expect(compileCacheKey({ ...inputs, source: a })).toBe(compileCacheKey({ ...inputs, source: b }));
+    const key = compileCacheKey(inputs);
+    for (const changed of [{ source: 'int y;' }, { headersHash: 'h2' }, { btfHash: 'b2' }, { clang: 'c2' }, { flags: ['-O1'] }]) {
+      expect(compileCacheKey({ ...inputs, ...changed })).not.toBe(key);
+    }
+  });
 });
 
 describe('trimCompilerOutput', () => {

@@ -55,8 +55,8 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
     const program = generateProgram(parsed({ ...SEED, probability: 50, times: 3 }), mode, { form: 'syscall-entry' });
     expect(program.hooks.map((h) => h.section)).toEqual([mode === 'trampoline' ? 'fmod_ret/__x64_sys_mount' : 'kprobe/__x64_sys_mount']);
     expect(program.site.form).toBe('syscall-entry');
-    expect(program.source).toContain('KC_PROBABILITY');
-    expect(program.source).toContain('>= KC_TIMES');
+    expect(program.source).toContain('if (!kc_roll() || !kc_claim())');
+    expect(program.settings).toEqual({ probability: 50, times: 3, chainLength: 0 });
     expect(program.source).toContain(mode === 'trampoline' ? 'return -KC_ENOMEM;' : 'bpf_override_return(ctx, (unsigned long)(-KC_ENOMEM));');
     // the syscall's whole 64-bit result: an int -ENOMEM would reach user space as 4294967284
     expect(program.source).toContain(mode === 'trampoline' ? 'long kc_site(unsigned long long *ctx)' : 'int kc_site(struct pt_regs *ctx)');
@@ -69,7 +69,12 @@ describe('kernels without should_failslab / should_fail_alloc_page (>= 6.11): th
       /callchain\[1\]\.predicate: cannot be honoured by the syscall-entry form: __x64_sys_openat fails at entry, before d_alloc_parallel runs/,
     );
     const outer = parsed({ failtype: 0, callchain: [{ funcname: '__x64_sys_write', parameters: 'const struct pt_regs *regs', predicate: 'regs->di == 1' }] });
-    expect(generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
+    const source = generateProgram(outer, 'trampoline', { form: 'syscall-entry' }).source;
+    expect(source).toMatch(/if \(!\(.*kc_arg_regs.*\)\)\n\t\treturn 0;/);
+    // the call's own arguments are read before the target check every caller would pay for
+    const site = source.slice(source.indexOf('long kc_site('));
+    expect(site.indexOf('kc_arg_regs')).toBeGreaterThan(site.indexOf('kc_budget_spent()'));
+    expect(site.indexOf('kc_arg_regs')).toBeLessThan(site.indexOf('kc_task_targeted()'));
   });
 });
 

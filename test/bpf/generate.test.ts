@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ATTACH_ORDER, generateProgram, GenerateError, MAP_NAMES, TARGET_V1_HEADER, type ProgramMode } from '../../src/bpf/generate.js';
+import { ATTACH_ORDER, generateProgram, GenerateError, type ProgramMode } from '../../src/bpf/generate.js';
+import { MAP_NAMES } from '../../src/bpf/layout.js';
+import { inlineRuntimeHeaders } from '../../src/bpf/runtime-headers.js';
 import { ast, BANANAS, COMPILE_CASES, oneFrame, param, parsed, SEED } from './fixtures.js';
 
 const MODES: ProgramMode[] = ['trampoline', 'kprobe'];
@@ -10,6 +12,19 @@ function programBody(source: string, name: string): string {
   expect(start, `program ${name} exists`).toBeGreaterThan(0);
   const end = source.indexOf('\n}\n', start);
   return source.slice(start, end);
+}
+
+/** The generated file with kernelchaos's headers pasted in: the whole unit clang compiles. */
+function unit(source: string): string {
+  return inlineRuntimeHeaders(source);
+}
+
+/** The body of a static helper of the headers, from its signature to the closing brace. */
+function helperBody(source: string, name: string): string {
+  const text = unit(source);
+  const start = text.search(new RegExp(`static __always_inline [\\w ]+?\\*?${name}\\(`));
+  expect(start, `helper ${name} exists`).toBeGreaterThan(0);
+  return text.slice(start, text.indexOf('\n}\n', start));
 }
 
 /** Asserts that the markers occur in this order. */
@@ -25,19 +40,21 @@ function expectOrder(text: string, markers: string[]): void {
 describe('generateProgram: the injection site', () => {
   it('checks cgroup, interrupt context, __GFP_NOFAIL, chain, probability, times, in that order', () => {
     const req = parsed({ ...SEED, probability: 10, times: 3 });
-    const site = programBody(generateProgram(req, 'trampoline').source, 'kc_site');
-    expectOrder(site, [
-      'if (!chain || !chain->complete)',
+    const source = generateProgram(req, 'trampoline').source;
+    expectOrder(programBody(source, 'kc_site'), [
+      'if (kc_budget_spent())',
+      'if (kc_chain_none_complete())',
       'kc_task_targeted()',
       'kc_in_task()',
       '& KC_GFP_NOFAIL',
       'kc_count(false)',
-      'st->active != KC_CHAIN_LENGTH',
-      'bpf_get_prandom_u32() % 100 >= KC_PROBABILITY',
-      '__sync_fetch_and_add(&claims->claimed, 1) >= KC_TIMES',
+      'if (!kc_chain_holds(KC_FRAME_ADDR))',
+      'if (!kc_roll() || !kc_claim())',
       'kc_count(true)',
       'return -KC_ENOMEM',
     ]);
+    expect(helperBody(source, 'kc_roll')).toContain('bpf_get_prandom_u32() % 100 < p');
+    expect(helperBody(source, 'kc_claim')).toContain('return __sync_fetch_and_add(&claims->claimed, 1) < times;');
   });
 
   it.each([
@@ -61,10 +78,10 @@ describe('generateProgram: the injection site', () => {
       expect(program.hooks.map((h) => h.funcname).sort()).toEqual(['__x64_sys_mount', '__x64_sys_mount', 'sched_process_exit', 'should_failslab']);
       const site = programBody(program.source, 'kc_site');
       expectOrder(site, [
-        'st->active != KC_CHAIN_LENGTH',
+        'if (!kc_chain_holds(KC_FRAME_ADDR))',
         `struct kmem_cache * kc_arg_s = (struct kmem_cache *)${mode === 'trampoline' ? 'ctx[0]' : 'PT_REGS_PARM1(ctx)'};`,
         'if (!((BPF_CORE_READ(kc_arg_s, size) >= 256)))',
-        'bpf_get_prandom_u32() % 100 >= KC_PROBABILITY',
+        'if (!kc_roll() || !kc_claim())',
         'kc_count(true)',
       ]);
     }
@@ -85,26 +102,30 @@ describe('generateProgram: the injection site', () => {
     const source = generateProgram(parsed({ failtype: 2 }), 'trampoline').source;
     const site = programBody(source, 'kc_site');
     expect(site).toContain('if (!kc_task_targeted() && !kc_bio_targeted(bio))');
-    expect(source).toContain('BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup)');
-    expect(source).toContain('bpf_core_field_exists(bio->bi_blkg)');
+    expect(unit(source)).toContain('BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup)');
+    expect(unit(source)).toContain('bpf_core_field_exists(bio->bi_blkg)');
   });
 
-  it('omits the chain, probability and times checks when the spec does not ask for them', () => {
+  it('omits the chain when the spec has none; probability 0 and 100 and times 0 ask for nothing', () => {
     const program = generateProgram(parsed({ failtype: 0 }), 'trampoline');
-    const site = programBody(program.source, 'kc_site');
-    expect(site).not.toContain('kc_threads');
-    expect(site).not.toContain('prandom');
-    expect(site).not.toContain('claims');
+    expect(programBody(program.source, 'kc_site')).not.toContain('kc_chain');
     expect(program.maps).not.toContain(MAP_NAMES.threads);
-    expect(program.source).not.toContain('kc_threads');
-    // probability 100 is "always" too
-    expect(generateProgram(parsed({ failtype: 0, probability: 100 }), 'trampoline').source).not.toContain('prandom');
+    expect(program.source).toContain('#define KC_CHAIN 0');
+    expect(unit(program.source)).toMatch(/#if KC_CHAIN\n[^]*kc_threads SEC\(".maps"\)[^]*#endif \/\* KC_CHAIN \*\//);
+    // probability 0 and 100 are "every call", times 0 is "no limit": neither rolls nor claims
+    expect(helperBody(program.source, 'kc_roll')).toContain('return p == 0 || p >= 100 ||');
+    expect(helperBody(program.source, 'kc_claim')).toMatch(/if \(!times\)\n\t\treturn true;/);
   });
 
-  it('bakes probability and times in as numbers (no user text)', () => {
-    const source = generateProgram(parsed({ failtype: 0, probability: 37, times: 4294967295 }), 'kprobe').source;
-    expect(source).toContain('#define KC_PROBABILITY 37');
-    expect(source).toContain('#define KC_TIMES 4294967295ULL');
+  it('keeps probability, times and the chain length out of the source: the same C and settings that differ', () => {
+    const a = generateProgram(parsed({ ...SEED, probability: 37, times: 4294967295 }), 'kprobe');
+    const b = generateProgram(parsed({ ...SEED, probability: 5, times: 2 }), 'kprobe');
+    expect(a.source).toBe(b.source);
+    expect(a.settings).toEqual({ probability: 37, times: 4294967295, chainLength: 1 });
+    expect(b.settings).toEqual({ probability: 5, times: 2, chainLength: 1 });
+    expect(a.source).not.toMatch(/\b37\b|4294967295/);
+    // read from the const volatile settings the loader writes before load
+    expect(unit(a.source)).toContain('const volatile struct kc_settings kc_settings SEC(KC_SETTINGS_SECTION) = {};');
   });
 
   it('never puts a frame predicate into the site (bpfki pasted the last frame\'s predicate there)', () => {
@@ -131,14 +152,16 @@ describe('generateProgram: the call chain', () => {
       'raw_tp/sched_process_exit:kc_thread_exit',
     ]);
     expect(program.functions).toEqual(['should_failslab', '__x64_sys_openat', 'path_openat', 'd_alloc_parallel']);
-    expect(program.source).toContain('#define KC_CHAIN_LENGTH 3');
+    expect(program.settings.chainLength).toBe(3);
+    expect(program.source).toContain('#define KC_CHAIN 1');
     expect(program.maps).toContain(MAP_NAMES.threads);
   });
 
   it('a frame becomes active only when every outer frame is (active == its index) and its predicate holds', () => {
     const source = generateProgram(parsed(COMPILE_CASES.deepChain!), 'trampoline').source;
     const enter2 = programBody(source, 'kc_enter_2');
-    expectOrder(enter2, ['kc_task_targeted()', 'if (active == 2) {', 'mark = (kc_streq_2_0_0(', 'st->active = active + 1']);
+    expectOrder(enter2, ['kc_task_targeted()', 'kc_frame_begin(tid, here, &active)', 'if (active == 2) {', 'mark = (kc_streq_2_0_0(', 'kc_frame_mark(tid, st, active, here, mark);']);
+    expectOrder(helperBody(source, 'kc_frame_mark'), ['if (!mark) {', 'st->sp[active & (KC_MAX_FRAMES - 1)] = here;', 'st->active = active + 1;']);
     expect(programBody(source, 'kc_enter_0')).toContain('if (active == 0) {\n\t\t/* frame 0 */\n\t\tmark = true;');
   });
 
@@ -155,10 +178,13 @@ describe('generateProgram: the call chain', () => {
 
   it('gates the site on a count of target threads whose whole chain is active, kept by the frame programs', () => {
     const source = generateProgram(parsed(SEED), 'kprobe').source;
-    // the gate is the site's first statement: no helper call, no hashing before it
-    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tstruct kc_chain \*chain = kc_chain_get\(\);\n\n\tif \(!chain \|\| !chain->complete\)\n\t\treturn 0;/);
-    expect(programBody(source, 'kc_enter_0')).toContain('if (active + 1 == KC_CHAIN_LENGTH)\n\t\tkc_chain_complete(1);');
-    expect(source).toContain('if (active == KC_CHAIN_LENGTH)\n\t\t\tkc_chain_complete(-1);');
+    // the gates are the site's first statements: no helper call, no hashing before them
+    expect(programBody(source, 'kc_site')).toMatch(/\{\n\t\/\* 0\. [^\n]*\*\/\n\tif \(kc_budget_spent\(\)\)\n\t\treturn 0;\n\t\/\* 0b\. [^\n]*\*\/\n\tif \(kc_chain_none_complete\(\)\)\n\t\treturn 0;/);
+    // `times` used up is the other global gate: one array load, before any per-task work
+    expect(helperBody(source, 'kc_budget_spent')).toMatch(/if \(!times\)\n\t\treturn false;\n\tclaims = bpf_map_lookup_elem\(&kc_claims, &zero\);\n\treturn !claims \|\| claims->claimed >= times;/);
+    expect(helperBody(source, 'kc_chain_none_complete')).toContain('return !chain || !chain->complete;');
+    expect(helperBody(source, 'kc_frame_mark')).toContain('if (active + 1 == kc_settings.chain_length)\n\t\tkc_chain_complete(1);');
+    expect(helperBody(source, 'kc_heal')).toContain('if (active == kc_settings.chain_length)\n\t\t\tkc_chain_complete(-1);');
     // without a chain there is nothing to gate on
     expect(generateProgram(parsed({ failtype: 0 }), 'kprobe').source).not.toContain('kc_chain');
   });
@@ -166,18 +192,30 @@ describe('generateProgram: the call chain', () => {
   it('keeps chain state per thread (pid_tgid) in a HASH that never evicts live state, popped on exit', () => {
     const source = generateProgram(parsed(SEED), 'trampoline').source;
     expect(source).toContain('bpf_get_current_pid_tgid()');
-    expect(source).toMatch(/BPF_MAP_TYPE_HASH\);\n\t__uint\(max_entries, KC_MAX_THREADS\);[^}]*struct kc_thread/);
-    expect(source).not.toContain('LRU_HASH);\n\t__uint(max_entries, KC_MAX_THREADS)');
+    expect(unit(source)).toMatch(/BPF_MAP_TYPE_HASH\);\n\t__uint\(max_entries, KC_MAX_THREADS\);[^}]*struct kc_thread/);
+    expect(unit(source)).not.toContain('LRU_HASH);\n\t__uint(max_entries, KC_MAX_THREADS)');
     expect(programBody(source, 'kc_exit_0')).toContain('kc_chain_leave(KC_EXIT_FRAME_ADDR);');
   });
 
   it.each(MODES)('%s: every program heals the state by stack address before using it', (mode) => {
     const source = generateProgram(parsed(COMPILE_CASES.deepChain!), mode).source;
     // a recorded call at or below the current stack address has returned (its exit was missed)
-    expect(source).toContain('if (st->sp[(active - 1) & (KC_MAX_FRAMES - 1)] > here)\n\t\t\tbreak;');
-    expectOrder(programBody(source, 'kc_enter_1'), ['__u64 here = KC_FRAME_ADDR;', 'kc_heal(st, here);', '__u32 active = st ? st->active : 0;', 'st->sp[active & (KC_MAX_FRAMES - 1)] = here;']);
-    expectOrder(programBody(source, 'kc_site'), ['kc_heal(st, KC_FRAME_ADDR);', 'if (st->active != KC_CHAIN_LENGTH)']);
-    expect(source).toContain(mode === 'trampoline' ? '#define KC_FRAME_ADDR ((__u64)ctx)' : '#define KC_FRAME_ADDR ((__u64)PT_REGS_SP(ctx))');
+    expect(helperBody(source, 'kc_heal')).toContain('if (st->sp[(active - 1) & (KC_MAX_FRAMES - 1)] > here)\n\t\t\tbreak;');
+    expectOrder(programBody(source, 'kc_enter_1'), ['__u64 here = KC_FRAME_ADDR;', 'kc_frame_begin(tid, here, &active);', 'kc_frame_mark(tid, st, active, here, mark);']);
+    expectOrder(helperBody(source, 'kc_frame_begin'), ['kc_heal(st, here);', '*active = st ? st->active : 0;']);
+    expectOrder(helperBody(source, 'kc_chain_holds'), ['kc_heal(st, here);', 'if (st->active != kc_settings.chain_length)', 'kc_drop_unhooked(st);']);
+    expect(programBody(source, 'kc_site')).toContain('kc_chain_holds(KC_FRAME_ADDR)');
+    expect(source).toContain(mode === 'trampoline' ? '#define KC_ATTACH_TRAMPOLINE 1' : '#define KC_ATTACH_KPROBE 1');
+    expect(unit(source)).toContain('#ifdef KC_ATTACH_TRAMPOLINE\n/* fentry, fexit and fmod_ret get ctx on their trampoline\'s stack frame');
+  });
+
+  it('kprobe mode: at the site, a frame whose return slot no longer holds the kretprobe trampoline is dropped with every frame after it', () => {
+    const source = generateProgram(parsed(COMPILE_CASES.deepChain!), 'kprobe').source;
+    const kprobeHalf = unit(source).split('#ifdef KC_ATTACH_KPROBE\n/*\n * A kretprobe that had no free instance')[1] ?? '';
+    const drop = kprobeHalf.slice(0, kprobeHalf.indexOf('#else'));
+    expect(drop).toContain('if (!trampoline || !active || active > KC_MAX_FRAMES)\n\t\treturn;');
+    expect(drop).toContain('bpf_probe_read_kernel(&ret, sizeof(ret), (const void *)st->sp[i & (KC_MAX_FRAMES - 1)]) == 0 && ret == trampoline');
+    expect(drop).toContain('st->active = i;');
   });
 
   it('a thread that exits inside a frame is forgotten (sched_process_exit), and only chains get that hook', () => {
@@ -295,7 +333,7 @@ describe('generateProgram: predicates are re-emitted from the AST', () => {
         // comments carry a hex-escaped rendering of the spec; code carries none of it
         const code = program.source.replace(/^\/\/.*$/gm, '').replace(/\/\*[^]*?\*\//g, '');
         const quoted = [...code.matchAll(/"([^"\n]*)"/g)].map((m) => m[1]);
-        const allowed = new Set(['vmlinux.h', TARGET_V1_HEADER, 'license', 'GPL', '.maps', ...program.hooks.map((h) => h.section)]);
+        const allowed = new Set(['kc_runtime.bpf.h', ...program.hooks.map((h) => h.section)]);
         for (const q of quoted) expect(allowed.has(q ?? ''), `${name}/${mode}: "${q}"`).toBe(true);
       }
     }
@@ -315,6 +353,12 @@ describe('generateProgram: variants and bad requests', () => {
     expect(() => generateProgram({ ...req, probability: 101 }, 'trampoline')).toThrow('spec.failKernRequest.probability: must be an integer 0..100, got 101');
     expect(() => generateProgram({ ...req, times: -1 }, 'trampoline')).toThrow('spec.failKernRequest.times');
     expect(() => generateProgram({ ...req, failtype: 3 as 0 }, 'trampoline')).toThrow('spec.failKernRequest.failtype');
+  });
+
+  it('the static C of the headers quotes only include names, sections and the licence', () => {
+    const code = unit(generateProgram(parsed(SEED), 'kprobe').source).replace(/^\/\/.*$/gm, '').replace(/\/\*[^]*?\*\//g, '');
+    const quoted = new Set([...code.matchAll(/"([^"\n]*)"/g)].map((m) => m[1]));
+    expect([...quoted].sort()).toEqual(['.maps', '.rodata.kc_settings', 'GPL', 'kprobe/__x64_sys_mount', 'kprobe/should_failslab', 'kretprobe/__x64_sys_mount', 'license', 'raw_tp/sched_process_exit', 'vmlinux.h'].sort());
   });
 
   it('the same spec always gives the same source (the compile cache relies on it)', () => {

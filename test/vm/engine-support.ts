@@ -32,6 +32,7 @@ export function buildFixtures(): void {
   execFileSync(cc, ['-O2', '-Wall', '-o', join(FIXTURES_BIN, 'mount-many'), join(FIXTURES_SRC, 'mount-many.c')]);
   execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'create-files'), join(FIXTURES_SRC, 'create-files.c')]);
   execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'frame-loop'), join(FIXTURES_SRC, 'frame-loop.c')]);
+  execFileSync(cc, ['-O2', '-Wall', '-pthread', '-o', join(FIXTURES_BIN, 'read-then-pipe'), join(FIXTURES_SRC, 'read-then-pipe.c')]);
 }
 
 /** A KernelChaos manifest as a user writes it, saved where the guest can read it. */

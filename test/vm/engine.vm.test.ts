@@ -17,7 +17,7 @@ const SLAB = testKernelHasSite(0);
 const PAGE = testKernelHasSite(1);
 const NO_SLAB = 'skipped: this kernel has no should_failslab (CONFIG_FAILSLAB off) and d_alloc_parallel is not error-injectable, so nothing can fail under it';
 /** Specs whose chain only the real slab site can honour. */
-const NEEDS_SLAB_SITE = new Set(['race', 'prob', 'bananas', 'chainrace', 'never']);
+const NEEDS_SLAB_SITE = new Set(['race', 'prob', 'bananas', 'chainrace', 'never', 'readchain']);
 const title = (t: string, needsSlab: boolean): string => (needsSlab && !SLAB ? `${t} [${NO_SLAB}]` : t);
 const RESULTS = join(VM_SCRATCH, `engine-vm-${process.pid}`);
 
@@ -41,6 +41,8 @@ const SPECS: Record<string, [FailKernRequest, Record<string, unknown>]> = {
   bio: [{ failtype: 2 }, {}],
   // armed by test/vm/fixtures/chain-race.mjs through the engine API
   chainrace: [{ failtype: 0, callchain: [{ funcname: 'd_alloc_parallel' }] }, {}],
+  // armed by test/vm/fixtures/kretprobe-miss.mjs (kprobe mode)
+  readchain: [{ failtype: 0, callchain: [{ funcname: '__x64_sys_read' }] }, {}],
 };
 
 function script(): string {
@@ -79,7 +81,13 @@ if [ ${SLAB ? 1 : 0} = 1 ]; then
 # One arm per attach mode: re-arming the same frame while the threads keep looping has stalled the
 # emulated 6.1 guest (RCU stall); a bound keeps a stall from taking the rest of the suite with it.
 timeout 300 node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/chain-race.mjs ${B}/frame-loop 1 > ${R}/chainrace.out 2>&1
+# more target threads inside read(2) than its kretprobe has instances: missed exits stay harmless
+timeout 300 node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/kretprobe-miss.mjs ${B}/read-then-pipe > ${R}/kretprobe-miss.out 2>&1
 fi
+
+# one cached object, two arms with different times and probability (load-time settings)
+mkdir -p /tmp/settings-0 /tmp/settings-1
+node ${hostView}${PROJECT_ROOT}/test/vm/fixtures/settings.mjs ${SLAB ? `slab ${B}/create-files` : `entry ${B}/mount-many`} > ${R}/settings.out 2>&1
 
 $KC run -f ${S}/never.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/never.out 2>&1; echo "status=$?" >> ${R}/never.out
 $KC run -f ${S}/times3.yaml -- ${B}/mount-many /tmp/t 20 > ${R}/times3.out 2>&1; echo "status=$?" >> ${R}/times3.out
@@ -234,6 +242,38 @@ describe.skipIf(!availability.ok)('fault engine in the test VM', () => {
     expect(r?.createEnomem).toBeGreaterThan(0);
     expect(r?.faults).toBeGreaterThanOrEqual(r?.createEnomem ?? 1);
     expect(r?.leftThreads, out).toBe(0);
+  });
+
+  it.skipIf(!SLAB)(title('kprobe mode: a kretprobe that missed (more calls in flight than its instances) causes no fault outside the chain', true), () => {
+    const out = read('kretprobe-miss.out');
+    const line = /KRETPROBEMISS (\{.*\})/.exec(out)?.[1];
+    expect(line, context('kretprobe-miss.out')).toBeDefined();
+    type Trial = { threads: number; stale: number; pipes: number; pipeFail: number; reason?: string };
+    const r = JSON.parse(line ?? '{}') as { engine: Trial; unchecked: Trial };
+    // exits were missed: state left behind after every read(2) returned
+    expect(r.engine.stale, out).toBeGreaterThan(0);
+    expect(r.engine.pipes).toBe(r.engine.threads * 20);
+    expect(r.engine.pipeFail, out).toBe(0);
+    expect(r.engine.reason).not.toContain('kretprobe trampoline is not in /proc/kallsyms');
+    // the control: the same object without the trampoline check fails pipe() outside the chain
+    expect(r.unchecked.stale, out).toBeGreaterThan(0);
+    expect(r.unchecked.pipeFail, out).toBeGreaterThan(0);
+  });
+
+  it('one compiled object serves specs that differ only in times and probability, each honoured', () => {
+    const out = read('settings.out');
+    const line = /SETTINGS (\{.*\})/.exec(out)?.[1];
+    expect(line, context('settings.out')).toBeDefined();
+    type Arm = { ok: number; enomem: number; faults: number; cached: boolean; objectPath: string };
+    const r = JSON.parse(line ?? '{}') as { times2: Arm; prob50: Arm };
+    expect(r.times2.cached && r.prob50.cached, out).toBe(true);
+    expect(r.prob50.objectPath).toBe(r.times2.objectPath);
+    expect(r.times2).toMatchObject({ ok: 8, enomem: 2, faults: 2 });
+    // Binomial(100, 0.5): mean 50, sd 5; 99.9% two-sided is +-3.29 sd
+    expect(r.prob50.enomem).toBeGreaterThanOrEqual(34);
+    expect(r.prob50.enomem).toBeLessThanOrEqual(66);
+    expect(r.prob50.ok + r.prob50.enomem).toBe(100);
+    expect(r.prob50.faults).toBe(r.prob50.enomem);
   });
 
   it.skipIf(SLAB)('without should_failslab a chain with a predicate on an inner frame is refused with the reason', () => {
