@@ -3,10 +3,9 @@
 // (kc_settings), not source, so every spec of one chain shape on one kernel compiles once.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EngineError } from './types.js';
 import { RUNTIME_HEADER_DIR, runtimeHeadersHash } from './runtime-headers.js';

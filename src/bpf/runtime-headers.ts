@@ -42,7 +42,7 @@ export function runtimeHeadersHash(): string {
   return h.digest('hex');
 }
 
-const INCLUDE = /^#include "(kc_[a-z_.]+\.h)"[^\n]*$/gm;
+const INCLUDE = /^#include "(kc_[a-z0-9_.]+\.h)"[^\n]*$/gm;
 
 function isRuntimeHeader(name: string): name is RuntimeHeader {
   return (RUNTIME_HEADERS as readonly string[]).includes(name);

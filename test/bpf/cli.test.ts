@@ -52,7 +52,7 @@ describe('kernelchaos render', () => {
     const spec = SEED_YAML.replace('failtype: 0', 'failtype: 0\n    probability: 30\n    times: 4');
     expect(await render(['-f', specFile('seed-settings.yaml', spec)])).toBe(0);
     const text = io.out();
-    expect(text.split('\n')[0]).toMatch(/^\/\/ kernelchaos render: one complete unit: the generated file with kc_maps.h, kc_target.bpf.h, kc_runtime.bpf.h pasted in/);
+    expect(text.split('\n')[0]).toMatch(/^\/\/ kernelchaos render: one complete unit: the generated file with kc_maps.h, kc_target_v1.bpf.h, kc_target.bpf.h, kc_runtime.bpf.h pasted in/);
     expect(text).toContain('probability 30, times 4, chain length 1');
     expect(text).not.toMatch(/^#include "kc_/m);
     expect(text).toContain('/* ---- begin kc_target.bpf.h');

@@ -35,7 +35,7 @@ describe('generateProgram for a v1 controller hierarchy', () => {
       // The define must precede the runtime include, which picks the target check by it.
       expect(source.indexOf('#define KC_TARGET_V1_SUBSYS')).toBeLessThan(source.indexOf('#include "kc_runtime.bpf.h"'));
       // The v2 helpers read the default hierarchy, which on a v1 node holds every task in its root.
-      expect(expanded(source, 'x64')).not.toContain('bpf_get_current_cgroup_id');
+      expect(expanded(source, 'x64')).not.toContain('bpf_get_current_cgroup_id()');
     }
     expect(generateProgram(parsed(SEED), 'kprobe', { target: { kind: 'v1', controller: 'blkio' } }).source).toContain('#define KC_TARGET_V1_SUBSYS io_cgrp_id');
   });
