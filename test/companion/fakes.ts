@@ -241,3 +241,21 @@ export function podObject(
     },
   };
 }
+
+/** The seed's target pod with two containers on node-1, as the manifest-directory companion tests use it. */
+export const WEB_POD = {
+  uid: '0f0e0d0c-0b0a-4909-8807-060504030201',
+  app: 'ab'.repeat(32),
+  side: 'cd'.repeat(32),
+} as const;
+
+/** WEB_POD as a manifest file, labelled for the seed experiment. */
+export function webPodManifest(): string {
+  return podManifest('web', {
+    uid: WEB_POD.uid,
+    node: 'node-1',
+    qosClass: 'Burstable',
+    experiments: ['chaos-testing/kernel-chaos-example'],
+    containers: [{ name: 'app', id: WEB_POD.app }, { name: 'side', id: WEB_POD.side }],
+  });
+}

@@ -8,12 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateKernelChaos } from '../../src/api/validate.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog as kubeSilentLog } from '../../src/kube/log.js';
-import { FakeEngine, podManifest } from './fakes.js';
+import { FakeEngine, WEB_POD, webPodManifest } from './fakes.js';
 import { SEED_YAML as SEED } from '../fixtures/seed.js';
 
-const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
-const APP = 'ab'.repeat(32);
-const SIDE = 'cd'.repeat(32);
+const { uid: UID, app: APP, side: SIDE } = WEB_POD;
 
 let dir: string;
 let running: RunningCompanion | undefined;
@@ -32,13 +30,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   if (!cond()) throw new Error(`never happened: ${what}`);
 }
 
-const POD = podManifest('web', {
-  uid: UID,
-  node: 'node-1',
-  qosClass: 'Burstable',
-  experiments: ['chaos-testing/kernel-chaos-example'],
-  containers: [{ name: 'app', id: APP }, { name: 'side', id: SIDE }],
-});
+const POD = webPodManifest();
 
 
 describe('companion over a manifest directory and a kubelet cgroup tree', () => {

@@ -9,21 +9,13 @@ import { validateKernelChaos } from '../../src/api/validate.js';
 import { EngineError } from '../../src/bpf/types.js';
 import { runCompanion, type RunningCompanion } from '../../src/companion/run.js';
 import { silentLog } from '../../src/kube/log.js';
-import { FakeEngine, podManifest } from '../companion/fakes.js';
+import { FakeEngine, WEB_POD, webPodManifest } from '../companion/fakes.js';
 import { SEED_YAML } from '../fixtures/seed.js';
 import { waitFor } from '../fakes/wait.js';
 import { scrape, value } from './scrape.js';
 
-const UID = '0f0e0d0c-0b0a-4909-8807-060504030201';
-const APP = 'ab'.repeat(32);
-const SIDE = 'cd'.repeat(32);
-const POD = podManifest('web', {
-  uid: UID,
-  node: 'node-1',
-  qosClass: 'Burstable',
-  experiments: ['chaos-testing/kernel-chaos-example'],
-  containers: [{ name: 'app', id: APP }, { name: 'side', id: SIDE }],
-});
+const { uid: UID, app: APP, side: SIDE } = WEB_POD;
+const POD = webPodManifest();
 
 let dir: string;
 let running: RunningCompanion | undefined;
