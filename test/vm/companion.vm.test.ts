@@ -188,7 +188,7 @@ kill -9 $CPID
 wait $CPID 2>/dev/null
 sleep 1
 echo "RESULT killed_target=$(try_mounts "$TARGET" 20) killed_progs=$(progs)"
-RECORDS=$(grep '"experiment":"chaos-testing/budget".*"msg":"container records"' "$W/companion.log" | tail -1 | sed -n 's/.*"records":\(\[.*\]\),"msg":"container records".*/\1/p')
+RECORDS=$(grep '"experiment":"chaos-testing/budget".*"msg":"container records"' "$W/companion.log" | tail -1 | sed -n 's/.*"records":\(\[.*\]\)\(,"budget":{[^}]*}\)\{0,1\},"msg":"container records".*/\1/p')
 budget_chaos "status: {experiment: {containerRecords: $RECORDS}}" > "$M/budget.yaml"
 
 # Restart: the same directory brings the faults back; budget resumes at 3 of its 4.
