@@ -11,7 +11,7 @@
 //          shareProcessNamespace pods too, as the cgroup is per container, not per pid namespace.
 //
 // A cgroup's id is the inode number of its directory under that hierarchy's mount (kernfs id).
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -151,15 +151,14 @@ export async function targetHierarchyUnder(cgroupRoot: string): Promise<Hierarch
 export const MOUNTINFO_WHERE = 'on this machine';
 export const MOUNTINFO_HINT = 'mount -t cgroup2 none /sys/fs/cgroup, or a v1 hierarchy such as mount -t cgroup -o pids none /sys/fs/cgroup/pids';
 
-/** The hierarchy chosen for this machine's own mounts (`run`, doctor). */
-export async function targetHierarchyOfMountinfo(mountinfoPath = '/proc/self/mountinfo'): Promise<HierarchyChoice> {
-  let text: string;
-  try {
-    text = await readFile(mountinfoPath, 'utf8');
-  } catch (err) {
-    return { ok: false, reason: `cannot read ${mountinfoPath}: ${(err as Error).message}` };
-  }
-  return chooseTargetHierarchy(cgroupMountsFromMountinfo(text), MOUNTINFO_WHERE, MOUNTINFO_HINT);
+/** The hierarchy chosen from a machine's own mount table (/proc/self/mountinfo text): `run`, doctor. */
+export function hierarchyOfMountinfo(mountinfo: string): HierarchyChoice {
+  return chooseTargetHierarchy(cgroupMountsFromMountinfo(mountinfo), MOUNTINFO_WHERE, MOUNTINFO_HINT);
+}
+
+/** Any target hierarchy but plain cgroup v2 is said with the mechanism (run output, status records, Events). */
+export function withHierarchy(mechanism: string, hierarchy: TargetHierarchy | undefined): string {
+  return hierarchy === undefined || hierarchy.kind === 'v2' ? mechanism : `${mechanism}; targets by ${describeTargetHierarchy(hierarchy)}`;
 }
 
 async function exists(path: string): Promise<boolean> {

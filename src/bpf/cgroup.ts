@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from './types.js';
-import { cgroupMountsFromMountinfo, chooseTargetHierarchy, MOUNTINFO_HINT, MOUNTINFO_WHERE, procCgroupPath, type TargetHierarchy } from './cgroup-hierarchy.js';
+import { hierarchyOfMountinfo, procCgroupPath, type TargetHierarchy } from './cgroup-hierarchy.js';
 
 /** The cgroup id: the inode number of the cgroup's directory. */
 export function cgroupId(path: string): bigint {
@@ -32,7 +32,7 @@ const ownMachine = (): MachineCgroups => ({ mountinfo: readFileSync('/proc/self/
  * enabled or limits set: the engine only needs the id.
  */
 export function createRunCgroup(name = `kernelchaos-run-${process.pid}`, machine: MachineCgroups = ownMachine()): RunCgroup {
-  const choice = chooseTargetHierarchy(cgroupMountsFromMountinfo(machine.mountinfo), MOUNTINFO_WHERE, MOUNTINFO_HINT);
+  const choice = hierarchyOfMountinfo(machine.mountinfo);
   if (!choice.ok) throw new EngineError('unsupported-kernel', `${choice.reason}: run puts the command in a cgroup of its own`);
   const hierarchy = choice.hierarchy;
   const parents = [join(hierarchy.root, procCgroupPath(machine.procCgroup, hierarchy) ?? '/'), hierarchy.root];

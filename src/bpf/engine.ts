@@ -9,7 +9,7 @@ import { ATTACH_ORDER, GenerateError, generateProgram, type GeneratedProgram, ty
 import { encodeSettings, LIMITS, MAP_LAYOUT, MAP_NAMES, SETTINGS_SECTION } from './layout.js';
 import { BpfObject, possibleCpus, type BpfLink, type BpfMap } from './libbpf.js';
 import { SITE_CONFIG, siteFor, type SiteForm } from './sites.js';
-import { bpfTargetOf, describeTargetHierarchy, type TargetHierarchy } from './cgroup-hierarchy.js';
+import { bpfTargetOf, withHierarchy } from './cgroup-hierarchy.js';
 import type { ParsedFailKernRequest } from '../api/predicate/ast.js';
 import { EngineError, type ArmedFault, type ArmOptions, type FaultCounters, type FaultEngine } from './types.js';
 
@@ -316,11 +316,6 @@ function checkRequestTypes(request: ParsedFailKernRequest, btfPath: string): voi
   if (problems.length > 0) throw new EngineError('invalid-request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
 }
 
-/** Any target hierarchy but plain cgroup v2 is said with the mechanism (run output, status records, Events). */
-export function withHierarchy(mechanism: string, hierarchy: TargetHierarchy | undefined): string {
-  return hierarchy === undefined || hierarchy.kind === 'v2' ? mechanism : `${mechanism}; targets by ${describeTargetHierarchy(hierarchy)}`;
-}
-
 export interface EngineOptions {
   /** Kernel BTF used for vmlinux.h (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
@@ -382,8 +377,9 @@ export class BpfFaultEngine implements FaultEngine {
       ...(this.options.btfPath ? { btfPath: this.options.btfPath } : {}),
     });
     // kprobe mode: with the trampoline's address a frame whose kretprobe missed is dropped (kc_drop_unhooked).
-    const retTrampoline = mode === 'kprobe' && program.maps.includes(MAP_NAMES.threads) ? kretprobeTrampoline() : 0n;
-    if (mode === 'kprobe' && program.maps.includes(MAP_NAMES.threads) && retTrampoline === 0n) {
+    const dropUnhooked = mode === 'kprobe' && program.maps.includes(MAP_NAMES.threads);
+    const retTrampoline = dropUnhooked ? kretprobeTrampoline() : 0n;
+    if (dropUnhooked && retTrampoline === 0n) {
       modeReason += '; the kretprobe trampoline is not in /proc/kallsyms, so a frame whose kretprobe missed is dropped only when the thread next runs a hooked function above it';
     }
     const object = BpfObject.load(compiled.objectPath, { rodata: { section: SETTINGS_SECTION, data: encodeSettings({ ...program.settings, retTrampoline }) } });

@@ -3,15 +3,14 @@
 // headers inlined (what `render` prints).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { EngineError } from './types.js';
 
 /**
  * src/bpf of the package: this module runs as src/bpf/runtime-headers.ts (tsx, tests) or
  * dist/bpf/runtime-headers.js (the CLI, the companion image); both are two levels below the root.
  */
-export const RUNTIME_HEADER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'bpf');
+export const RUNTIME_HEADER_DIR = resolve(import.meta.dirname, '..', '..', 'src', 'bpf');
 
 /** Every kernelchaos header, in include order. */
 export const RUNTIME_HEADERS = ['kc_maps.h', 'kc_target_v1.bpf.h', 'kc_target.bpf.h', 'kc_runtime.bpf.h'] as const;
@@ -36,10 +35,13 @@ export function runtimeHeader(name: RuntimeHeader): string {
 }
 
 /** sha256 over every header: a changed header must not reuse objects compiled from the old one. */
+let headersHash: string | undefined;
 export function runtimeHeadersHash(): string {
+  if (headersHash !== undefined) return headersHash;
   const h = createHash('sha256');
   for (const name of RUNTIME_HEADERS) h.update(name).update('\0').update(runtimeHeader(name)).update('\0');
-  return h.digest('hex');
+  headersHash = h.digest('hex');
+  return headersHash;
 }
 
 const INCLUDE = /^#include "(kc_[a-z0-9_.]+\.h)"[^\n]*$/gm;

@@ -52,11 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof SpecFileError) {
-      process.stderr.write(`kernelchaos render: ${err.message}\n`);
-      return 1;
-    }
-    if (err instanceof EngineError) {
+    if (err instanceof SpecFileError || err instanceof EngineError) {
       process.stderr.write(`kernelchaos render: ${err.message}\n`);
       return 1;
     }

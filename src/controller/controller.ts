@@ -105,6 +105,8 @@ export class Controller {
   private readonly stopDetecting = new AbortController();
   /** The store's pods, indexed as reconcile reads them; kept current by store events. */
   private podIndex = new PodIndex();
+  /** false while start() lists the store: those pods are indexed at once afterwards, not one event at a time. */
+  private podIndexBuilt = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
@@ -178,8 +180,10 @@ export class Controller {
       this.trigger();
     });
     await this.options.store.start();
-    // A store filled before start() sent no events for what it held.
+    // Built once from what start() listed (a store filled before start() sent no events for it);
+    // events index one pod at a time from here on.
     this.podIndex = PodIndex.from(this.options.store.list('Pod'));
+    this.podIndexBuilt = true;
     this.elector.start();
     const resync = this.options.resyncMs ?? 60_000;
     this.resyncTimer = setInterval(() => this.trigger(), resync);
@@ -198,7 +202,7 @@ export class Controller {
   }
 
   private index(event: StoreEvent): void {
-    if (event.kind !== 'Pod') return;
+    if (event.kind !== 'Pod' || !this.podIndexBuilt) return;
     if (event.type === 'DELETED') this.podIndex.remove(event.object);
     else this.podIndex.put(event.object);
   }

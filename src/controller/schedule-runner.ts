@@ -9,9 +9,10 @@ import { PAUSE_ANNOTATION } from '../api/labels.js';
 import type { KernelChaos } from '../api/types.js';
 import { errorMessage, type Log } from '../kube/log.js';
 import { MANAGED_BY_LABEL, planSchedule, type ScheduleAction, type ScheduleObject } from './schedule.js';
+import { apiErrorCode } from './errors.js';
+import { KIND_INFO } from '../kube/objects.js';
 
-const GROUP = 'chaos-mesh.org';
-const VERSION = 'v1alpha1';
+const { group: GROUP, version: VERSION } = KIND_INFO.KernelChaos;
 
 /** The calls below: Schedules listed, read and updated (status); children listed, created, read, updated (pause), deleted. */
 export const SCHEDULE_RUNNER_PERMISSIONS: readonly Permission[] = [
@@ -25,11 +26,6 @@ export interface ScheduleRunnerOptions {
   callTimeoutMs?: number;
   /** Look for new or changed Schedules at least this often. Default 5 s. */
   pollMs?: number;
-}
-
-function statusCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 export class ScheduleRunner {
@@ -48,7 +44,7 @@ export class ScheduleRunner {
       const list = (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'schedules' })) as { items?: ScheduleObject[] };
       schedules = list.items ?? [];
     } catch (error) {
-      if (statusCode(error) === 404) {
+      if (apiErrorCode(error) === 404) {
         this.disabled = 'the Schedule CRD (schedules.chaos-mesh.org) is not installed';
         this.options.log.info({ reason: this.disabled }, 'Schedules not run');
         return undefined;
@@ -86,7 +82,7 @@ export class ScheduleRunner {
             await this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, body: a.body });
           } catch (error) {
             // The same fire time gives the same name: it was made before a crash or by another pass.
-            if (statusCode(error) !== 409) throw error;
+            if (apiErrorCode(error) !== 409) throw error;
           }
           break;
         case 'setLastScheduleTime':
@@ -99,7 +95,7 @@ export class ScheduleRunner {
           try {
             await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'kernelchaos', namespace, name: a.name });
           } catch (error) {
-            if (statusCode(error) !== 404) throw error;
+            if (apiErrorCode(error) !== 404) throw error;
           }
           break;
         case 'setChildPause':
@@ -130,7 +126,7 @@ export class ScheduleRunner {
         await this.custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name, body: o });
         return;
       } catch (error) {
-        if (statusCode(error) !== 409 || attempt >= 4) throw error;
+        if (apiErrorCode(error) !== 409 || attempt >= 4) throw error;
       }
     }
   }

@@ -21,6 +21,8 @@ export const REPORT_SELECTOR = `${REPORT_LABEL}=true`;
 export const REPORT_EXPERIMENT_LABEL = `${DOMAIN}/experiment-uid`;
 /** A hash of the node name (node names may exceed the 63-character label limit). */
 export const REPORT_NODE_LABEL = `${DOMAIN}/node-hash`;
+/** The node a report or allotments object belongs to, in full (the label holds only its hash). */
+const NODE_ANNOTATION = `${DOMAIN}/node`;
 const DATA_KEY = 'report.json';
 
 const NodeReportSchema = Type.Object({
@@ -61,7 +63,7 @@ export function reportConfigMap(namespace: string, report: NodeReport): V1Config
       name: reportName(report.experiment.uid, report.node),
       namespace,
       labels: { [REPORT_LABEL]: 'true', [REPORT_EXPERIMENT_LABEL]: report.experiment.uid, [REPORT_NODE_LABEL]: nodeHash(report.node) },
-      annotations: { [`${DOMAIN}/node`]: report.node, [`${DOMAIN}/experiment`]: `${report.experiment.namespace}/${report.experiment.name}` },
+      annotations: { [NODE_ANNOTATION]: report.node, [`${DOMAIN}/experiment`]: `${report.experiment.namespace}/${report.experiment.name}` },
     },
     data: { [DATA_KEY]: JSON.stringify(report) },
   };
@@ -133,7 +135,7 @@ export function allotmentsConfigMap(namespace: string, a: NodeAllotments): V1Con
       name: allotmentsName(a.node),
       namespace,
       labels: { [ALLOTMENT_LABEL]: 'true', [REPORT_NODE_LABEL]: nodeHash(a.node) },
-      annotations: { [`${DOMAIN}/node`]: a.node },
+      annotations: { [NODE_ANNOTATION]: a.node },
     },
     data: { [ALLOTMENT_KEY]: JSON.stringify(a) },
   };

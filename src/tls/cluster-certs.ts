@@ -3,6 +3,7 @@
 // and the controller's mutual-TLS Secrets, and the CA in every webhook entry's caBundle. Each run
 // reissues only what is missing, due, from another CA or mismatched; the decision is pure (planSecrets).
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../api/labels.js';
 import { createCa, createClientCert, createServingCert, isIssuedBy, keyMatchesCert, needsRenewal, type PemPair } from './certs.js';
 
 export const CA_SECRET = 'kernelchaos-ca';
@@ -125,7 +126,7 @@ export async function ensureClusterSecrets(kc: KubeConfig, o: EnsureOptions): Pr
     const body: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: w.name, namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'kernelchaos' } },
+      metadata: { name: w.name, namespace: o.namespace, labels: { [PART_OF_LABEL]: PART_OF_VALUE } },
       type: w.type,
       data: encode(w.data),
     };

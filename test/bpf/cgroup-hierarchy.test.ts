@@ -15,7 +15,7 @@ import {
   targetHierarchyUnder,
 } from '../../src/bpf/cgroup-hierarchy.js';
 import { createRunCgroup } from '../../src/bpf/cgroup.js';
-import { withHierarchy } from '../../src/bpf/engine.js';
+import { withHierarchy } from '../../src/bpf/cgroup-hierarchy.js';
 
 const line = (id: number, mountPoint: string, fstype: string, superOptions: string): string =>
   `${id} 1 0:${id} / ${mountPoint} rw,nosuid,nodev,noexec,relatime shared:${id} - ${fstype} cgroup ${superOptions}`;
